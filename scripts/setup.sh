@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of tend from Debian 12's own packages.
+# Safe to re-run: apt-get skips what is already installed, and the package lists are
+# refreshed only when a package is missing.
+set -euo pipefail
+
+packages=(
+  g++ cmake ninja-build ccache pkg-config
+  libboost1.81-dev libyaml-cpp-dev libtomlplusplus-dev nlohmann-json3-dev
+  libcli11-dev libfmt-dev libsqlite3-dev
+  libgtest-dev libgmock-dev
+  curl procps python3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all build and test dependencies are installed"
+fi

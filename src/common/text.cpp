@@ -1,0 +1,93 @@
+#include "common/text.hpp"
+
+#include <csignal>
+#include <cctype>
+#include <charconv>
+
+namespace tend {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+std::vector<std::string> split(std::string_view s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    size_t pos = s.find(sep, start);
+    if (pos == std::string_view::npos) {
+      out.emplace_back(s.substr(start));
+      return out;
+    }
+    out.emplace_back(s.substr(start, pos - start));
+    start = pos + 1;
+  }
+}
+
+std::string join(const std::vector<std::string>& parts, std::string_view sep) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i) out += sep;
+    out += parts[i];
+  }
+  return out;
+}
+
+std::string toLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string shellQuote(std::string_view word) {
+  bool plain = !word.empty();
+  for (char c : word) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || std::string_view("-_./=:,+@%").find(c) !=
+                                                              std::string_view::npos))
+      plain = false;
+  }
+  if (plain) return std::string(word);
+  std::string out = "'";
+  for (char c : word) {
+    if (c == '\'') out += "'\\''";
+    else out += c;
+  }
+  return out + "'";
+}
+
+namespace {
+struct SignalName {
+  const char* name;
+  int number;
+};
+constexpr SignalName kSignals[] = {
+    {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
+    {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"ABRT", SIGABRT},
+    {"ALRM", SIGALRM}, {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"WINCH", SIGWINCH},
+    {"SEGV", SIGSEGV}, {"PIPE", SIGPIPE}, {"BUS", SIGBUS},   {"FPE", SIGFPE},
+    {"ILL", SIGILL},   {"TRAP", SIGTRAP}, {"PWR", SIGPWR},   {"SYS", SIGSYS}};
+}  // namespace
+
+int signalFromName(std::string_view name) {
+  int number = 0;
+  auto [ptr, ec] = std::from_chars(name.data(), name.data() + name.size(), number);
+  if (ec == std::errc() && ptr == name.data() + name.size())
+    return number > 0 && number < 65 ? number : 0;
+  std::string upper;
+  for (char c : name) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  std::string_view u = upper;
+  if (u.starts_with("SIG")) u.remove_prefix(3);
+  for (const auto& s : kSignals)
+    if (u == s.name) return s.number;
+  return 0;
+}
+
+std::string signalName(int sig) {
+  for (const auto& s : kSignals)
+    if (s.number == sig) return std::string("SIG") + s.name;
+  return "SIG" + std::to_string(sig);
+}
+
+}  // namespace tend

@@ -1,0 +1,20 @@
+#pragma once
+// Small string helpers shared by every area.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tend {
+
+std::string_view trim(std::string_view s);
+std::vector<std::string> split(std::string_view s, char sep);
+std::string join(const std::vector<std::string>& parts, std::string_view sep);
+std::string toLower(std::string_view s);
+// Quotes a word for /bin/sh when it needs it, for showing commands to people.
+std::string shellQuote(std::string_view word);
+// Signal names: "SIGTERM", "TERM", "15" -> 15; 0 when unknown.
+int signalFromName(std::string_view name);
+std::string signalName(int sig);
+
+}  // namespace tend

@@ -1,0 +1,135 @@
+#pragma once
+// AppSpec: one app as the user described it, validated and normalised (absolute paths,
+// env_file merged into env, durations as numbers). Plain values; no I/O.
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <csignal>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/clock.hpp"
+
+namespace tend {
+
+using namespace std::chrono_literals;
+
+enum class AutoRestart { Never, Always, OnFailure };
+
+struct PortSpec {
+  enum class Kind { None, Fixed, Range, Auto };
+  Kind kind = Kind::None;
+  // Fixed: first. Range: first..last, one per instance. Auto: any free port in first..last
+  // (defaults to kAutoFirst..kAutoLast when the config says just "auto").
+  uint16_t first = 0;
+  uint16_t last = 0;
+  static constexpr uint16_t kAutoFirst = 20000;
+  static constexpr uint16_t kAutoLast = 29999;
+  bool operator==(const PortSpec&) const = default;
+};
+
+struct BackoffSpec {
+  Duration initial = 100ms;
+  Duration max = 30s;
+  double multiplier = 2.0;
+  bool operator==(const BackoffSpec&) const = default;
+};
+
+struct LogSpec {
+  uint64_t max_size = 10ull << 20;
+  int max_files = 5;
+  bool timestamps = true;
+  std::string out_file;  // empty: $TEND_HOME/logs/<app>-<instance>-out.log
+  std::string err_file;
+  bool operator==(const LogSpec&) const = default;
+};
+
+// A probe: exactly one of tcp / http / exec / notify is set.
+struct ProbeSpec {
+  uint16_t tcp = 0;
+  std::string http;       // URL
+  int expect_status = 200;
+  std::string exec;       // shell command, exit 0 = success
+  bool notify = false;    // sd_notify READY=1 (ready only)
+  Duration timeout = 30s;
+  Duration interval = 10s;  // health only
+  int failures = 3;         // health only
+  bool operator==(const ProbeSpec&) const = default;
+};
+
+struct OnDemandSpec {
+  std::vector<std::string> hosts;   // lower-cased; "*.example.com" wildcards
+  std::vector<std::string> listen;  // "host:port"
+  std::string target;               // "http://127.0.0.1:3001"; empty: 127.0.0.1:<port>
+  Duration idle_timeout = 5min;
+  Duration start_timeout = 30s;
+  bool loading_page = false;
+  bool socket_activation = false;
+  bool operator==(const OnDemandSpec&) const = default;
+};
+
+struct AppSpec {
+  std::string name;
+  // How to run it. A string in the config runs under /bin/sh -c (run_shell = true, argv =
+  // {"/bin/sh", "-c", text}); a list is execve'd directly (argv[0] searched in PATH).
+  std::vector<std::string> argv;
+  bool run_shell = false;
+  std::string cwd;  // absolute
+  std::vector<std::pair<std::string, std::string>> env;  // env_file entries, then env
+  std::string env_file;                                  // absolute, as given (already merged)
+  int instances = 1;
+  bool instances_max = false;  // "max": one per core, resolved by the supervisor
+  PortSpec port;
+  AutoRestart autorestart = AutoRestart::Always;
+  Duration restart_delay = 0ms;
+  BackoffSpec backoff;
+  int max_restarts = 15;
+  Duration restart_window = 15min;
+  Duration min_uptime = 1s;
+  int stop_signal = SIGTERM;
+  Duration kill_timeout = 5s;
+  LogSpec logs;
+
+  // Parsed and validated now; acted on by later features.
+  std::optional<uint64_t> max_memory;
+  std::vector<std::string> watch;
+  std::vector<std::string> ignore_watch;
+  std::string cron_restart;
+  std::vector<std::string> depends_on;
+  std::optional<ProbeSpec> ready;
+  std::optional<ProbeSpec> health;
+  std::optional<OnDemandSpec> on_demand;
+  // An app tend does not spawn: these shell commands manage it instead of `run`.
+  std::string start_cmd;
+  std::string stop_cmd;
+  std::string check_cmd;
+
+  bool operator==(const AppSpec&) const = default;
+};
+
+struct GatewaySpec {
+  std::vector<std::string> listen;
+  bool operator==(const GatewaySpec&) const = default;
+};
+
+struct ApiSpec {
+  std::vector<std::string> listen;
+  std::string token_file;
+  bool operator==(const ApiSpec&) const = default;
+};
+
+struct ConfigFile {
+  std::string path;  // absolute
+  std::optional<GatewaySpec> gateway;
+  std::optional<ApiSpec> api;
+  std::vector<AppSpec> apps;
+};
+
+// The canonical JSON form: what the CLI sends the daemon and what the store keeps. It is
+// itself a valid app entry of a tend.json config, so it goes back through the validator.
+nlohmann::json toJson(const AppSpec& spec);
+
+}  // namespace tend

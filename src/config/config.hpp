@@ -1,0 +1,54 @@
+#pragma once
+// Reading and validating configs. Expected failures come back as ConfigErrors, never as
+// exceptions: a config with any error starts nothing.
+
+#include <expected>
+#include <string>
+#include <vector>
+
+#include "config/app_spec.hpp"
+#include "config/config_node.hpp"
+
+namespace tend {
+
+struct ConfigError {
+  std::string file;  // may be empty (spec from the control socket)
+  Mark mark;
+  std::string message;  // e.g. "unknown key 'restrat_delay' (did you mean 'restart_delay'?)"
+  // "tend.yaml:12:5: unknown key ..." (file and position left out when unknown).
+  std::string format() const;
+};
+using ConfigErrors = std::vector<ConfigError>;
+
+enum class ConfigFormat { Yaml, Toml, Json };
+
+// The format from the file name: .yaml/.yml, .toml, .json. nullopt otherwise.
+std::optional<ConfigFormat> formatFromPath(const std::string& path);
+
+// Parses text into a tree. Syntax errors carry line and column.
+std::expected<ConfigNode, ConfigErrors> parseConfigText(const std::string& text,
+                                                        ConfigFormat format,
+                                                        const std::string& file_name);
+
+// Validates a whole config tree (keys `gateway`, `api`, `apps`). Relative paths (cwd,
+// env_file, log files) resolve against `base_dir`; env_file is read now. Collects every
+// error rather than stopping at the first.
+std::expected<ConfigFile, ConfigErrors> validateConfig(const ConfigNode& root,
+                                                       const std::string& file_name,
+                                                       const std::string& base_dir);
+
+// Validates one app entry (the `apps` list item, or the canonical JSON of toJson).
+std::expected<AppSpec, ConfigErrors> validateApp(const ConfigNode& node,
+                                                 const std::string& file_name,
+                                                 const std::string& base_dir);
+
+// Reads, parses and validates a file.
+std::expected<ConfigFile, ConfigErrors> loadConfigFile(const std::string& path);
+
+// The nearest of `candidates` to `word` when it is close enough to be a likely typo.
+std::string suggestNearest(const std::string& word, const std::vector<std::string>& candidates);
+
+// The commented example that `tend init` writes.
+const std::string& exampleConfig();
+
+}  // namespace tend
