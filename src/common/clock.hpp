@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 namespace tend {
 
@@ -18,6 +19,9 @@ class Clock {
   // Wall-clock milliseconds since the epoch, for what users read (log stamps, history).
   virtual int64_t wallMillis() const = 0;
 };
+
+// "2026-11-21T23:40:00.123Z": UTC, millisecond precision, sorts as text.
+std::string formatTimestamp(int64_t wall_ms);
 
 class SystemClock final : public Clock {
  public:

@@ -56,7 +56,8 @@ std::string absolutePath(const std::string& path, const std::string& base) {
   }
   std::filesystem::path fp(p);
   if (fp.is_relative()) {
-    std::filesystem::path b = base.empty() ? std::filesystem::current_path() : base;
+    std::filesystem::path b =
+        base.empty() ? std::filesystem::current_path() : std::filesystem::path(base);
     fp = b / fp;
   }
   return fp.lexically_normal().string();

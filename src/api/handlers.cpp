@@ -1,0 +1,138 @@
+#include "api/handlers.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include "common/clock.hpp"
+#include "common/files.hpp"
+#include "config/config.hpp"
+
+namespace tend {
+namespace {
+
+// Supervisor results -> reply lines.
+Supervisor::Reply toLine(Handlers::ReplyLine reply) {
+  return [reply = std::move(reply)](Supervisor::Result r) {
+    reply(r ? okReply(*r) : errorReply(r.error()));
+  };
+}
+
+std::string formatErrors(const ConfigErrors& errors) {
+  std::string out;
+  for (const auto& e : errors) {
+    if (!out.empty()) out += "\n";
+    out += e.format();
+  }
+  return out;
+}
+
+}  // namespace
+
+Handlers::Handlers(Supervisor& supervisor, const Paths& paths, Logger& log,
+                   std::function<void()> on_kill)
+    : supervisor_(supervisor),
+      paths_(paths),
+      log_(log),
+      on_kill_(std::move(on_kill)),
+      started_ms_(SystemClock::instance().wallMillis()) {}
+
+void Handlers::handle(const Request& req, ReplyLine reply) {
+  const std::string& cmd = req.cmd;
+  auto target = [&] { return req.args.value("target", std::string()); };
+  if (cmd == "ping") {
+    reply(okReply({{"pid", ::getpid()},
+                   {"home", paths_.home},
+                   {"version", "0.1.0"},
+                   {"uptime_ms", SystemClock::instance().wallMillis() - started_ms_}}));
+  } else if (cmd == "list") {
+    reply(okReply(supervisor_.list()));
+  } else if (cmd == "describe") {
+    auto r = supervisor_.describe(target());
+    reply(r ? okReply(*r) : errorReply(r.error()));
+  } else if (cmd == "logs") {
+    auto r = supervisor_.logFiles(target());
+    reply(r ? okReply(*r) : errorReply(r.error()));
+  } else if (cmd == "start") {
+    start(req, reply);
+  } else if (cmd == "stop") {
+    supervisor_.stop(target(), toLine(reply));
+  } else if (cmd == "restart") {
+    supervisor_.restart(target(), toLine(reply));
+  } else if (cmd == "delete") {
+    supervisor_.remove(target(), toLine(reply));
+  } else if (cmd == "save") {
+    save(reply);
+  } else if (cmd == "resurrect") {
+    resurrect(reply);
+  } else if (cmd == "kill") {
+    log_.info("kill requested: stopping every app");
+    supervisor_.shutdown(/*forget=*/true, [this, reply] {
+      reply(okReply({{"stopped", true}}));
+      on_kill_();
+    });
+  } else {
+    reply(errorReply(fmt::format("unknown command '{}'", cmd)));
+  }
+}
+
+void Handlers::start(const Request& req, const ReplyLine& reply) {
+  if (req.args.contains("target")) {
+    supervisor_.start(req.args["target"].get<std::string>(), toLine(reply));
+    return;
+  }
+  std::vector<Supervisor::Apply> apps;
+  for (const auto& entry : req.args["apps"]) {
+    auto spec = validateApp(fromJson(entry), "", "/");
+    if (!spec) {
+      reply(errorReply(formatErrors(spec.error())));
+      return;
+    }
+    bool run = !spec->on_demand.has_value();
+    apps.push_back({std::move(*spec), run});
+  }
+  if (apps.empty()) {
+    reply(errorReply("no apps to start"));
+    return;
+  }
+  supervisor_.apply(std::move(apps), toLine(reply));
+}
+
+void Handlers::save(const ReplyLine& reply) {
+  nlohmann::json dump = supervisor_.dump();
+  auto r = writeFileAtomically(paths_.dump, dump.dump(2) + "\n");
+  if (!r) {
+    reply(errorReply(r.error()));
+    return;
+  }
+  log_.info("saved {} apps to {}", dump["apps"].size(), paths_.dump);
+  reply(okReply({{"path", paths_.dump}, {"apps", dump["apps"].size()}}));
+}
+
+void Handlers::resurrect(const ReplyLine& reply) {
+  auto text = readFile(paths_.dump);
+  if (!text) {
+    reply(errorReply(fmt::format("nothing to resurrect: {}", text.error())));
+    return;
+  }
+  nlohmann::json dump = nlohmann::json::parse(*text, nullptr, false);
+  if (dump.is_discarded() || !dump.is_object() || !dump.contains("apps") ||
+      !dump["apps"].is_array()) {
+    reply(errorReply(fmt::format("{} is not a tend dump", paths_.dump)));
+    return;
+  }
+  std::vector<Supervisor::Apply> apps;
+  for (const auto& entry : dump["apps"]) {
+    if (!entry.is_object() || !entry.contains("spec")) continue;
+    auto spec = validateApp(fromJson(entry["spec"]), paths_.dump, "/");
+    if (!spec) {
+      reply(errorReply(formatErrors(spec.error())));
+      return;
+    }
+    bool run = entry.value("running", true) && !spec->on_demand.has_value();
+    apps.push_back({std::move(*spec), run});
+  }
+  log_.info("resurrecting {} apps from {}", apps.size(), paths_.dump);
+  supervisor_.apply(std::move(apps), toLine(reply));
+}
+
+}  // namespace tend

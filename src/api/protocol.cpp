@@ -1,0 +1,99 @@
+#include "api/protocol.hpp"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <vector>
+
+namespace tend {
+namespace {
+
+enum class Type { String, Array, Bool, Int };
+
+struct Field {
+  const char* name;
+  Type type;
+  bool required;
+};
+
+const std::map<std::string, std::vector<Field>, std::less<>>& commands() {
+  static const std::map<std::string, std::vector<Field>, std::less<>> kCommands{
+      {"ping", {}},
+      {"list", {}},
+      {"kill", {}},
+      {"save", {}},
+      {"resurrect", {}},
+      {"start", {{"target", Type::String, false}, {"apps", Type::Array, false}}},
+      {"stop", {{"target", Type::String, true}}},
+      {"restart", {{"target", Type::String, true}}},
+      {"delete", {{"target", Type::String, true}}},
+      {"describe", {{"target", Type::String, true}}},
+      {"logs", {{"target", Type::String, true}}},
+  };
+  return kCommands;
+}
+
+bool hasType(const nlohmann::json& v, Type t) {
+  switch (t) {
+    case Type::String: return v.is_string();
+    case Type::Array: return v.is_array();
+    case Type::Bool: return v.is_boolean();
+    case Type::Int: return v.is_number_integer();
+  }
+  return false;
+}
+
+const char* typeName(Type t) {
+  switch (t) {
+    case Type::String: return "a string";
+    case Type::Array: return "an array";
+    case Type::Bool: return "a boolean";
+    case Type::Int: return "an integer";
+  }
+  return "?";
+}
+
+}  // namespace
+
+std::expected<Request, std::string> parseRequest(std::string_view line) {
+  if (line.size() > kMaxRequestBytes)
+    return std::unexpected(fmt::format("request too large ({} bytes, limit {})", line.size(),
+                                       kMaxRequestBytes));
+  nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return std::unexpected("malformed request: not valid JSON");
+  if (!j.is_object()) return std::unexpected("malformed request: expected a JSON object");
+  auto cmd = j.find("cmd");
+  if (cmd == j.end() || !cmd->is_string())
+    return std::unexpected("malformed request: \"cmd\" must be a string");
+  const auto& table = commands();
+  auto spec = table.find(cmd->get<std::string>());
+  if (spec == table.end())
+    return std::unexpected(fmt::format("unknown command '{}'", cmd->get<std::string>()));
+  for (const auto& [key, value] : j.items()) {
+    if (key == "cmd") continue;
+    const Field* field = nullptr;
+    for (const Field& f : spec->second)
+      if (key == f.name) field = &f;
+    if (!field) return std::unexpected(fmt::format("'{}' takes no field '{}'", spec->first, key));
+    if (!hasType(value, field->type))
+      return std::unexpected(fmt::format("field '{}' must be {}", key, typeName(field->type)));
+  }
+  for (const Field& f : spec->second)
+    if (f.required && !j.contains(f.name))
+      return std::unexpected(fmt::format("'{}' needs the field '{}'", spec->first, f.name));
+  if (spec->first == "start" && j.contains("target") == j.contains("apps"))
+    return std::unexpected("'start' needs exactly one of 'target' and 'apps'");
+  return Request{spec->first, std::move(j)};
+}
+
+std::string okReply(const nlohmann::json& data) {
+  nlohmann::json j{{"ok", true}, {"data", data}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+std::string errorReply(const std::string& message) {
+  nlohmann::json j{{"ok", false}, {"error", message}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace tend

@@ -1,0 +1,115 @@
+#include "cli/cli.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <functional>
+
+#include "cli/commands.hpp"
+
+namespace tend {
+
+int runCli(int argc, char** argv) {
+  CLI::App app{"tend: keeps services running, and starts them on their first request",
+               "tend"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "tend 0.1.0");
+  std::function<int()> run;
+  bool as_json = false;
+
+  StartOptions start;
+  auto* c_start = app.add_subcommand(
+      "start", "Start a config file's apps, a script, a command, or an existing app");
+  c_start->add_option("target", start.target,
+                      "tend.yaml|.toml|.json, a script, a quoted command, or an app name/id/all")
+      ->required();
+  c_start->add_option("args", start.args, "Arguments for the script (after --)");
+  c_start->add_option("--name", start.name, "App name (default: the script's name)");
+  c_start->add_option("-i,--instances", start.instances, "Number of instances, or max");
+  c_start->add_option("--port", start.port, "Port: P, A-B (one per instance), auto, auto:A-B");
+  c_start->add_option("--env", start.env, "Environment variable KEY=VALUE (repeatable)");
+  c_start->add_option("--cwd", start.cwd, "Working directory (default: the current one)");
+  c_start->add_flag("--wait", start.wait, "Return once every instance is ready");
+  c_start->add_flag("--watch", start.watch, "Restart when files in the working directory change");
+  c_start->add_option("--max-memory", start.max_memory, "Restart above this RSS, e.g. 512M");
+  c_start->add_flag("--json", start.json, "Print JSON");
+  c_start->callback([&] { run = [&] { return cmdStart(start); }; });
+
+  std::string target;
+  for (const char* verb : {"stop", "restart", "delete"}) {
+    std::string what = std::string(1, static_cast<char>(std::toupper(verb[0]))) + (verb + 1);
+    auto* c = app.add_subcommand(verb, what + " apps by name, id or all");
+    c->add_option("target", target, "App name, id, or all")->required();
+    c->add_flag("--json", as_json, "Print JSON");
+    if (std::string(verb) == "delete") c->alias("del");
+    c->callback([&, verb] { run = [&, verb] { return cmdAction(verb, target, as_json); }; });
+  }
+
+  auto* c_list = app.add_subcommand("list", "Show every app and instance");
+  c_list->alias("ls");
+  c_list->alias("status");
+  c_list->add_flag("--json", as_json, "Print JSON");
+  c_list->callback([&] { run = [&] { return cmdList(as_json); }; });
+
+  auto* c_describe = app.add_subcommand("describe", "Everything known about one app");
+  c_describe->alias("show");
+  c_describe->add_option("target", target, "App name, id, or all")->required();
+  c_describe->add_flag("--json", as_json, "Print JSON");
+  c_describe->callback([&] { run = [&] { return cmdDescribe(target, as_json); }; });
+
+  LogsOptions logs;
+  auto* c_logs = app.add_subcommand("logs", "Show (and follow) the apps' stdout and stderr");
+  c_logs->add_option("target", logs.target, "App name, id, or all (default)");
+  c_logs->add_option("--lines,-n", logs.lines, "Lines to show from the end of each log file")
+      ->check(CLI::NonNegativeNumber);
+  c_logs->add_flag("-f,--follow", logs.follow, "Keep printing new lines until interrupted");
+  c_logs->add_flag("--json", logs.json, "One JSON object per line");
+  c_logs->callback([&] { run = [&] { return cmdLogs(logs); }; });
+
+  auto* c_ping = app.add_subcommand("ping", "Check that the daemon answers (starting it if needed)");
+  c_ping->add_flag("--json", as_json, "Print JSON");
+  c_ping->callback([&] { run = [&] { return cmdPing(as_json); }; });
+
+  auto* c_kill = app.add_subcommand("kill", "Stop every app, then the daemon");
+  c_kill->callback([&] { run = [&] { return cmdKill(); }; });
+
+  std::string init_path = "tend.yaml";
+  bool force = false;
+  auto* c_init = app.add_subcommand("init", "Write a commented example tend.yaml");
+  c_init->add_option("path", init_path, "Where to write it (default: tend.yaml)");
+  c_init->add_flag("--force", force, "Overwrite an existing file");
+  c_init->callback([&] { run = [&] { return cmdInit(init_path, force); }; });
+
+  auto* c_save = app.add_subcommand("save", "Remember the apps and whether each runs");
+  c_save->alias("dump");
+  c_save->add_flag("--json", as_json, "Print JSON");
+  c_save->callback([&] { run = [&] { return cmdSave(as_json); }; });
+
+  auto* c_resurrect = app.add_subcommand("resurrect", "Bring back what `tend save` remembered");
+  c_resurrect->add_flag("--json", as_json, "Print JSON");
+  c_resurrect->callback([&] { run = [&] { return cmdResurrect(as_json); }; });
+
+  bool background = false;
+  auto* c_daemon = app.add_subcommand("daemon", "Run the daemon in the foreground (for systemd)");
+  c_daemon->add_flag("--background", background, "Started by the CLI: log to the file only");
+  c_daemon->callback([&] { run = [&] { return cmdDaemon(background); }; });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    app.exit(e);
+    return kExitOk;
+  } catch (const CLI::CallForAllHelp& e) {
+    app.exit(e);
+    return kExitOk;
+  } catch (const CLI::CallForVersion& e) {
+    app.exit(e);
+    return kExitOk;
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "tend: %s\nRun 'tend --help' or 'tend <command> --help'.\n", e.what());
+    return kExitUsage;
+  }
+  return run ? run() : kExitUsage;
+}
+
+}  // namespace tend

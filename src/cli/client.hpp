@@ -1,0 +1,38 @@
+#pragma once
+// Client: the CLI's side of the control socket. Connects to the daemon of $TEND_HOME,
+// starting it in the background first when asked and none is running.
+
+#include <nlohmann/json.hpp>
+
+#include <expected>
+#include <string>
+
+#include "common/paths.hpp"
+#include "common/unique_fd.hpp"
+
+namespace tend {
+
+class Client {
+ public:
+  explicit Client(Paths paths) : paths_(std::move(paths)) {}
+
+  // Connects; with `autostart`, starts a daemon when none answers.
+  std::expected<void, std::string> connect(bool autostart);
+  // Sends one request and returns the reply's `data`, or its error message.
+  std::expected<nlohmann::json, std::string> request(const nlohmann::json& request);
+
+  const Paths& paths() const { return paths_; }
+
+ private:
+  std::expected<void, std::string> startDaemon();
+  bool tryConnect();
+
+  Paths paths_;
+  UniqueFd fd_;
+  std::string pending_;  // bytes read past the last reply line
+};
+
+// True while a daemon holds the lock of `paths`.
+bool daemonRunning(const Paths& paths);
+
+}  // namespace tend

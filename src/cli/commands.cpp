@@ -1,0 +1,330 @@
+#include "cli/commands.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "cli/client.hpp"
+#include "cli/table.hpp"
+#include "common/duration.hpp"
+#include "common/files.hpp"
+#include "common/paths.hpp"
+#include "common/text.hpp"
+#include "config/config.hpp"
+#include "daemon/daemon.hpp"
+#include "logs/log_reader.hpp"
+
+namespace tend {
+namespace {
+
+using nlohmann::json;
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "tend: %s\n", message.c_str());
+  return kExitFailed;
+}
+
+std::expected<Client, std::string> connected(bool autostart = true) {
+  Client client(Paths::fromEnvironment());
+  if (auto r = client.connect(autostart); !r) return std::unexpected(r.error());
+  return client;
+}
+
+// Sends one request (starting the daemon when needed) and returns its data.
+std::expected<json, std::string> call(const json& request, bool autostart = true) {
+  auto client = connected(autostart);
+  if (!client) return std::unexpected(client.error());
+  return client->request(request);
+}
+
+void printJson(const json& data) { std::printf("%s\n", data.dump(2).c_str()); }
+
+void printTable(const json& list) {
+  std::fputs(renderAppTable(list, useColor(1)).c_str(), stdout);
+}
+
+// Prints the reply of a command that changed apps: the whole list, as PM2 does.
+int printList(const std::expected<json, std::string>& data, bool as_json) {
+  if (!data) return fail(data.error());
+  if (as_json) printJson(*data);
+  else printTable(*data);
+  return kExitOk;
+}
+
+std::string formatErrors(const ConfigErrors& errors) {
+  std::string out;
+  for (const auto& e : errors) out += e.format() + "\n";
+  return out;
+}
+
+// The interpreter PM2 would pick for a script that is not executable itself.
+std::vector<std::string> interpreterFor(const std::string& path) {
+  auto ext = std::filesystem::path(path).extension().string();
+  if (ext == ".js" || ext == ".mjs" || ext == ".cjs") return {"node"};
+  if (ext == ".py") return {"python3"};
+  if (ext == ".sh") return {"/bin/sh"};
+  if (ext == ".rb") return {"ruby"};
+  if (ext == ".pl") return {"perl"};
+  if (ext == ".php") return {"php"};
+  return {};
+}
+
+bool isNumber(const std::string& s) {
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos && s.size() < 10;
+}
+
+int startConfigFile(const std::string& path, bool as_json) {
+  auto config = loadConfigFile(path);
+  if (!config) {
+    std::fputs(formatErrors(config.error()).c_str(), stderr);
+    return fail(fmt::format("{} has {} error{}; nothing was started", path,
+                            config.error().size(), config.error().size() == 1 ? "" : "s"));
+  }
+  json apps = json::array();
+  for (const auto& app : config->apps) apps.push_back(toJson(app));
+  return printList(call({{"cmd", "start"}, {"apps", apps}}), as_json);
+}
+
+int startNew(const StartOptions& o, const std::string& cwd, json run, std::string name) {
+  json entry;
+  entry["name"] = o.name.empty() ? name : o.name;
+  entry["run"] = std::move(run);
+  entry["cwd"] = cwd;
+  if (!o.instances.empty())
+    entry["instances"] = isNumber(o.instances) ? json(std::stoi(o.instances)) : json(o.instances);
+  if (!o.port.empty()) entry["port"] = isNumber(o.port) ? json(std::stoi(o.port)) : json(o.port);
+  if (!o.env.empty()) {
+    json env = json::object();
+    for (const auto& kv : o.env) {
+      size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        std::fprintf(stderr, "tend: --env takes KEY=VALUE, got '%s'\n", kv.c_str());
+        return kExitUsage;
+      }
+      env[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    entry["env"] = env;
+  }
+  if (!o.max_memory.empty()) entry["max_memory"] = o.max_memory;
+  if (o.watch) entry["watch"] = json::array({cwd});
+  auto spec = validateApp(fromJson(entry), "", cwd);
+  if (!spec) {
+    std::fputs(formatErrors(spec.error()).c_str(), stderr);
+    return kExitUsage;
+  }
+  return printList(call({{"cmd", "start"}, {"apps", json::array({toJson(*spec)})}}), o.json);
+}
+
+}  // namespace
+
+int cmdStart(const StartOptions& o) {
+  std::string cwd = absolutePath(o.cwd.empty() ? "." : o.cwd);
+  struct stat st{};
+  bool exists = ::stat(o.target.c_str(), &st) == 0;
+  if (exists && S_ISREG(st.st_mode) && formatFromPath(o.target)) {
+    if (!o.name.empty() || !o.instances.empty() || !o.port.empty() || !o.env.empty() ||
+        !o.args.empty()) {
+      std::fprintf(stderr, "tend: --name, -i, --port, --env and arguments apply to a script, "
+                           "not to a config file; set them in the file\n");
+      return kExitUsage;
+    }
+    return startConfigFile(o.target, o.json);
+  }
+  if (exists && S_ISREG(st.st_mode)) {
+    std::string script = absolutePath(o.target);
+    json run = json::array();
+    if (::access(script.c_str(), X_OK) != 0)
+      for (const auto& word : interpreterFor(script)) run.push_back(word);
+    run.push_back(script);
+    for (const auto& a : o.args) run.push_back(a);
+    return startNew(o, cwd, run, std::filesystem::path(script).stem().string());
+  }
+  if (o.target.find_first_of(" \t") != std::string::npos) {
+    std::string command = o.target;
+    for (const auto& a : o.args) command += " " + shellQuote(a);
+    std::string first = split(std::string(trim(o.target)), ' ').front();
+    return startNew(o, cwd, command, std::filesystem::path(first).filename().string());
+  }
+  if (exists) return fail(fmt::format("{} is not a file", o.target));
+  if (!o.name.empty() || !o.instances.empty() || !o.port.empty() || !o.env.empty() ||
+      !o.args.empty()) {
+    // Options only make sense for a new app: the target must be a program on PATH.
+    json run = json::array({o.target});
+    for (const auto& a : o.args) run.push_back(a);
+    return startNew(o, cwd, run, o.target);
+  }
+  auto reply = call({{"cmd", "start"}, {"target", o.target}});
+  if (!reply && reply.error().starts_with("no app named")) {
+    return fail(fmt::format("{}; and there is no file '{}' either", reply.error(), o.target));
+  }
+  return printList(reply, o.json);
+}
+
+int cmdAction(const std::string& verb, const std::string& target, bool as_json) {
+  return printList(call({{"cmd", verb}, {"target", target}}), as_json);
+}
+
+int cmdList(bool as_json) { return printList(call({{"cmd", "list"}}), as_json); }
+
+int cmdDescribe(const std::string& target, bool as_json) {
+  auto data = call({{"cmd", "describe"}, {"target", target}});
+  if (!data) return fail(data.error());
+  if (as_json) {
+    printJson(*data);
+    return kExitOk;
+  }
+  bool color = useColor(1);
+  for (const auto& app : *data) {
+    std::vector<std::vector<Cell>> rows;
+    auto row = [&](const std::string& k, const std::string& v, const char* c = nullptr) {
+      rows.push_back({{k}, {v, c}});
+    };
+    row("name", app.value("name", ""));
+    row("id", std::to_string(app.value("id", 0)));
+    row("desired state", app.value("desired", ""));
+    row("command", app.value("command", ""));
+    row("cwd", app.value("cwd", ""));
+    row("env keys", join(app.value("env_keys", std::vector<std::string>{}), ", "));
+    const json& spec = app["spec"];
+    row("autorestart", spec.contains("autorestart") ? spec["autorestart"].dump() : "true");
+    for (const auto& inst : app["instances"]) {
+      std::string p = fmt::format("[{}] ", inst.value("instance", 0));
+      std::string status = inst.value("status", "");
+      row(p + "status", status, status == "online" ? ansi::kGreen : ansi::kYellow);
+      row(p + "pid", std::to_string(inst.value("pid", 0)));
+      if (inst.contains("port") && inst["port"].is_number())
+        row(p + "port", std::to_string(inst["port"].get<int>()));
+      row(p + "restarts", std::to_string(inst.value("restarts", 0)));
+      if (inst.value("pid", 0))
+        row(p + "uptime", humanDuration(Duration(inst.value("uptime_ms", int64_t{0}))));
+      if (!inst.value("reason", "").empty()) row(p + "last event", inst.value("reason", ""));
+      row(p + "out log", inst.value("out_log", ""));
+      row(p + "err log", inst.value("err_log", ""));
+      if (inst.contains("log_error")) row(p + "log error", inst.value("log_error", ""), ansi::kRed);
+    }
+    for (const auto& h : app["restart_history"])
+      row("restart", fmt::format("{} [{}] {}", h.value("at", ""), h.value("instance", 0),
+                                 h.value("reason", "")));
+    std::fputs(renderTable({"key", "value"}, rows, color).c_str(), stdout);
+  }
+  return kExitOk;
+}
+
+namespace {
+std::atomic<bool> g_interrupted{false};
+void onInterrupt(int) { g_interrupted = true; }
+}  // namespace
+
+int cmdLogs(const LogsOptions& o) {
+  auto files = call({{"cmd", "logs"}, {"target", o.target}});
+  if (!files) return fail(files.error());
+  bool color = useColor(1);
+  struct Line {
+    std::string text;
+    std::string label;
+    bool err;
+    size_t order;
+  };
+  std::vector<FollowedFile> followed;
+  std::vector<Line> lines;
+  for (const auto& f : *files) {
+    std::string label = fmt::format("{}[{}]", f.value("name", ""), f.value("instance", 0));
+    for (bool err : {false, true}) {
+      std::string path = f.value(err ? "err" : "out", "");
+      followed.push_back({path, label, err});
+      for (auto& text : tailLines(path, static_cast<size_t>(std::max(0, o.lines))))
+        lines.push_back({std::move(text), label, err, lines.size()});
+    }
+  }
+  // Lines start with their timestamp, so text order is time order across files.
+  std::stable_sort(lines.begin(), lines.end(),
+                   [](const Line& a, const Line& b) { return a.text < b.text; });
+  auto print = [&](const std::string& label, bool err, const std::string& text) {
+    if (o.json) {
+      json j{{"app", label}, {"stream", err ? "err" : "out"}, {"line", text}};
+      std::printf("%s\n", j.dump(-1, ' ', false, json::error_handler_t::replace).c_str());
+    } else if (color) {
+      std::printf("%s%s %s|%s %s\n", err ? ansi::kRed : ansi::kGreen, label.c_str(),
+                  err ? "err" : "out", ansi::kReset, text.c_str());
+    } else {
+      std::printf("%s %s| %s\n", label.c_str(), err ? "err" : "out", text.c_str());
+    }
+  };
+  for (const auto& l : lines) print(l.label, l.err, l.text);
+  std::fflush(stdout);
+  if (!o.follow) return kExitOk;
+  std::signal(SIGINT, onInterrupt);
+  std::signal(SIGTERM, onInterrupt);
+  followFiles(
+      followed,
+      [&](const FollowedFile& f, const std::string& text) {
+        print(f.label, f.is_err, text);
+        std::fflush(stdout);
+      },
+      [] { return !g_interrupted.load(); });
+  return kExitOk;
+}
+
+int cmdPing(bool as_json) {
+  auto data = call({{"cmd", "ping"}});
+  if (!data) return fail(data.error());
+  if (as_json) printJson(*data);
+  else std::printf("pong: daemon pid %d in %s\n", data->value("pid", 0),
+                   data->value("home", "").c_str());
+  return kExitOk;
+}
+
+int cmdKill() {
+  Paths paths = Paths::fromEnvironment();
+  auto client = connected(/*autostart=*/false);
+  if (!client) {
+    std::printf("no daemon is running in %s\n", paths.home.c_str());
+    return kExitOk;
+  }
+  auto reply = client->request({{"cmd", "kill"}});
+  if (!reply) return fail(reply.error());
+  // Return only once the daemon is gone, so that "tend kill" leaves nothing behind.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (daemonRunning(paths) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  if (daemonRunning(paths)) return fail("the daemon did not exit within 10s");
+  std::printf("daemon stopped; every app was stopped\n");
+  return kExitOk;
+}
+
+int cmdInit(const std::string& path, bool force) {
+  struct stat st{};
+  if (!force && ::stat(path.c_str(), &st) == 0)
+    return fail(fmt::format("{} exists; use --force to overwrite it", path));
+  auto r = writeFileAtomically(path, exampleConfig(), 0644);
+  if (!r) return fail(r.error());
+  std::printf("wrote %s; edit it, then run: tend start %s\n", path.c_str(), path.c_str());
+  return kExitOk;
+}
+
+int cmdSave(bool as_json) {
+  auto data = call({{"cmd", "save"}});
+  if (!data) return fail(data.error());
+  if (as_json) printJson(*data);
+  else std::printf("saved %d apps to %s\n", data->value("apps", 0),
+                   data->value("path", "").c_str());
+  return kExitOk;
+}
+
+int cmdResurrect(bool as_json) { return printList(call({{"cmd", "resurrect"}}), as_json); }
+
+int cmdDaemon(bool background) {
+  DaemonOptions options{Paths::fromEnvironment(), !background};
+  return runDaemon(options);
+}
+
+}  // namespace tend

@@ -1,0 +1,48 @@
+#pragma once
+// What each CLI command does once its arguments are parsed. Each returns the process exit
+// status: 0 done, 1 the request failed (a one-line reason on stderr), 2 bad usage.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tend {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+struct StartOptions {
+  std::string target;  // config file, script, command, or an existing app
+  std::string name;
+  std::string instances;  // "N" or "max"
+  std::string port;
+  std::vector<std::string> env;  // K=V
+  std::string cwd;
+  bool wait = false;
+  bool watch = false;
+  std::string max_memory;
+  std::vector<std::string> args;
+  bool json = false;
+};
+
+int cmdStart(const StartOptions& options);
+// verb: "stop", "restart" or "delete"
+int cmdAction(const std::string& verb, const std::string& target, bool json);
+int cmdList(bool json);
+int cmdDescribe(const std::string& target, bool json);
+struct LogsOptions {
+  std::string target = "all";
+  int lines = 15;
+  bool follow = false;
+  bool json = false;
+};
+int cmdLogs(const LogsOptions& options);
+int cmdPing(bool json);
+int cmdKill();
+int cmdInit(const std::string& path, bool force);
+int cmdSave(bool json);
+int cmdResurrect(bool json);
+int cmdDaemon(bool background);
+
+}  // namespace tend

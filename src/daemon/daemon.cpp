@@ -1,0 +1,121 @@
+#include "daemon/daemon.hpp"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "api/handlers.hpp"
+#include "common/files.hpp"
+#include "common/logger.hpp"
+#include "daemon/control_server.hpp"
+#include "daemon/lock_file.hpp"
+#include "store/state_store.hpp"
+#include "supervisor/port_allocator.hpp"
+#include "supervisor/spawner.hpp"
+#include "supervisor/supervisor.hpp"
+
+namespace tend {
+namespace asio = boost::asio;
+
+namespace {
+
+// Tells systemd (Type=notify) that the daemon is ready, when it runs under systemd.
+void notifySystemd(const char* message) {
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (!path || !*path) return;
+  UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) return;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path, sizeof addr.sun_path - 1);
+  if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';  // abstract namespace
+  socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + std::strlen(path));
+  ::sendto(fd.get(), message, std::strlen(message), MSG_NOSIGNAL,
+           reinterpret_cast<sockaddr*>(&addr), len);
+}
+
+}  // namespace
+
+int runDaemon(const DaemonOptions& options) {
+  const Paths& paths = options.paths;
+  if (auto err = paths.ensureDirectories(); !err.empty()) {
+    std::fprintf(stderr, "tend: %s\n", err.c_str());
+    return 1;
+  }
+  auto lock = LockFile::acquire(paths.lock, paths.pid);
+  if (!lock) {
+    std::fprintf(stderr, "tend: %s\n", lock.error().c_str());
+    return 1;
+  }
+  Logger log(paths.daemon_log, options.foreground);
+  ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGHUP, SIG_IGN);
+  // Orphaned grandchildren of apps become ours, so they are reaped and a process group
+  // empties promptly even where PID 1 does not reap.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+  auto store = StateStore::open(paths.database);
+  if (!store) {
+    log.error("{}", store.error());
+    return 1;
+  }
+
+  asio::io_context io(1);
+  // Signals are registered before any child exists (the supervisor registers SIGCHLD).
+  asio::signal_set stop_signals(io, SIGTERM, SIGINT);
+  RealProcessOps ops;
+  SocketPortProbe probe;
+  Supervisor supervisor({io, paths, **store, ops, probe, log, SystemClock::instance()});
+
+  bool stopping = false;
+  asio::steady_timer exit_timer(io);
+  std::unique_ptr<ControlServer> server;
+  auto finish = [&] {
+    // Give the last replies a moment to reach their clients, then leave the loop.
+    exit_timer.expires_after(std::chrono::milliseconds(50));
+    exit_timer.async_wait([&](boost::system::error_code) {
+      server->close();
+      io.stop();
+    });
+  };
+  Handlers handlers(supervisor, paths, log, [&] {
+    stopping = true;
+    finish();
+  });
+  server = std::make_unique<ControlServer>(io, handlers, log);
+  if (auto err = server->listen(paths.socket); !err.empty()) {
+    log.error("{}", err);
+    return 1;
+  }
+  if (auto r = writeFileAtomically(paths.pid, std::to_string(::getpid()) + "\n", 0644); !r)
+    log.warn("{}", r.error());
+
+  stop_signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec || stopping) return;
+    stopping = true;
+    log.info("received {}: stopping every app (they start again with the next daemon)",
+             sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    supervisor.shutdown(/*forget=*/false, finish);
+  });
+
+  log.info("daemon started (pid {}) in {}", ::getpid(), paths.home);
+  supervisor.restore();
+  notifySystemd("READY=1");
+  io.run();
+
+  ::unlink(paths.socket.c_str());
+  ::unlink(paths.pid.c_str());
+  log.info("daemon stopped");
+  return 0;
+}
+
+}  // namespace tend

@@ -1,0 +1,152 @@
+#include "supervisor/instance_state.hpp"
+
+#include <cassert>
+
+namespace tend {
+
+std::string_view statusName(Status s) {
+  switch (s) {
+    case Status::Starting: return "starting";
+    case Status::Online: return "online";
+    case Status::Stopping: return "stopping";
+    case Status::Stopped: return "stopped";
+    case Status::Waiting: return "waiting";
+    case Status::Errored: return "errored";
+  }
+  return "unknown";
+}
+
+Transition InstanceMachine::move(Status to, std::vector<Action> actions, std::string reason) {
+  Transition t{to, std::move(actions), Duration(0), std::move(reason), to != status_};
+  status_ = to;
+  if (!t.reason.empty()) last_reason_ = t.reason;
+  return t;
+}
+
+Transition InstanceMachine::start() {
+  user_asked_ = true;
+  switch (status_) {
+    case Status::Stopped:
+    case Status::Errored:
+      policy_.reset();
+      return move(Status::Starting, {Action::Spawn});
+    case Status::Waiting:
+      policy_.reset();
+      return move(Status::Starting, {Action::CancelRestart, Action::Spawn});
+    case Status::Stopping:
+      start_after_stop_ = true;
+      return move(Status::Stopping);
+    case Status::Starting:
+    case Status::Online:
+      return move(status_);
+  }
+  return move(status_);
+}
+
+Transition InstanceMachine::stop() {
+  start_after_stop_ = false;
+  switch (status_) {
+    case Status::Starting:
+    case Status::Online:
+      return move(Status::Stopping, {Action::SendStopSignal});
+    case Status::Waiting:
+      return move(Status::Stopped, {Action::CancelRestart});
+    case Status::Errored:
+      return move(Status::Stopped);
+    case Status::Stopping:
+    case Status::Stopped:
+      return move(status_);
+  }
+  return move(status_);
+}
+
+Transition InstanceMachine::restart() {
+  user_asked_ = true;
+  switch (status_) {
+    case Status::Starting:
+    case Status::Online: {
+      Transition t = move(Status::Stopping, {Action::SendStopSignal});
+      start_after_stop_ = true;
+      return t;
+    }
+    case Status::Stopping:
+      start_after_stop_ = true;
+      return move(Status::Stopping);
+    case Status::Waiting:
+    case Status::Stopped:
+    case Status::Errored:
+      return start();
+  }
+  return move(status_);
+}
+
+Transition InstanceMachine::spawned() {
+  assert(status_ == Status::Starting);
+  user_asked_ = false;
+  return move(Status::Starting);
+}
+
+Transition InstanceMachine::adoptRunning() {
+  user_asked_ = false;
+  return move(Status::Online);
+}
+
+Transition InstanceMachine::ready() {
+  if (status_ != Status::Starting) return move(status_);
+  return move(Status::Online);
+}
+
+Transition InstanceMachine::spawnFailed(TimePoint now, const std::string& why) {
+  if (user_asked_) {
+    user_asked_ = false;
+    return move(Status::Errored, {}, why);
+  }
+  return crashed(now, Duration(0), ExitStatus{}, why);
+}
+
+Transition InstanceMachine::crashed(TimePoint now, Duration uptime, const ExitStatus& status,
+                                    const std::string& cause) {
+  RestartPolicy::Decision d = policy_.onExit(now, uptime, status, cause);
+  switch (d.kind) {
+    case RestartPolicy::Decision::Kind::Restart: {
+      if (d.delay.count() == 0)
+        return move(Status::Starting, {Action::RecordRestart, Action::Spawn}, d.reason);
+      Transition t =
+          move(Status::Waiting, {Action::RecordRestart, Action::ScheduleRestart}, d.reason);
+      t.delay = d.delay;
+      return t;
+    }
+    case RestartPolicy::Decision::Kind::StayStopped:
+      return move(Status::Stopped, {}, d.reason);
+    case RestartPolicy::Decision::Kind::GiveUp:
+      return move(Status::Errored, {}, d.reason);
+  }
+  return move(status_);
+}
+
+Transition InstanceMachine::exited(TimePoint now, Duration uptime, const ExitStatus& status) {
+  switch (status_) {
+    case Status::Stopping:
+      if (start_after_stop_) {
+        start_after_stop_ = false;
+        policy_.reset();
+        return move(Status::Starting, {Action::Spawn}, status.describe() + "; restarting");
+      }
+      return move(Status::Stopped, {}, status.describe());
+    case Status::Starting:
+    case Status::Online:
+      return crashed(now, uptime, status);
+    case Status::Stopped:
+    case Status::Waiting:
+    case Status::Errored:
+      break;
+  }
+  return move(status_);
+}
+
+Transition InstanceMachine::restartDue() {
+  if (status_ != Status::Waiting) return move(status_);
+  return move(Status::Starting, {Action::Spawn});
+}
+
+}  // namespace tend

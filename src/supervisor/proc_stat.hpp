@@ -1,0 +1,38 @@
+#pragma once
+// Reading /proc: a process's start time (to tell a reused pid apart from the process tend
+// started), and CPU and memory of whole process trees.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <vector>
+
+namespace tend {
+
+// Field 22 of /proc/<pid>/stat (clock ticks after boot); nullopt when no such process.
+std::optional<uint64_t> processStartTicks(pid_t pid);
+
+// One snapshot of every process on the machine: parent links, CPU ticks and RSS.
+class ProcessTable {
+ public:
+  static ProcessTable read();
+  struct Usage {
+    uint64_t cpu_ticks = 0;  // utime + stime of the whole tree
+    uint64_t rss_bytes = 0;  // resident memory of the whole tree
+  };
+  // The root and all its descendants (by parent pid).
+  Usage treeUsage(pid_t root) const;
+
+ private:
+  struct Proc {
+    pid_t ppid = 0;
+    uint64_t cpu_ticks = 0;
+    uint64_t rss_bytes = 0;
+  };
+  std::map<pid_t, Proc> procs_;
+  std::multimap<pid_t, pid_t> children_;
+};
+
+}  // namespace tend

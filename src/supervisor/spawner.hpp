@@ -1,0 +1,45 @@
+#pragma once
+// ProcessOps: the seam between the supervisor and the operating system for processes.
+// The real implementation forks and execs; tests substitute one that fails on purpose.
+
+#include <sys/types.h>
+
+#include <expected>
+#include <string>
+#include <vector>
+
+namespace tend {
+
+struct SpawnRequest {
+  std::vector<std::string> argv;  // argv[0] without '/' is searched in the child's PATH
+  std::string cwd;
+  std::vector<std::string> env;   // "KEY=VALUE", the child's whole environment
+  int stdout_fd = -1;             // write ends the child gets as fd 1 and 2
+  int stderr_fd = -1;
+};
+
+class ProcessOps {
+ public:
+  virtual ~ProcessOps() = default;
+  // Starts the program in a new session (so its pid is its process group id), with stdin
+  // on /dev/null, no other fd inherited and default signal handling. Fails, with a reason
+  // for people, when the program could not be executed (missing, not executable, bad cwd).
+  virtual std::expected<pid_t, std::string> spawn(const SpawnRequest& request) = 0;
+  // Sends `sig` to every process in the group. False when the group no longer exists.
+  virtual bool signalGroup(pid_t pgid, int sig) = 0;
+  // True while any process of the group exists.
+  virtual bool groupAlive(pid_t pgid) = 0;
+};
+
+class RealProcessOps final : public ProcessOps {
+ public:
+  std::expected<pid_t, std::string> spawn(const SpawnRequest& request) override;
+  bool signalGroup(pid_t pgid, int sig) override;
+  bool groupAlive(pid_t pgid) override;
+};
+
+// Looks `program` up in `path_list` (a PATH value) as execvp would. Returns it unchanged
+// when it contains a '/' or nothing matches.
+std::string resolveInPath(const std::string& program, const std::string& path_list);
+
+}  // namespace tend

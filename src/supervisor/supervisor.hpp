@@ -1,0 +1,85 @@
+#pragma once
+// Supervisor: the single owner of every app and instance and of their processes. It
+// turns commands (start, stop, restart, delete, apply a config) into InstanceMachine
+// events, carries out the machines' actions (spawn, signal, timers), reaps exits as
+// events (SIGCHLD, or a pidfd for processes found from before a daemon restart), writes
+// each child's output to its log files and keeps the StateStore in step.
+//
+// Lives on the daemon's io_context thread; not thread-safe. Replies to commands come
+// through callbacks once the apps concerned have settled (no instance starting or stopping).
+
+#include <nlohmann/json.hpp>
+
+#include <expected>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/clock.hpp"
+#include "common/logger.hpp"
+#include "common/paths.hpp"
+#include "config/app_spec.hpp"
+#include "store/state_store.hpp"
+#include "supervisor/port_allocator.hpp"
+#include "supervisor/spawner.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace tend {
+
+class Supervisor {
+ public:
+  using Result = std::expected<nlohmann::json, std::string>;
+  using Reply = std::function<void(Result)>;
+
+  struct Deps {
+    boost::asio::io_context& io;
+    const Paths& paths;
+    StateStore& store;
+    ProcessOps& ops;
+    PortProbe& probe;
+    Logger& log;
+    Clock& clock;
+  };
+  explicit Supervisor(Deps deps);
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // At daemon start: loads the apps from the store and reconciles with what is running.
+  // Processes left from a previous daemon are stopped (their output pipes died with it),
+  // and every app that should run is started again: never two copies, never an orphan.
+  void restore();
+
+  // Creates apps that do not exist and updates those whose spec changed (restarting their
+  // running instances). `run` says per app whether it should run afterwards (apps with
+  // on_demand are left stopped until the gateway asks).
+  struct Apply {
+    AppSpec spec;
+    bool run = true;
+  };
+  void apply(std::vector<Apply> apps, Reply done);
+  // `target`: an app name, an id, or "all".
+  void start(const std::string& target, Reply done);
+  void stop(const std::string& target, Reply done);
+  void restart(const std::string& target, Reply done);
+  void remove(const std::string& target, Reply done);
+
+  nlohmann::json list() const;  // one object per instance (see SPEC.md)
+  Result describe(const std::string& target) const;
+  Result logFiles(const std::string& target) const;
+  nlohmann::json dump() const;  // what `tend save` writes: specs and desired state
+
+  // Stops every app. With `forget`, apps are marked stopped (tend kill); without, their
+  // desired state is kept so the next daemon brings them back (SIGTERM, e.g. at shutdown).
+  void shutdown(bool forget, std::function<void()> done);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tend
