@@ -24,15 +24,18 @@ struct ConfigNode {
   // ("42", "true") and `quoted` tells a string apart from a bare scalar.
   std::string scalar;
   bool quoted = false;
-  struct Entry {
-    std::string key;
-    Mark key_mark;
-    ConfigNode value;
-  };
+  struct Entry;            // a key, its position and its value; defined below
   std::vector<Entry> map;  // in source order
   std::vector<ConfigNode> seq;
 
   const ConfigNode* find(const std::string& key) const;
+};
+
+// Defined outside ConfigNode because it holds a ConfigNode, which is incomplete inside.
+struct ConfigNode::Entry {
+  std::string key;
+  Mark key_mark;
+  ConfigNode value;
 };
 
 // Builds a tree from parsed JSON (no positions): used for specs that arrive over the

@@ -82,8 +82,9 @@ class Session : public std::enable_shared_from_this<Session> {
       write(errorReply(request.error()));
       return;
     }
-    handlers_.handle(*request, [weak = weak_from_this()](std::string reply) {
-      if (auto self = weak.lock()) self->write(std::move(reply));
+    // The reply may come later (after apps stop): the callback keeps the session alive.
+    handlers_.handle(*request, [self = shared_from_this()](std::string reply) {
+      self->write(std::move(reply));
     });
   }
 

@@ -549,6 +549,9 @@ class Supervisor::Impl {
   // ---- carrying out transitions ----------------------------------------------------------
 
   void apply(App& app, Instance& inst, const Transition& t) {
+    if (t.changed)
+      log_.info("{}[{}]: {}{}", app.spec.name, inst.index, statusName(t.status),
+                t.reason.empty() ? "" : " (" + t.reason + ")");
     for (Action action : t.actions) {
       switch (action) {
         case Action::Spawn:
@@ -569,8 +572,6 @@ class Supervisor::Impl {
       }
     }
     if (t.changed) {
-      log_.info("{}[{}]: {}{}", app.spec.name, inst.index, statusName(t.status),
-                t.reason.empty() ? "" : " (" + t.reason + ")");
       finishPendingIfStopped(app);
       checkWaiters();
     }

@@ -1,0 +1,129 @@
+// A program for the integration tests to supervise. Usage: tend_testapp MODE [ARGS...]
+//   sleep [TAG]                  print a line, then run until killed
+//   crash MS CODE                exit with CODE after MS milliseconds
+//   grandchild FILE              fork a child that ignores SIGTERM, write its pid to FILE, run
+//   fds FILE                     write the numbers of this process's open fds to FILE, run
+//   env FILE                     write the environment to FILE, run
+//   listen                       listen on 127.0.0.1:$PORT, answer each connection "ok\n"
+//   print N                      print N numbered lines to stdout and stderr, then run
+//   ignore-term                  ignore SIGTERM, run until SIGKILL
+// Every mode that runs also takes an unused trailing argument (a tag) so that tests can
+// find their own processes in /proc.
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <thread>
+
+extern char** environ;
+
+namespace {
+
+[[noreturn]] void runForever() {
+  while (true) ::pause();
+}
+
+void writeFileAtomically(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << text;
+  }
+  std::rename(tmp.c_str(), path.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string mode = argc > 1 ? argv[1] : "sleep";
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  if (mode == "sleep") {
+    std::printf("testapp started pid=%d\n", ::getpid());
+    runForever();
+  }
+  if (mode == "crash" && argc > 3) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(argv[2])));
+    std::fprintf(stderr, "testapp crashing with code %s\n", argv[3]);
+    return std::atoi(argv[3]);
+  }
+  if (mode == "grandchild" && argc > 2) {
+    pid_t child = ::fork();
+    if (child == 0) {
+      ::signal(SIGTERM, SIG_IGN);
+      runForever();
+    }
+    writeFileAtomically(argv[2], std::to_string(child) + "\n");
+    runForever();
+  }
+  if (mode == "fds" && argc > 2) {
+    std::string list;
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+      int own = ::dirfd(d);
+      while (dirent* e = ::readdir(d)) {
+        if (e->d_name[0] == '.' || std::atoi(e->d_name) == own) continue;
+        list += e->d_name;
+        list += "\n";
+      }
+      ::closedir(d);
+    }
+    writeFileAtomically(argv[2], list);
+    runForever();
+  }
+  if (mode == "env" && argc > 2) {
+    std::string text;
+    for (char** e = environ; *e; ++e) text += std::string(*e) + "\n";
+    char cwd[4096];
+    if (::getcwd(cwd, sizeof cwd)) text += std::string("CWD=") + cwd + "\n";
+    writeFileAtomically(argv[2], text);
+    runForever();
+  }
+  if (mode == "listen") {
+    const char* port = std::getenv("PORT");
+    if (!port) return 3;
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(std::atoi(port)));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 16) != 0) {
+      std::fprintf(stderr, "cannot listen on %s: %s\n", port, std::strerror(errno));
+      return 4;
+    }
+    std::printf("listening on %s\n", port);
+    while (true) {
+      int c = ::accept(fd, nullptr, nullptr);
+      if (c < 0) continue;
+      ssize_t n = ::write(c, "ok\n", 3);
+      (void)n;
+      ::close(c);
+    }
+  }
+  if (mode == "print" && argc > 2) {
+    int n = std::atoi(argv[2]);
+    for (int i = 1; i <= n; ++i) {
+      std::printf("out line %d\n", i);
+      std::fprintf(stderr, "err line %d\n", i);
+    }
+    std::fflush(stdout);
+    runForever();
+  }
+  if (mode == "ignore-term") {
+    ::signal(SIGTERM, SIG_IGN);
+    std::printf("ignoring SIGTERM\n");
+    runForever();
+  }
+  std::fprintf(stderr, "testapp: unknown mode '%s'\n", mode.c_str());
+  return 2;
+}

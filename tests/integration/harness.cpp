@@ -1,0 +1,211 @@
+#include "harness.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+namespace tend::testing {
+
+bool waitFor(const std::function<bool()>& predicate, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (predicate()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+bool processAlive(pid_t pid) {
+  if (pid <= 0) return false;
+  // A zombie is not alive: it has exited.
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  size_t close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
+}
+
+std::vector<pid_t> processesWith(const std::string& needle) {
+  std::vector<pid_t> out;
+  DIR* d = ::opendir("/proc");
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    pid_t pid = std::atoi(e->d_name);
+    std::ifstream in(std::string("/proc/") + e->d_name + "/cmdline");
+    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (char& c : cmd)
+      if (c == '\0') c = ' ';
+    if (cmd.find(needle) != std::string::npos && processAlive(pid)) out.push_back(pid);
+  }
+  ::closedir(d);
+  return out;
+}
+
+namespace {
+bool portFree(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+}  // namespace
+
+int freePortRun(int count) {
+  static std::mt19937 rng(static_cast<unsigned>(::getpid()) ^
+                          static_cast<unsigned>(std::time(nullptr)));
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    int base = 30000 + static_cast<int>(rng() % 15000);
+    bool ok = true;
+    for (int i = 0; i < count && ok; ++i) ok = portFree(base + i);
+    if (ok) return base;
+  }
+  return 0;
+}
+
+std::string readText(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void writeText(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+}
+
+void TendTest::SetUp() {
+  char pattern[] = "/tmp/tend-it-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  dir_ = pattern;
+  home_ = dir_ + "/home";
+  tag_ = "tag" + dir_.substr(dir_.rfind('-') + 1);
+}
+
+void TendTest::TearDown() {
+  // Stop the daemon the polite way, then make sure of it and of every process seen.
+  pid_t daemon = daemonPid();
+  tend({"kill"}, {}, std::chrono::seconds(30));
+  if (daemon > 0 && processAlive(daemon)) ::kill(daemon, SIGKILL);
+  for (pid_t pid : seen_pids_) {
+    if (pid > 1 && processAlive(pid)) {
+      ::kill(-pid, SIGKILL);
+      ::kill(pid, SIGKILL);
+    }
+  }
+  for (pid_t pid : processesWith(tag_)) ::kill(pid, SIGKILL);
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+RunResult TendTest::tend(const std::vector<std::string>& args,
+                         const std::map<std::string, std::string>& env,
+                         std::chrono::seconds timeout) {
+  int out_pipe[2], err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) return {};
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int null_fd = ::open("/dev/null", O_RDONLY);
+    ::dup2(null_fd, 0);
+    ::dup2(out_pipe[1], 1);
+    ::dup2(err_pipe[1], 2);
+    ::setenv("TEND_HOME", home_.c_str(), 1);
+    ::setenv("NO_COLOR", "1", 1);
+    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    std::vector<char*> argv{const_cast<char*>(TEND_BINARY)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(TEND_BINARY, argv.data());
+    ::_exit(127);
+  }
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  RunResult result;
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  int open = 2;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (open > 0) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      ::kill(pid, SIGKILL);
+      break;
+    }
+    if (::poll(fds, 2, static_cast<int>(left.count())) <= 0) continue;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
+      char buf[65536];
+      ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+      if (n <= 0) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open;
+      } else {
+        (i == 0 ? result.out : result.err).append(buf, static_cast<size_t>(n));
+      }
+    }
+  }
+  for (auto& f : fds)
+    if (f.fd >= 0) ::close(f.fd);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+nlohmann::json TendTest::list() {
+  RunResult r = tend({"list", "--json"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+  if (j.is_discarded()) {
+    ADD_FAILURE() << "list --json printed no JSON: " << r.out << r.err;
+    return nlohmann::json::array();
+  }
+  for (const auto& i : j)
+    if (i.value("pid", 0) > 0) remember(i.value("pid", 0));
+  return j;
+}
+
+std::vector<nlohmann::json> TendTest::instancesOf(const std::string& name) {
+  std::vector<nlohmann::json> out;
+  for (const auto& i : list())
+    if (i.value("name", "") == name) out.push_back(i);
+  return out;
+}
+
+nlohmann::json TendTest::instance(const std::string& name, int index) {
+  for (const auto& i : instancesOf(name))
+    if (i.value("instance", -1) == index) return i;
+  return nlohmann::json::object();
+}
+
+std::string TendTest::writeFile(const std::string& name, const std::string& text) {
+  std::string path = dir_ + "/" + name;
+  writeText(path, text);
+  return path;
+}
+
+pid_t TendTest::daemonPid() {
+  std::string text = readText(home_ + "/tend.pid");
+  return text.empty() ? 0 : std::atoi(text.c_str());
+}
+
+}  // namespace tend::testing

@@ -1,0 +1,314 @@
+// Starting, crashing, restarting, stopping and deleting real processes through the real
+// binary.
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "harness.hpp"
+
+namespace tend::testing {
+namespace {
+
+using nlohmann::json;
+using std::chrono::seconds;
+
+class Lifecycle : public TendTest {
+ protected:
+  // Starts testapp in `mode` as app `name` and returns its first pid.
+  int startApp(const std::string& name, const std::vector<std::string>& mode) {
+    std::vector<std::string> args{"start", testapp(), "--name", name, "--"};
+    for (const auto& m : mode) args.push_back(m);
+    args.push_back(tag());
+    RunResult r = tend(args);
+    EXPECT_EQ(r.status, 0) << r.out << r.err;
+    json i = instance(name);
+    EXPECT_EQ(i.value("status", ""), "online") << i.dump();
+    return i.value("pid", 0);
+  }
+
+  std::string configWith(const std::string& apps) {
+    return writeFile("tend.yaml", "apps:\n" + apps);
+  }
+};
+
+TEST_F(Lifecycle, StartedScriptIsOnlineWithARunningProcess) {
+  int pid = startApp("web", {"sleep"});
+  ASSERT_GT(pid, 0);
+  EXPECT_TRUE(processAlive(pid));
+  json i = instance("web");
+  EXPECT_EQ(i["restarts"], 0);
+  EXPECT_EQ(i["on_demand"], false);
+  EXPECT_TRUE(i["port"].is_null());
+  EXPECT_TRUE(i.contains("cpu"));
+  EXPECT_TRUE(i.contains("memory"));
+  EXPECT_TRUE(i.contains("uptime_ms"));
+}
+
+TEST_F(Lifecycle, ProcessKilledWithSigkillIsRestartedWithANewPid) {
+  int pid = startApp("web", {"sleep"});
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  int fresh = 0;
+  ASSERT_TRUE(waitFor([&] {
+    json i = instance("web");
+    fresh = i.value("pid", 0);
+    return i.value("status", "") == "online" && fresh != pid && fresh > 0;
+  })) << list().dump();
+  EXPECT_TRUE(processAlive(fresh));
+  EXPECT_FALSE(processAlive(pid));
+  EXPECT_EQ(instance("web")["restarts"], 1);
+  RunResult d = tend({"describe", "web", "--json"});
+  EXPECT_NE(d.out.find("killed by SIGKILL"), std::string::npos) << d.out;
+}
+
+TEST_F(Lifecycle, CrashLoopEndsErroredAfterMaxRestarts) {
+  std::string cfg = configWith(fmt::format(R"(  - name: crashy
+    run: ["{}", "crash", "0", "3", "{}"]
+    max_restarts: 3
+    restart_window: 1m
+    backoff: {{ initial: 10ms, max: 40ms, multiplier: 2 }}
+)",
+                                           testapp(), tag()));
+  RunResult r = tend({"start", cfg});
+  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_TRUE(waitFor([&] { return instance("crashy").value("status", "") == "errored"; }))
+      << list().dump();
+  json i = instance("crashy");
+  EXPECT_EQ(i["restarts"], 3);
+  EXPECT_EQ(i["pid"], 0);
+  EXPECT_NE(i.value("reason", "").find("gave up after 3 restarts"), std::string::npos) << i;
+  EXPECT_EQ(i["last_exit_code"], 3);
+  // It stays errored: no more restarts happen.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(instance("crashy")["restarts"], 3);
+}
+
+TEST_F(Lifecycle, AutorestartFalseLeavesACrashedAppStopped) {
+  std::string cfg = configWith(fmt::format(R"(  - name: once
+    run: ["{}", "crash", "50", "1", "{}"]
+    autorestart: false
+)",
+                                           testapp(), tag()));
+  ASSERT_EQ(tend({"start", cfg}).status, 0);
+  ASSERT_TRUE(waitFor([&] { return instance("once").value("status", "") == "stopped"; }));
+  EXPECT_EQ(instance("once")["restarts"], 0);
+}
+
+TEST_F(Lifecycle, OnFailureRestartsOnlyFailures) {
+  std::string cfg = configWith(fmt::format(R"(  - name: clean
+    run: ["{0}", "crash", "50", "0", "{1}"]
+    autorestart: on-failure
+  - name: failing
+    run: ["{0}", "crash", "50", "1", "{1}"]
+    autorestart: on-failure
+    backoff: {{ initial: 10ms, max: 10ms }}
+)",
+                                           testapp(), tag()));
+  ASSERT_EQ(tend({"start", cfg}).status, 0);
+  ASSERT_TRUE(waitFor([&] { return instance("clean").value("status", "") == "stopped"; }));
+  ASSERT_TRUE(waitFor([&] { return instance("failing").value("restarts", 0) >= 2; }));
+  EXPECT_EQ(instance("clean")["restarts"], 0);
+}
+
+TEST_F(Lifecycle, StopKillsTheWholeProcessGroupIncludingAStubbornGrandchild) {
+  std::string pidfile = dir_ + "/grandchild.pid";
+  std::string cfg = configWith(fmt::format(R"(  - name: parent
+    run: ["{}", "grandchild", "{}", "{}"]
+    kill_timeout: 300ms
+)",
+                                           testapp(), pidfile, tag()));
+  ASSERT_EQ(tend({"start", cfg}).status, 0);
+  ASSERT_TRUE(waitFor([&] { return !readText(pidfile).empty(); }));
+  pid_t grandchild = std::atoi(readText(pidfile).c_str());
+  remember(grandchild);
+  int parent = instance("parent").value("pid", 0);
+  ASSERT_TRUE(processAlive(grandchild));
+  RunResult r = tend({"stop", "parent"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  // When `stop` returns, nothing of the group is left.
+  EXPECT_FALSE(processAlive(parent));
+  EXPECT_TRUE(waitFor([&] { return !processAlive(grandchild); }, seconds(2)));
+  EXPECT_EQ(instance("parent")["status"], "stopped");
+}
+
+TEST_F(Lifecycle, StopEscalatesToSigkillAfterKillTimeout) {
+  std::string cfg = configWith(fmt::format(R"(  - name: stubborn
+    run: ["{}", "ignore-term", "{}"]
+    kill_timeout: 200ms
+)",
+                                           testapp(), tag()));
+  ASSERT_EQ(tend({"start", cfg}).status, 0);
+  int pid = instance("stubborn").value("pid", 0);
+  ASSERT_GT(pid, 0);
+  RunResult r = tend({"stop", "stubborn"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(processAlive(pid));
+  json d = json::parse(tend({"describe", "stubborn", "--json"}).out);
+  EXPECT_EQ(d[0]["instances"][0]["last_exit_signal"], "SIGKILL");
+}
+
+TEST_F(Lifecycle, RestartReplacesTheProcess) {
+  int pid = startApp("web", {"sleep"});
+  RunResult r = tend({"restart", "web"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  json i = instance("web");
+  EXPECT_EQ(i["status"], "online");
+  EXPECT_NE(i["pid"], pid);
+  EXPECT_FALSE(processAlive(pid));
+  EXPECT_EQ(i["restarts"], 1);
+}
+
+TEST_F(Lifecycle, StopThenStartByIdAndByAll) {
+  startApp("a", {"sleep"});
+  startApp("b", {"sleep"});
+  int id = instance("a").value("id", 0);
+  ASSERT_EQ(tend({"stop", "all"}).status, 0);
+  EXPECT_EQ(instance("a")["status"], "stopped");
+  EXPECT_EQ(instance("b")["status"], "stopped");
+  EXPECT_TRUE(processesWith(tag()).empty());
+  ASSERT_EQ(tend({"start", std::to_string(id)}).status, 0);
+  EXPECT_EQ(instance("a")["status"], "online");
+  EXPECT_EQ(instance("b")["status"], "stopped");
+  ASSERT_EQ(tend({"restart", "all"}).status, 0);
+  EXPECT_EQ(instance("b")["status"], "online");
+}
+
+TEST_F(Lifecycle, DeleteStopsAndForgetsTheApp) {
+  int pid = startApp("web", {"sleep"});
+  RunResult r = tend({"delete", "web"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(processAlive(pid));
+  EXPECT_TRUE(instancesOf("web").empty());
+  RunResult again = tend({"stop", "web"});
+  EXPECT_EQ(again.status, 1);
+  EXPECT_NE(again.err.find("no app named 'web'"), std::string::npos) << again.err;
+}
+
+TEST_F(Lifecycle, InstancesGetOnePortEachFromARangeAndTheirOwnEnvironment) {
+  int base = freePortRun(3);
+  ASSERT_GT(base, 0);
+  std::string cfg = configWith(fmt::format(R"(  - name: web
+    run: ["sh", "-c", "exec {} env {}/env-$TEND_INSTANCE {}"]
+    instances: 3
+    port: "{}-{}"
+    env: {{ GREETING: hello }}
+)",
+                                           testapp(), dir_, tag(), base, base + 2));
+  RunResult r = tend({"start", cfg});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto all = instancesOf("web");
+  ASSERT_EQ(all.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(all[static_cast<size_t>(i)]["port"], base + i);
+    std::string path = fmt::format("{}/env-{}", dir_, i);
+    ASSERT_TRUE(waitFor([&] { return !readText(path).empty(); })) << path;
+    std::string env = readText(path);
+    EXPECT_NE(env.find(fmt::format("PORT={}\n", base + i)), std::string::npos) << env;
+    EXPECT_NE(env.find(fmt::format("TEND_PORT={}\n", base + i)), std::string::npos);
+    EXPECT_NE(env.find(fmt::format("TEND_INSTANCE={}\n", i)), std::string::npos);
+    EXPECT_NE(env.find("TEND_INSTANCES=3\n"), std::string::npos);
+    EXPECT_NE(env.find("TEND_APP_NAME=web\n"), std::string::npos);
+    EXPECT_NE(env.find("GREETING=hello\n"), std::string::npos);
+  }
+}
+
+TEST_F(Lifecycle, TwoAppsNeverShareAPortAndATakenPortIsReported) {
+  int base = freePortRun(2);
+  ASSERT_GT(base, 0);
+  RunResult first = tend({"start", testapp(), "--name", "one", "--port", std::to_string(base),
+                          "--", "listen", tag()});
+  ASSERT_EQ(first.status, 0) << first.err;
+  RunResult second = tend({"start", testapp(), "--name", "two", "--port", std::to_string(base),
+                           "--", "listen", tag()});
+  EXPECT_EQ(second.status, 1);
+  EXPECT_NE(second.err.find(fmt::format("port {} is already assigned to app 'one'", base)),
+            std::string::npos)
+      << second.err;
+
+  // A port some other process listens on is reported, not taken.
+  int blocker = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(base + 1));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(blocker, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(blocker, 1), 0);
+  RunResult third = tend({"start", testapp(), "--name", "three", "--port",
+                          std::to_string(base + 1), "--", "listen", tag()});
+  ::close(blocker);
+  EXPECT_EQ(third.status, 1);
+  EXPECT_NE(third.err.find(fmt::format("port {} is in use by another process", base + 1)),
+            std::string::npos)
+      << third.err;
+  EXPECT_NE(instance("three").value("status", ""), "online");
+}
+
+TEST_F(Lifecycle, AutoPortsAreDistinctAndFree) {
+  std::string cfg = configWith(fmt::format(R"(  - name: a
+    run: ["{0}", "listen", "{1}"]
+    instances: 2
+    port: auto
+  - name: b
+    run: ["{0}", "listen", "{1}"]
+    port: auto
+)",
+                                           testapp(), tag()));
+  RunResult r = tend({"start", cfg});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::set<int> ports;
+  for (const auto& i : list()) {
+    ASSERT_TRUE(i["port"].is_number()) << i;
+    ports.insert(i["port"].get<int>());
+  }
+  EXPECT_EQ(ports.size(), 3u);
+  // Each instance really listens on its port (it would crash-loop otherwise).
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  for (const auto& i : list()) EXPECT_EQ(i["restarts"], 0) << i;
+}
+
+TEST_F(Lifecycle, AStartCommandThatCannotRunFailsClearly) {
+  std::string cfg = configWith(R"(  - name: ghost
+    run: ["/nonexistent/program", "x"]
+)");
+  RunResult r = tend({"start", cfg});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("cannot execute /nonexistent/program"), std::string::npos) << r.err;
+  EXPECT_EQ(instance("ghost")["status"], "errored");
+}
+
+TEST_F(Lifecycle, ChildrenInheritNoDaemonFileDescriptors) {
+  std::string fdfile = dir_ + "/fds";
+  int pid = startApp("fds", {"fds", fdfile});
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(waitFor([&] { return !readText(fdfile).empty(); }));
+  EXPECT_EQ(readText(fdfile), "0\n1\n2\n");
+}
+
+TEST_F(Lifecycle, LogsHoldStdoutAndStderrWithTimestamps) {
+  startApp("talker", {"print", "3"});
+  RunResult r;
+  ASSERT_TRUE(waitFor([&] {
+    r = tend({"logs", "talker", "--lines", "10"});
+    return r.out.find("err line 3") != std::string::npos &&
+           r.out.find("out line 3") != std::string::npos;
+  })) << r.out << r.err;
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("talker[0] out| "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("talker[0] err| "), std::string::npos) << r.out;
+  // Each line carries an ISO-8601 UTC timestamp.
+  EXPECT_TRUE(r.out.find("Z out line 1") != std::string::npos) << r.out;
+  std::string file = readText(home_ + "/logs/talker-0-out.log");
+  EXPECT_NE(file.find("Z out line 1\n"), std::string::npos) << file;
+  RunResult json_logs = tend({"logs", "talker", "--json", "--lines", "1"});
+  EXPECT_NE(json_logs.out.find("\"stream\":\"err\""), std::string::npos) << json_logs.out;
+}
+
+}  // namespace
+}  // namespace tend::testing
