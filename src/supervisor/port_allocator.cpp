@@ -89,8 +89,8 @@ std::expected<std::vector<uint16_t>, std::string> PortAllocator::allocate(
         if (!taken && usable(port, ignored)) result.push_back(port);
       }
       if (static_cast<int>(result.size()) < instances)
-        return std::unexpected(fmt::format("no free port in {}-{} for {} instances", first,
-                                           last, instances));
+        return std::unexpected(
+            fmt::format("no free port in {}-{} ({} needed)", first, last, instances));
       auto_cursor_ = (auto_cursor_ + static_cast<uint32_t>(instances)) % size;
       break;
     }

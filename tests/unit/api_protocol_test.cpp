@@ -1,0 +1,49 @@
+#include "api/protocol.hpp"
+
+#include <gtest/gtest.h>
+
+namespace tend {
+namespace {
+
+std::string errorOf(std::string_view line) {
+  auto r = parseRequest(line);
+  return r ? "" : r.error();
+}
+
+TEST(Protocol, AcceptsKnownCommandsWithTheirFields) {
+  auto r = parseRequest(R"({"cmd":"stop","target":"api"})");
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(r->cmd, "stop");
+  EXPECT_EQ(r->args["target"], "api");
+  EXPECT_TRUE(parseRequest(R"({"cmd":"list"})"));
+  EXPECT_TRUE(parseRequest(R"({"cmd":"start","apps":[]})"));
+}
+
+TEST(Protocol, RefusesWhatIsNotAValidRequest) {
+  EXPECT_EQ(errorOf("nope"), "malformed request: not valid JSON");
+  EXPECT_EQ(errorOf("[]"), "malformed request: expected a JSON object");
+  EXPECT_EQ(errorOf(R"({"target":"x"})"), "malformed request: \"cmd\" must be a string");
+  EXPECT_EQ(errorOf(R"({"cmd":7})"), "malformed request: \"cmd\" must be a string");
+  EXPECT_EQ(errorOf(R"({"cmd":"explode"})"), "unknown command 'explode'");
+  EXPECT_EQ(errorOf(R"({"cmd":"stop"})"), "'stop' needs the field 'target'");
+  EXPECT_EQ(errorOf(R"({"cmd":"stop","target":["a"]})"), "field 'target' must be a string");
+  EXPECT_EQ(errorOf(R"({"cmd":"list","x":1})"), "'list' takes no field 'x'");
+  EXPECT_EQ(errorOf(R"({"cmd":"start"})"), "'start' needs exactly one of 'target' and 'apps'");
+  EXPECT_EQ(errorOf(R"({"cmd":"start","target":"a","apps":[]})"),
+            "'start' needs exactly one of 'target' and 'apps'");
+}
+
+TEST(Protocol, RefusesOversizedRequests) {
+  std::string big(kMaxRequestBytes + 1, ' ');
+  EXPECT_NE(errorOf(big).find("request too large"), std::string::npos);
+}
+
+TEST(Protocol, RepliesAreSingleJsonLines) {
+  EXPECT_EQ(okReply({{"a", 1}}), "{\"data\":{\"a\":1},\"ok\":true}\n");
+  EXPECT_EQ(errorReply("bad\nthing"), "{\"error\":\"bad\\nthing\",\"ok\":false}\n");
+  // Invalid UTF-8 from an app's name or output never breaks the reply.
+  EXPECT_NO_THROW(okReply(std::string("\xff\xfe")));
+}
+
+}  // namespace
+}  // namespace tend

@@ -1,0 +1,117 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "logs/line_splitter.hpp"
+#include "logs/log_reader.hpp"
+#include "logs/log_writer.hpp"
+
+namespace tend {
+namespace {
+
+std::vector<std::string> splitAll(LineSplitter& s, const std::vector<std::string>& chunks,
+                                  bool finish = false) {
+  std::vector<std::string> lines;
+  auto sink = [&](std::string_view l) { lines.emplace_back(l); };
+  for (const auto& c : chunks) s.feed(c, sink);
+  if (finish) s.finish(sink);
+  return lines;
+}
+
+TEST(LineSplitter, JoinsLinesSplitAcrossReads) {
+  LineSplitter s;
+  EXPECT_EQ(splitAll(s, {"hel", "lo\nwor", "ld\n", "x"}),
+            (std::vector<std::string>{"hello", "world"}));
+  EXPECT_EQ(s.pending(), 1u);
+}
+
+TEST(LineSplitter, KeepsEmptyLinesAndBinaryBytes) {
+  LineSplitter s;
+  std::string binary("a\0b\xff", 4);
+  EXPECT_EQ(splitAll(s, {"\n\n" + binary + "\n"}),
+            (std::vector<std::string>{"", "", binary}));
+}
+
+TEST(LineSplitter, CutsOverlongLinesIntoBoundedPiecesWithoutLosingBytes) {
+  LineSplitter s(8);
+  auto lines = splitAll(s, {"0123456789abcdefXYZ\nshort\n"});
+  EXPECT_EQ(lines, (std::vector<std::string>{"01234567", "89abcdef", "XYZ", "short"}));
+  EXPECT_LE(s.pending(), 8u);
+}
+
+TEST(LineSplitter, ALineOfExactlyTheLimitIsOneLine) {
+  LineSplitter s(4);
+  EXPECT_EQ(splitAll(s, {"abcd\n"}), std::vector<std::string>{"abcd"});
+}
+
+TEST(LineSplitter, FinishPassesOnAnUnterminatedLastLine) {
+  LineSplitter s;
+  EXPECT_EQ(splitAll(s, {"a\nb"}, true), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(s.pending(), 0u);
+}
+
+class LogFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/tend-logs-XXXXXX";
+    ASSERT_NE(::mkdtemp(pattern), nullptr);
+    dir = pattern;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir); }
+  std::string dir;
+};
+
+TEST_F(LogFiles, WriterPrefixesUtcTimestamps) {
+  LogWriter w(dir + "/a.log", true);
+  w.write("hello", 1'763'768'400'123);  // 2025-11-21T23:40:00.123Z
+  std::ifstream in(dir + "/a.log");
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "2025-11-21T23:40:00.123Z hello");
+  EXPECT_TRUE(w.lastError().empty());
+}
+
+TEST_F(LogFiles, WriterWithoutTimestampsWritesTheLineAsIs) {
+  LogWriter w(dir + "/a.log", false);
+  w.write("plain", 0);
+  std::ifstream in(dir + "/a.log");
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "plain");
+}
+
+TEST_F(LogFiles, WriterReportsAFileItCannotOpenAndKeepsGoing) {
+  LogWriter w(dir + "/missing-dir/a.log", false);
+  w.write("x", 0);
+  EXPECT_NE(w.lastError().find("cannot open"), std::string::npos);
+}
+
+TEST_F(LogFiles, TailReturnsTheLastCompleteLines) {
+  std::string path = dir + "/t.log";
+  std::ofstream(path) << "one\ntwo\nthree\nfour\npartial";
+  EXPECT_EQ(tailLines(path, 2), (std::vector<std::string>{"three", "four"}));
+  EXPECT_EQ(tailLines(path, 10), (std::vector<std::string>{"one", "two", "three", "four"}));
+  EXPECT_TRUE(tailLines(path, 0).empty());
+  EXPECT_TRUE(tailLines(dir + "/none.log", 5).empty());
+}
+
+TEST_F(LogFiles, TailOfAHugeFileReadsOnlyItsEnd) {
+  std::string path = dir + "/big.log";
+  {
+    std::ofstream out(path);
+    for (int i = 0; i < 200000; ++i) out << "line " << i << "\n";
+  }
+  EXPECT_EQ(tailLines(path, 3),
+            (std::vector<std::string>{"line 199997", "line 199998", "line 199999"}));
+}
+
+TEST_F(LogFiles, TailKeepsEmptyLines) {
+  std::string path = dir + "/e.log";
+  std::ofstream(path) << "\n\nx\n";
+  EXPECT_EQ(tailLines(path, 3), (std::vector<std::string>{"", "", "x"}));
+}
+
+}  // namespace
+}  // namespace tend

@@ -1,0 +1,154 @@
+#include "supervisor/instance_state.hpp"
+
+#include <gtest/gtest.h>
+
+namespace tend {
+namespace {
+
+
+AppSpec quickSpec() {
+  AppSpec s;
+  s.name = "app";
+  s.backoff = {100ms, 1s, 2.0};
+  s.max_restarts = 2;
+  return s;
+}
+
+class InstanceMachineTest : public ::testing::Test {
+ protected:
+  FakeClock clock;
+  InstanceMachine m{quickSpec()};
+
+  void runOnline() {
+    m.start();
+    m.spawned();
+    m.ready();
+    ASSERT_EQ(m.status(), Status::Online);
+  }
+};
+
+TEST_F(InstanceMachineTest, StartSpawnsAndReadyMakesItOnline) {
+  Transition t = m.start();
+  EXPECT_EQ(t.status, Status::Starting);
+  EXPECT_EQ(t.actions, std::vector<Action>{Action::Spawn});
+  EXPECT_TRUE(t.changed);
+  EXPECT_EQ(m.spawned().status, Status::Starting);
+  EXPECT_EQ(m.ready().status, Status::Online);
+}
+
+TEST_F(InstanceMachineTest, StartingWhatRunsDoesNothing) {
+  runOnline();
+  Transition t = m.start();
+  EXPECT_FALSE(t.changed);
+  EXPECT_TRUE(t.actions.empty());
+}
+
+TEST_F(InstanceMachineTest, StopSignalsThenExitMeansStopped) {
+  runOnline();
+  Transition t = m.stop();
+  EXPECT_EQ(t.status, Status::Stopping);
+  EXPECT_EQ(t.actions, std::vector<Action>{Action::SendStopSignal});
+  t = m.exited(clock.now(), 5s, ExitStatus{-1, SIGTERM});
+  EXPECT_EQ(t.status, Status::Stopped);
+  EXPECT_TRUE(t.actions.empty());  // a requested stop is never restarted
+}
+
+TEST_F(InstanceMachineTest, AnUnrequestedExitRestartsAtOnceAfterALongRun) {
+  runOnline();
+  Transition t = m.exited(clock.now(), 10s, ExitStatus{-1, SIGKILL});
+  EXPECT_EQ(t.status, Status::Starting);
+  EXPECT_EQ(t.actions, (std::vector<Action>{Action::RecordRestart, Action::Spawn}));
+  EXPECT_EQ(t.reason, "killed by SIGKILL; restarting");
+}
+
+TEST_F(InstanceMachineTest, AShortRunWaitsForTheBackoff) {
+  runOnline();
+  Transition t = m.exited(clock.now(), 10ms, ExitStatus{1, 0});
+  EXPECT_EQ(t.status, Status::Waiting);
+  EXPECT_EQ(t.actions, (std::vector<Action>{Action::RecordRestart, Action::ScheduleRestart}));
+  EXPECT_EQ(t.delay, 100ms);
+  t = m.restartDue();
+  EXPECT_EQ(t.status, Status::Starting);
+  EXPECT_EQ(t.actions, std::vector<Action>{Action::Spawn});
+}
+
+TEST_F(InstanceMachineTest, TooManyRestartsEndErrored) {
+  runOnline();
+  for (int i = 0; i < 2; ++i) {
+    m.exited(clock.now(), 10s, ExitStatus{1, 0});
+    m.spawned();
+    m.ready();
+  }
+  Transition t = m.exited(clock.now(), 10s, ExitStatus{1, 0});
+  EXPECT_EQ(t.status, Status::Errored);
+  EXPECT_NE(m.lastReason().find("gave up"), std::string::npos);
+  // A user's start clears the history and tries again.
+  t = m.start();
+  EXPECT_EQ(t.status, Status::Starting);
+}
+
+TEST_F(InstanceMachineTest, StopWhileWaitingCancelsTheRestart) {
+  runOnline();
+  m.exited(clock.now(), 10ms, ExitStatus{1, 0});
+  ASSERT_EQ(m.status(), Status::Waiting);
+  Transition t = m.stop();
+  EXPECT_EQ(t.status, Status::Stopped);
+  EXPECT_EQ(t.actions, std::vector<Action>{Action::CancelRestart});
+  EXPECT_FALSE(m.restartDue().changed);  // a late timer does nothing
+}
+
+TEST_F(InstanceMachineTest, RestartStopsThenStartsAgain) {
+  runOnline();
+  Transition t = m.restart();
+  EXPECT_EQ(t.status, Status::Stopping);
+  t = m.exited(clock.now(), 10s, ExitStatus{-1, SIGTERM});
+  EXPECT_EQ(t.status, Status::Starting);
+  EXPECT_EQ(t.actions, std::vector<Action>{Action::Spawn});
+}
+
+TEST_F(InstanceMachineTest, StartWhileStoppingStartsOnceStopped) {
+  runOnline();
+  m.stop();
+  EXPECT_EQ(m.start().status, Status::Stopping);
+  EXPECT_EQ(m.exited(clock.now(), 1s, ExitStatus{0, 0}).status, Status::Starting);
+}
+
+TEST_F(InstanceMachineTest, StopAfterRestartCancelsThePendingStart) {
+  runOnline();
+  m.restart();
+  m.stop();
+  EXPECT_EQ(m.exited(clock.now(), 1s, ExitStatus{0, 0}).status, Status::Stopped);
+}
+
+TEST_F(InstanceMachineTest, AFailedSpawnAUserAskedForIsErroredAtOnce) {
+  m.start();
+  Transition t = m.spawnFailed(clock.now(), "cannot execute x: No such file or directory");
+  EXPECT_EQ(t.status, Status::Errored);
+  EXPECT_EQ(m.lastReason(), "cannot execute x: No such file or directory");
+}
+
+TEST_F(InstanceMachineTest, AFailedAutomaticRespawnGoesThroughThePolicy) {
+  runOnline();
+  m.exited(clock.now(), 10s, ExitStatus{1, 0});  // restarts at once: Starting
+  Transition t = m.spawnFailed(clock.now(), "fork failed: Resource temporarily unavailable");
+  EXPECT_EQ(t.status, Status::Waiting);
+  EXPECT_EQ(t.delay, 100ms);
+  EXPECT_EQ(t.reason, "fork failed: Resource temporarily unavailable; restarting in 100ms");
+}
+
+TEST_F(InstanceMachineTest, AnAdoptedProcessIsOnlineAndCanBeStopped) {
+  EXPECT_EQ(m.adoptRunning().status, Status::Online);
+  EXPECT_EQ(m.stop().status, Status::Stopping);
+}
+
+TEST(StatusNames, MatchTheSpec) {
+  EXPECT_EQ(statusName(Status::Starting), "starting");
+  EXPECT_EQ(statusName(Status::Online), "online");
+  EXPECT_EQ(statusName(Status::Stopping), "stopping");
+  EXPECT_EQ(statusName(Status::Stopped), "stopped");
+  EXPECT_EQ(statusName(Status::Waiting), "waiting");
+  EXPECT_EQ(statusName(Status::Errored), "errored");
+}
+
+}  // namespace
+}  // namespace tend
