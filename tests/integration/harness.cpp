@@ -112,6 +112,10 @@ void TendTest::TearDown() {
     }
   }
   for (pid_t pid : processesWith(tag_)) ::kill(pid, SIGKILL);
+  // The daemon's stderr goes to its log: a sanitizer finding there fails the test.
+  std::string daemon_log = readText(home_ + "/daemon.log");
+  for (const char* finding : {"Sanitizer", "runtime error:"})
+    EXPECT_EQ(daemon_log.find(finding), std::string::npos) << "daemon.log:\n" << daemon_log;
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
 }

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Configures and builds tend into build/ (or build-asan/ with --asan). Used by the README's
+# two commands; safe to re-run (an existing build directory is reused).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dir=build
+flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+if [ "${1:-}" = "--asan" ]; then
+  dir=build-asan
+  # -O1 keeps sanitizer builds reasonably quick to compile and to run.
+  flags=(-DCMAKE_BUILD_TYPE=Debug -DTEND_SANITIZE=ON -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g")
+fi
+jobs=$(nproc 2>/dev/null || echo 2)
+cmake -S . -B "$dir" -G Ninja "${flags[@]}" >/dev/null
+ninja -C "$dir" -j "$jobs"
