@@ -1,0 +1,141 @@
+#include "config/app_spec.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "common/duration.hpp"
+#include "common/text.hpp"
+
+namespace tend {
+namespace {
+
+// Sizes are written as byte counts in strings: parseSize reads them back exactly, and a
+// string keeps 64-bit values safe from JSON readers that use doubles.
+std::string sizeText(uint64_t bytes) {
+  return std::to_string(bytes);
+}
+
+nlohmann::json portJson(const PortSpec& port) {
+  switch (port.kind) {
+    case PortSpec::Kind::None:
+      return nullptr;
+    case PortSpec::Kind::Fixed:
+      return port.first;
+    case PortSpec::Kind::Range:
+      return std::to_string(port.first) + "-" + std::to_string(port.last);
+    case PortSpec::Kind::Auto:
+      if (port.first == PortSpec::kAutoFirst && port.last == PortSpec::kAutoLast) return "auto";
+      return "auto:" + std::to_string(port.first) + "-" + std::to_string(port.last);
+  }
+  return nullptr;
+}
+
+nlohmann::json probeJson(const ProbeSpec& probe, bool health) {
+  nlohmann::json j = nlohmann::json::object();
+  if (probe.tcp != 0) {
+    j["tcp"] = probe.tcp;
+  } else if (!probe.http.empty()) {
+    j["http"] = probe.http;
+    j["expect"] = probe.expect_status;
+  } else if (!probe.exec.empty()) {
+    j["exec"] = probe.exec;
+  } else if (probe.notify) {
+    j["notify"] = true;
+  }
+  j["timeout"] = formatDuration(probe.timeout);
+  if (health) {
+    j["interval"] = formatDuration(probe.interval);
+    j["failures"] = probe.failures;
+  }
+  return j;
+}
+
+nlohmann::json stringList(const std::vector<std::string>& items) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const std::string& item : items) j.push_back(item);
+  return j;
+}
+
+// The signal's name when it reads back as the same number ("SIGTERM"), its number otherwise
+// (real-time signals have no name in the table).
+std::string signalText(int sig) {
+  std::string name = signalName(sig);
+  if (signalFromName(name) == sig) return name;
+  return std::to_string(sig);
+}
+
+}  // namespace
+
+nlohmann::json toJson(const AppSpec& spec) {
+  nlohmann::json j = nlohmann::json::object();
+  j["name"] = spec.name;
+  if (!spec.argv.empty()) {
+    if (spec.run_shell && spec.argv.size() == 3)
+      j["run"] = spec.argv[2];
+    else
+      j["run"] = stringList(spec.argv);
+  }
+  if (!spec.start_cmd.empty()) j["start"] = spec.start_cmd;
+  if (!spec.stop_cmd.empty()) j["stop"] = spec.stop_cmd;
+  if (!spec.check_cmd.empty()) j["check"] = spec.check_cmd;
+  j["cwd"] = spec.cwd;
+  // env_file is left out: its entries are already merged into env, and reading the file
+  // again (maybe on another machine, maybe changed) would be wrong.
+  nlohmann::json env = nlohmann::json::object();
+  for (const auto& [key, value] : spec.env) env[key] = value;
+  j["env"] = env;
+  if (spec.instances_max)
+    j["instances"] = "max";
+  else
+    j["instances"] = spec.instances;
+  if (spec.port.kind != PortSpec::Kind::None) j["port"] = portJson(spec.port);
+  switch (spec.autorestart) {
+    case AutoRestart::Never:
+      j["autorestart"] = false;
+      break;
+    case AutoRestart::Always:
+      j["autorestart"] = true;
+      break;
+    case AutoRestart::OnFailure:
+      j["autorestart"] = "on-failure";
+      break;
+  }
+  j["restart_delay"] = formatDuration(spec.restart_delay);
+  j["backoff"] = {{"initial", formatDuration(spec.backoff.initial)},
+                  {"max", formatDuration(spec.backoff.max)},
+                  {"multiplier", spec.backoff.multiplier}};
+  j["max_restarts"] = spec.max_restarts;
+  j["restart_window"] = formatDuration(spec.restart_window);
+  j["min_uptime"] = formatDuration(spec.min_uptime);
+  j["stop_signal"] = signalText(spec.stop_signal);
+  j["kill_timeout"] = formatDuration(spec.kill_timeout);
+  nlohmann::json logs = {{"max_size", sizeText(spec.logs.max_size)},
+                         {"max_files", spec.logs.max_files},
+                         {"timestamps", spec.logs.timestamps}};
+  if (!spec.logs.out_file.empty()) logs["out"] = spec.logs.out_file;
+  if (!spec.logs.err_file.empty()) logs["err"] = spec.logs.err_file;
+  j["logs"] = logs;
+  if (spec.max_memory) j["max_memory"] = sizeText(*spec.max_memory);
+  if (!spec.watch.empty()) j["watch"] = stringList(spec.watch);
+  if (!spec.ignore_watch.empty()) j["ignore_watch"] = stringList(spec.ignore_watch);
+  if (!spec.cron_restart.empty()) j["cron_restart"] = spec.cron_restart;
+  if (!spec.depends_on.empty()) j["depends_on"] = stringList(spec.depends_on);
+  if (spec.ready) j["ready"] = probeJson(*spec.ready, false);
+  if (spec.health) j["health"] = probeJson(*spec.health, true);
+  if (spec.on_demand) {
+    const OnDemandSpec& od = *spec.on_demand;
+    nlohmann::json o = nlohmann::json::object();
+    if (!od.hosts.empty()) o["hosts"] = stringList(od.hosts);
+    if (!od.listen.empty()) o["listen"] = stringList(od.listen);
+    if (!od.target.empty()) o["target"] = od.target;
+    o["idle_timeout"] = formatDuration(od.idle_timeout);
+    o["start_timeout"] = formatDuration(od.start_timeout);
+    o["loading_page"] = od.loading_page;
+    o["socket_activation"] = od.socket_activation;
+    j["on_demand"] = o;
+  }
+  return j;
+}
+
+}  // namespace tend
