@@ -310,5 +310,17 @@ TEST_F(Lifecycle, LogsHoldStdoutAndStderrWithTimestamps) {
   EXPECT_NE(json_logs.out.find("\"stream\":\"err\""), std::string::npos) << json_logs.out;
 }
 
+TEST_F(Lifecycle, LogsFollowPrintsNewLinesAsTheyAreWritten) {
+  RunResult r = tend({"start", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.05; done",
+                      "--name", "ticker"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  // --follow runs until interrupted: the harness stops it after two seconds.
+  RunResult follow = tend({"logs", "ticker", "--follow", "--lines", "0"}, {}, seconds(2));
+  EXPECT_NE(follow.out.find("ticker[0] out| "), std::string::npos) << follow.out;
+  size_t ticks = 0;
+  for (size_t pos = 0; (pos = follow.out.find(" tick ", pos)) != std::string::npos; ++pos) ++ticks;
+  EXPECT_GE(ticks, 5u) << follow.out;
+}
+
 }  // namespace
 }  // namespace tend::testing
