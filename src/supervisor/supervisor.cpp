@@ -36,41 +36,57 @@ namespace {
 
 constexpr Duration kGroupPoll = 10ms;
 constexpr Duration kSampleInterval = 2s;
+constexpr Duration kFirstSample = 200ms;
 constexpr Duration kReplySlack = 10s;  // beyond kill_timeout, before a reply is sent anyway
 
-// Reads one child stream into its log file, line by line. Owns itself while a read is
-// pending (shared_from_this), so closing the instance never leaves a dangling handler.
+// Reads one child stream into its log file, line by line. Waits for readability and then
+// reads into one buffer shared by every reader (the loop has one thread), so an idle
+// instance costs no read buffer. Owns itself while a wait is pending (shared_from_this),
+// so closing the instance never leaves a dangling handler.
 class PipeReader : public std::enable_shared_from_this<PipeReader> {
  public:
   PipeReader(asio::io_context& io, UniqueFd fd, std::shared_ptr<LogWriter> writer, Clock& clock)
-      : stream_(io, fd.release()), writer_(std::move(writer)), clock_(clock) {}
+      : stream_(io, fd.release()), writer_(std::move(writer)), clock_(clock) {
+    boost::system::error_code ignored;
+    stream_.non_blocking(true, ignored);
+  }
 
-  void start() { doRead(); }
+  void start() { doWait(); }
   void close() {
     boost::system::error_code ignored;
     stream_.close(ignored);
   }
 
  private:
-  void doRead() {
-    stream_.async_read_some(asio::buffer(buffer_),
-                            [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-                              self->onRead(ec, n);
-                            });
+  static constexpr int kReadsPerWakeup = 16;  // then let other work run
+
+  void doWait() {
+    stream_.async_wait(asio::posix::stream_descriptor::wait_read,
+                       [self = shared_from_this()](boost::system::error_code ec) {
+                         if (ec) return;
+                         self->onReadable();
+                       });
   }
-  void onRead(boost::system::error_code ec, size_t n) {
+
+  void onReadable() {
+    static std::array<char, 64 * 1024> buffer;
     auto sink = [this](std::string_view line) { writer_->write(line, clock_.wallMillis()); };
-    if (n > 0) splitter_.feed(std::string_view(buffer_.data(), n), sink);
-    if (ec) {
-      splitter_.finish(sink);
+    for (int i = 0; i < kReadsPerWakeup; ++i) {
+      if (!stream_.is_open()) return;
+      ssize_t n = ::read(stream_.native_handle(), buffer.data(), buffer.size());
+      if (n > 0) {
+        splitter_.feed(std::string_view(buffer.data(), static_cast<size_t>(n)), sink);
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
+      splitter_.finish(sink);  // end of stream (or an error): nothing more will come
       close();
       return;
     }
-    doRead();
+    doWait();
   }
 
   asio::posix::stream_descriptor stream_;
-  std::array<char, 16 * 1024> buffer_{};
   LineSplitter splitter_;
   std::shared_ptr<LogWriter> writer_;
   Clock& clock_;
@@ -522,6 +538,7 @@ class Supervisor::Impl {
     inst.out_reader->start();
     inst.err_reader->start();
     persistInstance(app, inst);
+    sampleSoon();
     log_.info("{}[{}]: started pid {}", app.spec.name, inst.index, *pid);
     apply(app, inst, inst.machine.spawned());
     // No readiness probe yet: an instance is online as soon as it runs.
@@ -868,8 +885,16 @@ class Supervisor::Impl {
     return j;
   }
 
-  void scheduleSample() {
-    sample_timer_.expires_after(kSampleInterval);
+  // A new process gets its first CPU and memory figures shortly, not a whole interval later.
+  void sampleSoon() {
+    if (sample_timer_.expiry() - asio::steady_timer::clock_type::now() > kFirstSample) {
+      sample_timer_.cancel();
+      scheduleSample(kFirstSample);
+    }
+  }
+
+  void scheduleSample(Duration after = kSampleInterval) {
+    sample_timer_.expires_after(after);
     sample_timer_.async_wait([this](boost::system::error_code ec) {
       if (ec) return;
       sample();
