@@ -16,8 +16,7 @@ class Handlers {
  public:
   using ReplyLine = std::function<void(std::string line)>;
   // `on_kill` is called after the reply to `kill` has been handed over.
-  Handlers(Supervisor& supervisor, const Paths& paths, Logger& log,
-           std::function<void()> on_kill);
+  Handlers(Supervisor& supervisor, const Paths& paths, Logger& log, std::function<void()> on_kill);
 
   void handle(const Request& request, ReplyLine reply);
 

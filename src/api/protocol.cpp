@@ -35,20 +35,28 @@ const std::map<std::string, std::vector<Field>, std::less<>>& commands() {
 
 bool hasType(const nlohmann::json& v, Type t) {
   switch (t) {
-    case Type::String: return v.is_string();
-    case Type::Array: return v.is_array();
-    case Type::Bool: return v.is_boolean();
-    case Type::Int: return v.is_number_integer();
+    case Type::String:
+      return v.is_string();
+    case Type::Array:
+      return v.is_array();
+    case Type::Bool:
+      return v.is_boolean();
+    case Type::Int:
+      return v.is_number_integer();
   }
   return false;
 }
 
 const char* typeName(Type t) {
   switch (t) {
-    case Type::String: return "a string";
-    case Type::Array: return "an array";
-    case Type::Bool: return "a boolean";
-    case Type::Int: return "an integer";
+    case Type::String:
+      return "a string";
+    case Type::Array:
+      return "an array";
+    case Type::Bool:
+      return "a boolean";
+    case Type::Int:
+      return "an integer";
   }
   return "?";
 }
@@ -57,8 +65,8 @@ const char* typeName(Type t) {
 
 std::expected<Request, std::string> parseRequest(std::string_view line) {
   if (line.size() > kMaxRequestBytes)
-    return std::unexpected(fmt::format("request too large ({} bytes, limit {})", line.size(),
-                                       kMaxRequestBytes));
+    return std::unexpected(
+        fmt::format("request too large ({} bytes, limit {})", line.size(), kMaxRequestBytes));
   nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return std::unexpected("malformed request: not valid JSON");
   if (!j.is_object()) return std::unexpected("malformed request: expected a JSON object");

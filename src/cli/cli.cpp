@@ -10,8 +10,7 @@
 namespace tend {
 
 int runCli(int argc, char** argv) {
-  CLI::App app{"tend: keeps services running, and starts them on their first request",
-               "tend"};
+  CLI::App app{"tend: keeps services running, and starts them on their first request", "tend"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "tend 0.1.0");
   std::function<int()> run;
@@ -20,8 +19,9 @@ int runCli(int argc, char** argv) {
   StartOptions start;
   auto* c_start = app.add_subcommand(
       "start", "Start a config file's apps, a script, a command, or an existing app");
-  c_start->add_option("target", start.target,
-                      "tend.yaml|.toml|.json, a script, a quoted command, or an app name/id/all")
+  c_start
+      ->add_option("target", start.target,
+                   "tend.yaml|.toml|.json, a script, a quoted command, or an app name/id/all")
       ->required();
   c_start->add_option("args", start.args, "Arguments for the script (after --)");
   c_start->add_option("--name", start.name, "App name (default: the script's name)");
@@ -66,7 +66,8 @@ int runCli(int argc, char** argv) {
   c_logs->add_flag("--json", logs.json, "One JSON object per line");
   c_logs->callback([&] { run = [&] { return cmdLogs(logs); }; });
 
-  auto* c_ping = app.add_subcommand("ping", "Check that the daemon answers (starting it if needed)");
+  auto* c_ping =
+      app.add_subcommand("ping", "Check that the daemon answers (starting it if needed)");
   c_ping->add_flag("--json", as_json, "Print JSON");
   c_ping->callback([&] { run = [&] { return cmdPing(as_json); }; });
 

@@ -20,7 +20,9 @@
 
 namespace tend {
 
-bool daemonRunning(const Paths& paths) { return LockFile::isHeld(paths.lock); }
+bool daemonRunning(const Paths& paths) {
+  return LockFile::isHeld(paths.lock);
+}
 
 bool Client::tryConnect() {
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -36,8 +38,8 @@ bool Client::tryConnect() {
 
 std::expected<void, std::string> Client::connect(bool autostart) {
   if (paths_.socket.size() >= sizeof(sockaddr_un::sun_path))
-    return std::unexpected(fmt::format("TEND_HOME path is too long for a Unix socket: {}",
-                                       paths_.socket));
+    return std::unexpected(
+        fmt::format("TEND_HOME path is too long for a Unix socket: {}", paths_.socket));
   if (tryConnect()) return {};
   if (!autostart) return std::unexpected("no daemon is running");
   return startDaemon();
@@ -89,8 +91,7 @@ std::expected<nlohmann::json, std::string> Client::request(const nlohmann::json&
   while (done < line.size()) {
     ssize_t n = ::send(fd_.get(), line.data() + done, line.size() - done, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0)
-      return std::unexpected(fmt::format("lost the daemon: {}", std::strerror(errno)));
+    if (n <= 0) return std::unexpected(fmt::format("lost the daemon: {}", std::strerror(errno)));
     done += static_cast<size_t>(n);
   }
   std::string& buf = pending_;

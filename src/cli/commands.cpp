@@ -46,7 +46,9 @@ std::expected<json, std::string> call(const json& request, bool autostart = true
   return client->request(request);
 }
 
-void printJson(const json& data) { std::printf("%s\n", data.dump(2).c_str()); }
+void printJson(const json& data) {
+  std::printf("%s\n", data.dump(2).c_str());
+}
 
 void printTable(const json& list) {
   std::fputs(renderAppTable(list, useColor(1)).c_str(), stdout);
@@ -55,8 +57,10 @@ void printTable(const json& list) {
 // Prints the reply of a command that changed apps: the whole list, as PM2 does.
 int printList(const std::expected<json, std::string>& data, bool as_json) {
   if (!data) return fail(data.error());
-  if (as_json) printJson(*data);
-  else printTable(*data);
+  if (as_json)
+    printJson(*data);
+  else
+    printTable(*data);
   return kExitOk;
 }
 
@@ -86,8 +90,8 @@ int startConfigFile(const std::string& path, bool as_json) {
   auto config = loadConfigFile(path);
   if (!config) {
     std::fputs(formatErrors(config.error()).c_str(), stderr);
-    return fail(fmt::format("{} has {} error{}; nothing was started", path,
-                            config.error().size(), config.error().size() == 1 ? "" : "s"));
+    return fail(fmt::format("{} has {} error{}; nothing was started", path, config.error().size(),
+                            config.error().size() == 1 ? "" : "s"));
   }
   json apps = json::array();
   for (const auto& app : config->apps) apps.push_back(toJson(app));
@@ -128,13 +132,14 @@ int startNew(const StartOptions& o, const std::string& cwd, json run, std::strin
 
 int cmdStart(const StartOptions& o) {
   std::string cwd = absolutePath(o.cwd.empty() ? "." : o.cwd);
-  struct stat st{};
+  struct stat st {};
   bool exists = ::stat(o.target.c_str(), &st) == 0;
   if (exists && S_ISREG(st.st_mode) && formatFromPath(o.target)) {
     if (!o.name.empty() || !o.instances.empty() || !o.port.empty() || !o.env.empty() ||
         !o.args.empty()) {
-      std::fprintf(stderr, "tend: --name, -i, --port, --env and arguments apply to a script, "
-                           "not to a config file; set them in the file\n");
+      std::fprintf(stderr,
+                   "tend: --name, -i, --port, --env and arguments apply to a script, "
+                   "not to a config file; set them in the file\n");
       return kExitUsage;
     }
     return startConfigFile(o.target, o.json);
@@ -173,7 +178,9 @@ int cmdAction(const std::string& verb, const std::string& target, bool as_json) 
   return printList(call({{"cmd", verb}, {"target", target}}), as_json);
 }
 
-int cmdList(bool as_json) { return printList(call({{"cmd", "list"}}), as_json); }
+int cmdList(bool as_json) {
+  return printList(call({{"cmd", "list"}}), as_json);
+}
 
 int cmdDescribe(const std::string& target, bool as_json) {
   auto data = call({{"cmd", "describe"}, {"target", target}});
@@ -221,7 +228,9 @@ int cmdDescribe(const std::string& target, bool as_json) {
 
 namespace {
 std::atomic<bool> g_interrupted{false};
-void onInterrupt(int) { g_interrupted = true; }
+void onInterrupt(int) {
+  g_interrupted = true;
+}
 }  // namespace
 
 int cmdLogs(const LogsOptions& o) {
@@ -277,9 +286,11 @@ int cmdLogs(const LogsOptions& o) {
 int cmdPing(bool as_json) {
   auto data = call({{"cmd", "ping"}});
   if (!data) return fail(data.error());
-  if (as_json) printJson(*data);
-  else std::printf("pong: daemon pid %d in %s\n", data->value("pid", 0),
-                   data->value("home", "").c_str());
+  if (as_json)
+    printJson(*data);
+  else
+    std::printf("pong: daemon pid %d in %s\n", data->value("pid", 0),
+                data->value("home", "").c_str());
   return kExitOk;
 }
 
@@ -302,7 +313,7 @@ int cmdKill() {
 }
 
 int cmdInit(const std::string& path, bool force) {
-  struct stat st{};
+  struct stat st {};
   if (!force && ::stat(path.c_str(), &st) == 0)
     return fail(fmt::format("{} exists; use --force to overwrite it", path));
   auto r = writeFileAtomically(path, exampleConfig(), 0644);
@@ -314,13 +325,16 @@ int cmdInit(const std::string& path, bool force) {
 int cmdSave(bool as_json) {
   auto data = call({{"cmd", "save"}});
   if (!data) return fail(data.error());
-  if (as_json) printJson(*data);
-  else std::printf("saved %d apps to %s\n", data->value("apps", 0),
-                   data->value("path", "").c_str());
+  if (as_json)
+    printJson(*data);
+  else
+    std::printf("saved %d apps to %s\n", data->value("apps", 0), data->value("path", "").c_str());
   return kExitOk;
 }
 
-int cmdResurrect(bool as_json) { return printList(call({{"cmd", "resurrect"}}), as_json); }
+int cmdResurrect(bool as_json) {
+  return printList(call({{"cmd", "resurrect"}}), as_json);
+}
 
 int cmdDaemon(bool background) {
   DaemonOptions options{Paths::fromEnvironment(), !background};

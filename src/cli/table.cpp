@@ -69,8 +69,10 @@ std::string renderTable(const std::vector<std::string>& headers,
       std::string pad(widths[c] - displayWidth(text), ' ');
       const char* col = header ? ansi::kBold : cell.color;
       out += " ";
-      if (color && col) out += std::string(col) + text + ansi::kReset;
-      else out += text;
+      if (color && col)
+        out += std::string(col) + text + ansi::kReset;
+      else
+        out += text;
       out += pad + " │";
     }
     return out + "\n";

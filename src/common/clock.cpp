@@ -6,7 +6,9 @@
 
 namespace tend {
 
-TimePoint SystemClock::now() const { return std::chrono::steady_clock::now(); }
+TimePoint SystemClock::now() const {
+  return std::chrono::steady_clock::now();
+}
 
 int64_t SystemClock::wallMillis() const {
   using namespace std::chrono;
@@ -15,10 +17,10 @@ int64_t SystemClock::wallMillis() const {
 
 std::string formatTimestamp(int64_t wall_ms) {
   time_t secs = static_cast<time_t>(wall_ms / 1000);
-  struct tm tm{};
+  struct tm tm {};
   gmtime_r(&secs, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                      static_cast<int>(wall_ms % 1000));
 }
 

@@ -13,8 +13,8 @@ struct Unit {
   std::string_view name;
   int64_t millis;
 };
-constexpr std::array<Unit, 5> kDurationUnits{{
-    {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}}};
+constexpr std::array<Unit, 5> kDurationUnits{
+    {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}}};
 
 }  // namespace
 
@@ -25,9 +25,8 @@ std::expected<Duration, std::string> parseDuration(std::string_view text) {
   size_t i = 0;
   while (i < text.size()) {
     if (!std::isdigit(static_cast<unsigned char>(text[i]))) {
-      return std::unexpected(
-          fmt::format("invalid duration '{}': expected a number followed by ms, s, m, h or d",
-                      shown));
+      return std::unexpected(fmt::format(
+          "invalid duration '{}': expected a number followed by ms, s, m, h or d", shown));
     }
     int64_t value = 0;
     while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
@@ -40,8 +39,8 @@ std::expected<Duration, std::string> parseDuration(std::string_view text) {
     while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
     std::string_view unit = text.substr(unit_start, i - unit_start);
     if (unit.empty()) {
-      return std::unexpected(fmt::format(
-          "duration '{}' has no unit (write {}ms or {}s)", shown, value, value));
+      return std::unexpected(
+          fmt::format("duration '{}' has no unit (write {}ms or {}s)", shown, value, value));
     }
     const Unit* found = nullptr;
     for (const auto& u : kDurationUnits)
@@ -80,9 +79,12 @@ std::expected<uint64_t, std::string> parseSize(std::string_view text) {
     if (u == 'B' && rest.empty()) {
       mult = 1;
     } else {
-      if (u == 'K') mult = 1ull << 10;
-      else if (u == 'M') mult = 1ull << 20;
-      else if (u == 'G') mult = 1ull << 30;
+      if (u == 'K')
+        mult = 1ull << 10;
+      else if (u == 'M')
+        mult = 1ull << 20;
+      else if (u == 'G')
+        mult = 1ull << 30;
       else
         return std::unexpected(
             fmt::format("size '{}' has an unknown unit '{}' (use K, M or G)", shown, unit));

@@ -19,7 +19,8 @@ std::expected<std::string, std::string> readFile(const std::string& path) {
   while (true) {
     ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return std::unexpected(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+    if (n < 0)
+      return std::unexpected(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
   }

@@ -13,9 +13,8 @@ Logger::Logger(const std::string& path, bool echo_stderr) : echo_stderr_(echo_st
 }
 
 void Logger::write(std::string_view level, std::string_view message) {
-  std::string line = fmt::format("{} {} {}\n",
-                                 formatTimestamp(SystemClock::instance().wallMillis()), level,
-                                 message);
+  std::string line = fmt::format(
+      "{} {} {}\n", formatTimestamp(SystemClock::instance().wallMillis()), level, message);
   if (fd_) {
     ssize_t n = ::write(fd_.get(), line.data(), line.size());
     (void)n;

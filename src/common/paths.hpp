@@ -6,14 +6,14 @@
 namespace tend {
 
 struct Paths {
-  std::string home;         // $TEND_HOME
-  std::string socket;       // control socket, mode 0600
-  std::string lock;         // held by the running daemon for its whole life
-  std::string pid;          // the daemon's pid, for people and scripts (the lock decides)
-  std::string database;     // SQLite state, WAL mode
-  std::string logs;         // per-instance logs
-  std::string daemon_log;   // the daemon's own log
-  std::string dump;         // what `tend save` wrote
+  std::string home;        // $TEND_HOME
+  std::string socket;      // control socket, mode 0600
+  std::string lock;        // held by the running daemon for its whole life
+  std::string pid;         // the daemon's pid, for people and scripts (the lock decides)
+  std::string database;    // SQLite state, WAL mode
+  std::string logs;        // per-instance logs
+  std::string daemon_log;  // the daemon's own log
+  std::string dump;        // what `tend save` wrote
 
   static Paths fromEnvironment();
   static Paths forHome(const std::string& home);

@@ -1,8 +1,8 @@
 #include "common/text.hpp"
 
-#include <csignal>
 #include <cctype>
 #include <charconv>
+#include <csignal>
 
 namespace tend {
 
@@ -44,15 +44,17 @@ std::string toLower(std::string_view s) {
 std::string shellQuote(std::string_view word) {
   bool plain = !word.empty();
   for (char c : word) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || std::string_view("-_./=:,+@%").find(c) !=
-                                                              std::string_view::npos))
+    if (!(std::isalnum(static_cast<unsigned char>(c)) ||
+          std::string_view("-_./=:,+@%").find(c) != std::string_view::npos))
       plain = false;
   }
   if (plain) return std::string(word);
   std::string out = "'";
   for (char c : word) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
   }
   return out + "'";
 }
@@ -63,11 +65,10 @@ struct SignalName {
   int number;
 };
 constexpr SignalName kSignals[] = {
-    {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
-    {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"ABRT", SIGABRT},
-    {"ALRM", SIGALRM}, {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"WINCH", SIGWINCH},
-    {"SEGV", SIGSEGV}, {"PIPE", SIGPIPE}, {"BUS", SIGBUS},   {"FPE", SIGFPE},
-    {"ILL", SIGILL},   {"TRAP", SIGTRAP}, {"PWR", SIGPWR},   {"SYS", SIGSYS}};
+    {"HUP", SIGHUP},   {"INT", SIGINT},     {"QUIT", SIGQUIT}, {"KILL", SIGKILL}, {"USR1", SIGUSR1},
+    {"USR2", SIGUSR2}, {"TERM", SIGTERM},   {"ABRT", SIGABRT}, {"ALRM", SIGALRM}, {"CONT", SIGCONT},
+    {"STOP", SIGSTOP}, {"WINCH", SIGWINCH}, {"SEGV", SIGSEGV}, {"PIPE", SIGPIPE}, {"BUS", SIGBUS},
+    {"FPE", SIGFPE},   {"ILL", SIGILL},     {"TRAP", SIGTRAP}, {"PWR", SIGPWR},   {"SYS", SIGSYS}};
 }  // namespace
 
 int signalFromName(std::string_view name) {

@@ -50,10 +50,10 @@ struct LogSpec {
 // A probe: exactly one of tcp / http / exec / notify is set.
 struct ProbeSpec {
   uint16_t tcp = 0;
-  std::string http;       // URL
+  std::string http;  // URL
   int expect_status = 200;
-  std::string exec;       // shell command, exit 0 = success
-  bool notify = false;    // sd_notify READY=1 (ready only)
+  std::string exec;     // shell command, exit 0 = success
+  bool notify = false;  // sd_notify READY=1 (ready only)
   Duration timeout = 30s;
   Duration interval = 10s;  // health only
   int failures = 3;         // health only
@@ -77,7 +77,7 @@ struct AppSpec {
   // {"/bin/sh", "-c", text}); a list is execve'd directly (argv[0] searched in PATH).
   std::vector<std::string> argv;
   bool run_shell = false;
-  std::string cwd;  // absolute
+  std::string cwd;                                       // absolute
   std::vector<std::pair<std::string, std::string>> env;  // env_file entries, then env
   std::string env_file;                                  // absolute, as given (already merged)
   int instances = 1;

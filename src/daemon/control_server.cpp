@@ -146,8 +146,7 @@ class ControlServer::Impl : public std::enable_shared_from_this<Impl> {
       if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
       if (!ec) {
         bool too_many = *self->open_ >= kMaxConnections;
-        std::make_shared<Session>(std::move(socket), self->handlers_, self->open_)
-            ->start(too_many);
+        std::make_shared<Session>(std::move(socket), self->handlers_, self->open_)->start(too_many);
       } else {
         self->log_.warn("control socket accept failed: {}", ec.message());
       }
@@ -163,8 +162,14 @@ class ControlServer::Impl : public std::enable_shared_from_this<Impl> {
 
 ControlServer::ControlServer(asio::io_context& io, Handlers& handlers, Logger& log)
     : impl_(std::make_shared<Impl>(io, handlers, log)) {}
-ControlServer::~ControlServer() { impl_->close(); }
-std::string ControlServer::listen(const std::string& path) { return impl_->listen(path); }
-void ControlServer::close() { impl_->close(); }
+ControlServer::~ControlServer() {
+  impl_->close();
+}
+std::string ControlServer::listen(const std::string& path) {
+  return impl_->listen(path);
+}
+void ControlServer::close() {
+  impl_->close();
+}
 
 }  // namespace tend

@@ -7,9 +7,8 @@ void LineSplitter::feed(std::string_view bytes, const Sink& sink) {
     size_t nl = bytes.find('\n');
     std::string_view chunk = nl == std::string_view::npos ? bytes : bytes.substr(0, nl);
     // Emit whole max_line pieces of an over-long line as they fill up.
-    while (partial_.size() + chunk.size() >= max_line_ && !(nl != std::string_view::npos &&
-                                                            partial_.size() + chunk.size() ==
-                                                                max_line_)) {
+    while (partial_.size() + chunk.size() >= max_line_ &&
+           !(nl != std::string_view::npos && partial_.size() + chunk.size() == max_line_)) {
       size_t take = max_line_ - partial_.size();
       partial_.append(chunk.substr(0, take));
       sink(partial_);

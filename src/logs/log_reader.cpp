@@ -17,7 +17,7 @@ std::vector<std::string> tailLines(const std::string& path, size_t n) {
   if (n == 0) return lines;
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return lines;
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return lines;
   off_t end = st.st_size;
   std::string data;  // the tail of the file, grown backwards
@@ -57,7 +57,7 @@ void followFiles(const std::vector<FollowedFile>& files,
   };
   std::vector<State> states(files.size());
   for (size_t i = 0; i < files.size(); ++i) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(files[i].path.c_str(), &st) == 0) states[i].offset = st.st_size;
   }
   UniqueFd inotify(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
@@ -81,7 +81,7 @@ void followFiles(const std::vector<FollowedFile>& files,
     for (size_t i = 0; i < files.size(); ++i) {
       UniqueFd fd(::open(files[i].path.c_str(), O_RDONLY | O_CLOEXEC));
       if (!fd) continue;
-      struct stat st{};
+      struct stat st {};
       if (::fstat(fd.get(), &st) != 0) continue;
       State& s = states[i];
       if (st.st_size < s.offset) {  // truncated or replaced: start again from the top

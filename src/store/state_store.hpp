@@ -21,21 +21,21 @@ class StateStore {
   struct AppRow {
     int64_t id = 0;
     std::string name;
-    nlohmann::json spec;        // toJson(AppSpec)
+    nlohmann::json spec;  // toJson(AppSpec)
     bool desired_running = false;
   };
   struct InstanceRow {
     int64_t app_id = 0;
     int index = 0;
-    int pid = 0;                // also the process group id
-    uint64_t start_ticks = 0;   // /proc/<pid>/stat field 22, to tell a reused pid apart
-    int port = 0;               // 0: none
+    int pid = 0;               // also the process group id
+    uint64_t start_ticks = 0;  // /proc/<pid>/stat field 22, to tell a reused pid apart
+    int port = 0;              // 0: none
   };
   struct RestartRow {
     int64_t app_id = 0;
     int index = 0;
-    int64_t at_ms = 0;          // wall clock
-    std::string reason;         // "exited with code 1", "killed by SIGKILL", ...
+    int64_t at_ms = 0;   // wall clock
+    std::string reason;  // "exited with code 1", "killed by SIGKILL", ...
     int exit_code = -1;
     int signal = 0;
   };

@@ -6,12 +6,18 @@ namespace tend {
 
 std::string_view statusName(Status s) {
   switch (s) {
-    case Status::Starting: return "starting";
-    case Status::Online: return "online";
-    case Status::Stopping: return "stopping";
-    case Status::Stopped: return "stopped";
-    case Status::Waiting: return "waiting";
-    case Status::Errored: return "errored";
+    case Status::Starting:
+      return "starting";
+    case Status::Online:
+      return "online";
+    case Status::Stopping:
+      return "stopping";
+    case Status::Stopped:
+      return "stopped";
+    case Status::Waiting:
+      return "waiting";
+    case Status::Errored:
+      return "errored";
   }
   return "unknown";
 }

@@ -17,19 +17,19 @@ enum class Status { Starting, Online, Stopping, Stopped, Waiting, Errored };
 std::string_view statusName(Status s);
 
 enum class Action {
-  Spawn,             // start a new process
-  SendStopSignal,    // stop_signal to the process group, and arm the kill timer
-  ScheduleRestart,   // arm the restart timer for `delay`
-  CancelRestart,     // disarm the restart timer
-  RecordRestart,     // append to restart history (reason in `reason`)
+  Spawn,            // start a new process
+  SendStopSignal,   // stop_signal to the process group, and arm the kill timer
+  ScheduleRestart,  // arm the restart timer for `delay`
+  CancelRestart,    // disarm the restart timer
+  RecordRestart,    // append to restart history (reason in `reason`)
 };
 
 struct Transition {
   Status status;
   std::vector<Action> actions;
-  Duration delay{0};       // for ScheduleRestart
-  std::string reason;      // why, for people and the restart history
-  bool changed = false;    // the status moved
+  Duration delay{0};     // for ScheduleRestart
+  std::string reason;    // why, for people and the restart history
+  bool changed = false;  // the status moved
 };
 
 class InstanceMachine {

@@ -31,8 +31,9 @@ const std::vector<uint16_t>& PortAllocator::portsOf(const std::string& app) cons
   return it == by_app_.end() ? kNone : it->second;
 }
 
-std::expected<std::vector<uint16_t>, std::string> PortAllocator::allocate(
-    const std::string& app, const PortSpec& spec, int instances) {
+std::expected<std::vector<uint16_t>, std::string> PortAllocator::allocate(const std::string& app,
+                                                                          const PortSpec& spec,
+                                                                          int instances) {
   using Kind = PortSpec::Kind;
   const std::vector<uint16_t>& held = portsOf(app);
   std::vector<uint16_t> result;
@@ -80,8 +81,7 @@ std::expected<std::vector<uint16_t>, std::string> PortAllocator::allocate(
       for (uint16_t h : held)
         if (h >= first && h <= last && static_cast<int>(result.size()) < instances)
           result.push_back(h);
-      for (uint32_t step = 0; step < size && static_cast<int>(result.size()) < instances;
-           ++step) {
+      for (uint32_t step = 0; step < size && static_cast<int>(result.size()) < instances; ++step) {
         uint16_t port = static_cast<uint16_t>(first + (auto_cursor_ + step) % size);
         bool taken = false;
         for (uint16_t r : result) taken = taken || r == port;

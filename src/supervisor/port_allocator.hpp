@@ -37,8 +37,7 @@ class PortAllocator {
   // app already holds are kept and not probed again (its own process may hold them).
   // On error nothing changes.
   std::expected<std::vector<uint16_t>, std::string> allocate(const std::string& app,
-                                                             const PortSpec& spec,
-                                                             int instances);
+                                                             const PortSpec& spec, int instances);
   // Claims ports recorded before (e.g. from the store after a daemon restart), unprobed.
   void claim(const std::string& app, const std::vector<uint16_t>& ports);
   void release(const std::string& app);

@@ -55,8 +55,10 @@ RestartPolicy::Decision RestartPolicy::onExit(TimePoint now, Duration uptime,
   }
   recent_restarts_.push_back(now);
 
-  if (uptime < min_uptime_) ++consecutive_short_runs_;
-  else consecutive_short_runs_ = 0;
+  if (uptime < min_uptime_)
+    ++consecutive_short_runs_;
+  else
+    consecutive_short_runs_ = 0;
   Duration delay = restart_delay_ + backoffFor(consecutive_short_runs_);
   return {Kind::Restart, delay,
           delay.count() > 0 ? fmt::format("{}; restarting in {}", what, formatDuration(delay))

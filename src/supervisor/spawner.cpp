@@ -68,7 +68,7 @@ std::expected<pid_t, std::string> RealProcessOps::spawn(const SpawnRequest& req)
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    struct sigaction dfl{};
+    struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
     if (::dup2(devnull.get(), 0) < 0 || ::dup2(req.stdout_fd, 1) < 0 ||
@@ -91,9 +91,12 @@ std::expected<pid_t, std::string> RealProcessOps::spawn(const SpawnRequest& req)
     ::waitpid(pid, &status, 0);
     const char* what = std::strerror(failure.error);
     switch (failure.stage) {
-      case 0: return std::unexpected(fmt::format("cannot enter directory {}: {}", req.cwd, what));
-      case 1: return std::unexpected(fmt::format("cannot execute {}: {}", req.argv[0], what));
-      default: return std::unexpected(fmt::format("cannot set up stdio: {}", what));
+      case 0:
+        return std::unexpected(fmt::format("cannot enter directory {}: {}", req.cwd, what));
+      case 1:
+        return std::unexpected(fmt::format("cannot execute {}: {}", req.argv[0], what));
+      default:
+        return std::unexpected(fmt::format("cannot set up stdio: {}", what));
     }
   }
   return pid;

@@ -13,8 +13,8 @@ namespace tend {
 struct SpawnRequest {
   std::vector<std::string> argv;  // argv[0] without '/' is searched in the child's PATH
   std::string cwd;
-  std::vector<std::string> env;   // "KEY=VALUE", the child's whole environment
-  int stdout_fd = -1;             // write ends the child gets as fd 1 and 2
+  std::vector<std::string> env;  // "KEY=VALUE", the child's whole environment
+  int stdout_fd = -1;            // write ends the child gets as fd 1 and 2
   int stderr_fd = -1;
 };
 

@@ -98,7 +98,7 @@ struct Instance {
 
   int index;
   InstanceMachine machine;
-  pid_t pid = 0;  // also its process group
+  pid_t pid = 0;     // also its process group
   uint64_t run = 0;  // which spawn the pid belongs to; stale timer events are ignored
   uint64_t start_ticks = 0;
   TimePoint started_at{};
@@ -130,7 +130,9 @@ struct App {
   bool pending_delete = false;
 };
 
-bool settledStatus(Status s) { return s != Status::Starting && s != Status::Stopping; }
+bool settledStatus(Status s) {
+  return s != Status::Starting && s != Status::Stopping;
+}
 
 std::string instanceLogPath(const std::string& configured, const std::string& dir,
                             const AppSpec& spec, int index, const char* kind) {
@@ -435,9 +437,9 @@ class Supervisor::Impl {
     std::vector<std::string> names;
     for (auto& a : apps_) names.push_back(a->spec.name);
     std::string hint = suggestNearest(target, names);
-    return std::unexpected(hint.empty()
-                               ? fmt::format("no app named '{}'", target)
-                               : fmt::format("no app named '{}' (did you mean '{}'?)", target, hint));
+    return std::unexpected(
+        hint.empty() ? fmt::format("no app named '{}'", target)
+                     : fmt::format("no app named '{}' (did you mean '{}'?)", target, hint));
   }
 
   // ---- building and starting -------------------------------------------------------------
@@ -631,8 +633,8 @@ class Supervisor::Impl {
           App* a = nullptr;
           Instance* i = findInstance(id, index, &a);
           if (!i || i->run != run || !i->running()) return;
-          log_.warn("{}[{}]: still running {} after {}; sending SIGKILL to its group",
-                    a->spec.name, index, i->pid, formatDuration(a->spec.kill_timeout));
+          log_.warn("{}[{}]: still running {} after {}; sending SIGKILL to its group", a->spec.name,
+                    index, i->pid, formatDuration(a->spec.kill_timeout));
           ops_.signalGroup(i->pid, SIGKILL);
         });
   }
@@ -681,16 +683,16 @@ class Supervisor::Impl {
   // Arms the exit watch of adopted processes; called once their App is in apps_.
   void watchAdopted(App& app, Instance& inst) {
     if (!inst.pidfd) return;
-    inst.pidfd->async_wait(asio::posix::stream_descriptor::wait_read,
-                           [this, id = app.id, index = inst.index,
-                            run = inst.run](boost::system::error_code ec) {
-                             if (ec) return;
-                             App* a = nullptr;
-                             Instance* i = findInstance(id, index, &a);
-                             if (!i || i->run != run || !i->running()) return;
-                             i->pidfd.reset();
-                             leaderExited(*a, *i, ExitStatus{});
-                           });
+    inst.pidfd->async_wait(
+        asio::posix::stream_descriptor::wait_read,
+        [this, id = app.id, index = inst.index, run = inst.run](boost::system::error_code ec) {
+          if (ec) return;
+          App* a = nullptr;
+          Instance* i = findInstance(id, index, &a);
+          if (!i || i->run != run || !i->running()) return;
+          i->pidfd.reset();
+          leaderExited(*a, *i, ExitStatus{});
+        });
   }
 
   void killLeftover(pid_t pgid) {
@@ -727,13 +729,13 @@ class Supervisor::Impl {
       return;
     }
     inst.group_timer.expires_after(kGroupPoll);
-    inst.group_timer.async_wait(
-        [this, id = app.id, index = inst.index, run = inst.run, exit](boost::system::error_code ec) {
-          if (ec) return;
-          App* a = nullptr;
-          Instance* i = findInstance(id, index, &a);
-          if (i && i->run == run && i->running()) waitForGroup(*a, *i, exit);
-        });
+    inst.group_timer.async_wait([this, id = app.id, index = inst.index, run = inst.run,
+                                 exit](boost::system::error_code ec) {
+      if (ec) return;
+      App* a = nullptr;
+      Instance* i = findInstance(id, index, &a);
+      if (i && i->run == run && i->running()) waitForGroup(*a, *i, exit);
+    });
   }
 
   void finishExit(App& app, Instance& inst, const ExitStatus& exit) {
@@ -870,8 +872,9 @@ class Supervisor::Impl {
     j["status"] = std::string(statusName(inst.machine.status()));
     j["restarts"] = inst.restarts;
     j["uptime_ms"] =
-        inst.running() ? std::chrono::duration_cast<Duration>(clock_.now() - inst.started_at).count()
-                       : 0;
+        inst.running()
+            ? std::chrono::duration_cast<Duration>(clock_.now() - inst.started_at).count()
+            : 0;
     j["cpu"] = inst.cpu;
     j["memory"] = inst.memory;
     j["port"] = inst.port ? json(inst.port) : json(nullptr);
@@ -918,8 +921,8 @@ class Supervisor::Impl {
         inst->memory = u.rss_bytes;
         if (inst->last_ticks && now > inst->last_sample && u.cpu_ticks >= inst->last_ticks) {
           double secs = std::chrono::duration<double>(now - inst->last_sample).count();
-          inst->cpu = static_cast<double>(u.cpu_ticks - inst->last_ticks) / ticks_per_second /
-                      secs * 100.0;
+          inst->cpu =
+              static_cast<double>(u.cpu_ticks - inst->last_ticks) / ticks_per_second / secs * 100.0;
           inst->cpu = std::round(inst->cpu * 10) / 10;
         }
         inst->last_ticks = u.cpu_ticks;
@@ -970,18 +973,30 @@ void Supervisor::restore() {
 void Supervisor::apply(std::vector<Apply> apps, Reply done) {
   impl_->applySpecs(std::move(apps), std::move(done));
 }
-void Supervisor::start(const std::string& t, Reply done) { impl_->command("start", t, std::move(done)); }
-void Supervisor::stop(const std::string& t, Reply done) { impl_->command("stop", t, std::move(done)); }
+void Supervisor::start(const std::string& t, Reply done) {
+  impl_->command("start", t, std::move(done));
+}
+void Supervisor::stop(const std::string& t, Reply done) {
+  impl_->command("stop", t, std::move(done));
+}
 void Supervisor::restart(const std::string& t, Reply done) {
   impl_->command("restart", t, std::move(done));
 }
 void Supervisor::remove(const std::string& t, Reply done) {
   impl_->command("delete", t, std::move(done));
 }
-nlohmann::json Supervisor::list() const { return impl_->list(); }
-Supervisor::Result Supervisor::describe(const std::string& t) const { return impl_->describe(t); }
-Supervisor::Result Supervisor::logFiles(const std::string& t) const { return impl_->logFiles(t); }
-nlohmann::json Supervisor::dump() const { return impl_->dump(); }
+nlohmann::json Supervisor::list() const {
+  return impl_->list();
+}
+Supervisor::Result Supervisor::describe(const std::string& t) const {
+  return impl_->describe(t);
+}
+Supervisor::Result Supervisor::logFiles(const std::string& t) const {
+  return impl_->logFiles(t);
+}
+nlohmann::json Supervisor::dump() const {
+  return impl_->dump();
+}
 void Supervisor::shutdown(bool forget, std::function<void()> done) {
   impl_->shutdown(forget, std::move(done));
 }

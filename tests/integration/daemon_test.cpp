@@ -64,7 +64,7 @@ TEST_F(Daemon, FirstCommandStartsItAndPingAnswers) {
   pid_t pid = daemonPid();
   ASSERT_GT(pid, 0);
   EXPECT_TRUE(processAlive(pid));
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat((home_ + "/tend.sock").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_FALSE(readText(home_ + "/daemon.log").empty());
@@ -117,8 +117,7 @@ TEST_F(Daemon, MalformedAndOversizedRequestsGetErrorsAndTheDaemonKeepsServing) {
   EXPECT_NE(rawRequest("this is not json\n").find("not valid JSON"), std::string::npos);
   EXPECT_NE(rawRequest("[1,2]\n").find("expected a JSON object"), std::string::npos);
   EXPECT_NE(rawRequest("{\"cmd\":\"explode\"}\n").find("unknown command"), std::string::npos);
-  EXPECT_NE(rawRequest("{\"cmd\":\"stop\"}\n").find("needs the field 'target'"),
-            std::string::npos);
+  EXPECT_NE(rawRequest("{\"cmd\":\"stop\"}\n").find("needs the field 'target'"), std::string::npos);
   EXPECT_NE(rawRequest("{\"cmd\":\"stop\",\"target\":5}\n").find("must be a string"),
             std::string::npos);
   EXPECT_NE(rawRequest("{\"cmd\":\"list\",\"extra\":1}\n").find("takes no field 'extra'"),
@@ -178,7 +177,7 @@ TEST_F(Daemon, KillStopsEveryAppAndLeavesNoProcessBehind) {
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_FALSE(processAlive(daemon));
   EXPECT_TRUE(processesWith(tag()).empty());
-  struct stat st{};
+  struct stat st {};
   EXPECT_NE(::stat((home_ + "/tend.sock").c_str(), &st), 0);
   // With no daemon, kill says so and succeeds.
   RunResult again = tend({"kill"});

@@ -4,8 +4,8 @@
 // every process the test saw, whether the test passed or not.
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <sys/types.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <functional>

@@ -222,11 +222,11 @@ TEST_F(Lifecycle, InstancesGetOnePortEachFromARangeAndTheirOwnEnvironment) {
 TEST_F(Lifecycle, TwoAppsNeverShareAPortAndATakenPortIsReported) {
   int base = freePortRun(2);
   ASSERT_GT(base, 0);
-  RunResult first = tend({"start", testapp(), "--name", "one", "--port", std::to_string(base),
-                          "--", "listen", tag()});
+  RunResult first = tend(
+      {"start", testapp(), "--name", "one", "--port", std::to_string(base), "--", "listen", tag()});
   ASSERT_EQ(first.status, 0) << first.err;
-  RunResult second = tend({"start", testapp(), "--name", "two", "--port", std::to_string(base),
-                           "--", "listen", tag()});
+  RunResult second = tend(
+      {"start", testapp(), "--name", "two", "--port", std::to_string(base), "--", "listen", tag()});
   EXPECT_EQ(second.status, 1);
   EXPECT_NE(second.err.find(fmt::format("port {} is already assigned to app 'one'", base)),
             std::string::npos)
@@ -240,8 +240,8 @@ TEST_F(Lifecycle, TwoAppsNeverShareAPortAndATakenPortIsReported) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(::bind(blocker, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   ASSERT_EQ(::listen(blocker, 1), 0);
-  RunResult third = tend({"start", testapp(), "--name", "three", "--port",
-                          std::to_string(base + 1), "--", "listen", tag()});
+  RunResult third = tend({"start", testapp(), "--name", "three", "--port", std::to_string(base + 1),
+                          "--", "listen", tag()});
   ::close(blocker);
   EXPECT_EQ(third.status, 1);
   EXPECT_NE(third.err.find(fmt::format("port {} is in use by another process", base + 1)),
@@ -298,7 +298,8 @@ TEST_F(Lifecycle, LogsHoldStdoutAndStderrWithTimestamps) {
     r = tend({"logs", "talker", "--lines", "10"});
     return r.out.find("err line 3") != std::string::npos &&
            r.out.find("out line 3") != std::string::npos;
-  })) << r.out << r.err;
+  })) << r.out
+      << r.err;
   EXPECT_EQ(r.status, 0);
   EXPECT_NE(r.out.find("talker[0] out| "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("talker[0] err| "), std::string::npos) << r.out;

@@ -30,8 +30,7 @@ TEST(Table, AppTableShowsEveryColumnAndDashesForStoppedInstances) {
     {"name":"job","id":2,"instance":0,"pid":0,"status":"stopped","restarts":0,
      "uptime_ms":0,"cpu":0,"memory":0,"port":null,"mode":"fork"}])");
   std::string t = renderAppTable(list, false);
-  for (const char* want : {"api", "42", "online", "1m", "1.5%", "10.0mb", "3001", "job",
-                           "stopped"})
+  for (const char* want : {"api", "42", "online", "1m", "1.5%", "10.0mb", "3001", "job", "stopped"})
     EXPECT_NE(t.find(want), std::string::npos) << want << "\n" << t;
   EXPECT_NE(t.find("│ -   "), std::string::npos) << t;
 }

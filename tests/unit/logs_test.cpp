@@ -30,8 +30,7 @@ TEST(LineSplitter, JoinsLinesSplitAcrossReads) {
 TEST(LineSplitter, KeepsEmptyLinesAndBinaryBytes) {
   LineSplitter s;
   std::string binary("a\0b\xff", 4);
-  EXPECT_EQ(splitAll(s, {"\n\n" + binary + "\n"}),
-            (std::vector<std::string>{"", "", binary}));
+  EXPECT_EQ(splitAll(s, {"\n\n" + binary + "\n"}), (std::vector<std::string>{"", "", binary}));
 }
 
 TEST(LineSplitter, CutsOverlongLinesIntoBoundedPiecesWithoutLosingBytes) {

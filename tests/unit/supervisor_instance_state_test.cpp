@@ -5,7 +5,6 @@
 namespace tend {
 namespace {
 
-
 AppSpec quickSpec() {
   AppSpec s;
   s.name = "app";

@@ -13,9 +13,15 @@ class FakeProbe : public PortProbe {
   std::set<uint16_t> busy;
 };
 
-PortSpec fixed(uint16_t p) { return {PortSpec::Kind::Fixed, p, p}; }
-PortSpec range(uint16_t a, uint16_t b) { return {PortSpec::Kind::Range, a, b}; }
-PortSpec autoIn(uint16_t a, uint16_t b) { return {PortSpec::Kind::Auto, a, b}; }
+PortSpec fixed(uint16_t p) {
+  return {PortSpec::Kind::Fixed, p, p};
+}
+PortSpec range(uint16_t a, uint16_t b) {
+  return {PortSpec::Kind::Range, a, b};
+}
+PortSpec autoIn(uint16_t a, uint16_t b) {
+  return {PortSpec::Kind::Auto, a, b};
+}
 
 class PortAllocatorTest : public ::testing::Test {
  protected:

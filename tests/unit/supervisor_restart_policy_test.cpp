@@ -7,7 +7,9 @@ namespace {
 
 using Kind = RestartPolicy::Decision::Kind;
 
-ExitStatus crash(int code = 1) { return ExitStatus{code, 0}; }
+ExitStatus crash(int code = 1) {
+  return ExitStatus{code, 0};
+}
 
 class RestartPolicyTest : public ::testing::Test {
  protected:
