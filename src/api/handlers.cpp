@@ -111,7 +111,8 @@ void Handlers::save(const ReplyLine& reply) {
 void Handlers::resurrect(const ReplyLine& reply) {
   auto text = readFile(paths_.dump);
   if (!text) {
-    reply(errorReply(fmt::format("nothing to resurrect: {}", text.error())));
+    reply(errorReply(
+        fmt::format("nothing to resurrect: cannot read {}: {}", paths_.dump, text.error())));
     return;
   }
   nlohmann::json dump = nlohmann::json::parse(*text, nullptr, false);

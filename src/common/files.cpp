@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,18 +12,22 @@
 
 namespace tend {
 
-std::expected<std::string, std::string> readFile(const std::string& path) {
+std::expected<std::string, std::string> readFile(const std::string& path, size_t max_bytes) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return std::unexpected(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+  if (!fd) return std::unexpected(std::string(std::strerror(errno)));
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0) return std::unexpected(std::string(std::strerror(errno)));
+  if (S_ISDIR(st.st_mode)) return std::unexpected(std::string("it is a directory"));
   std::string out;
-  char buf[64 * 1024];
+  char buf[16 * 1024];
   while (true) {
     ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0)
-      return std::unexpected(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+    if (n < 0) return std::unexpected(std::string(std::strerror(errno)));
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
+    if (out.size() > max_bytes)
+      return std::unexpected(fmt::format("it is larger than {} KiB", max_bytes >> 10));
   }
   return out;
 }

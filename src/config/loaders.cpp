@@ -20,6 +20,7 @@
 #include <map>
 #include <sstream>
 
+#include "common/files.hpp"
 #include "common/paths.hpp"
 #include "common/text.hpp"
 #include "common/unique_fd.hpp"
@@ -656,27 +657,6 @@ std::expected<ConfigNode, ConfigErrors> parseJson(const std::string& text,
   return std::move(*root);
 }
 
-std::expected<std::string, std::string> readWholeFile(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return std::unexpected(std::string(std::strerror(errno)));
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return std::unexpected(std::string(std::strerror(errno)));
-  if (S_ISDIR(st.st_mode)) return std::unexpected(std::string("it is a directory"));
-  std::string text;
-  char buffer[16384];
-  while (true) {
-    const ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return std::unexpected(std::string(std::strerror(errno)));
-    }
-    if (n == 0) break;
-    text.append(buffer, static_cast<size_t>(n));
-    if (text.size() > kMaxFileBytes)
-      return std::unexpected(fmt::format("it is larger than {} MiB", kMaxFileBytes >> 20));
-  }
-  return text;
-}
 
 }  // namespace
 
@@ -715,7 +695,7 @@ std::expected<ConfigFile, ConfigErrors> loadConfigFile(const std::string& path) 
           {path, Mark{},
            "cannot tell the config format from the file name: use .yaml, .yml, .toml or .json"}});
     }
-    auto text = readWholeFile(path);
+    auto text = readFile(path, kMaxFileBytes);
     if (!text)
       return std::unexpected(
           ConfigErrors{{path, Mark{}, "cannot read the config: " + text.error()}});

@@ -17,6 +17,7 @@
 #include <limits>
 #include <map>
 
+#include "common/files.hpp"
 #include "common/duration.hpp"
 #include "common/paths.hpp"
 #include "common/text.hpp"
@@ -536,7 +537,7 @@ class Validator {
     if (!text) return std::nullopt;
     const std::string path = resolve(*text);
     spec.env_file = path;
-    auto contents = readSmallFile(path);
+    auto contents = readFile(path, kMaxEnvFileBytes);
     if (!contents) {
       error(node.mark, fmt::format("env_file: cannot read '{}': {}", path, contents.error()));
       return std::nullopt;
@@ -623,23 +624,6 @@ class Validator {
     return out;
   }
 
-  static std::expected<std::string, std::string> readSmallFile(const std::string& path) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return std::unexpected(std::string(std::strerror(errno)));
-    std::string text;
-    char buffer[8192];
-    while (true) {
-      const ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return std::unexpected(std::string(std::strerror(errno)));
-      }
-      if (n == 0) break;
-      text.append(buffer, static_cast<size_t>(n));
-      if (text.size() > kMaxEnvFileBytes) return std::unexpected(std::string("larger than 1 MiB"));
-    }
-    return text;
-  }
 
   void instances(const ConfigNode& node, AppSpec& spec) {
     if (node.kind == Kind::Scalar && node.scalar == "max") {
