@@ -11,6 +11,7 @@
 
 #include "common/duration.hpp"
 #include "config/config.hpp"
+#include "temp_dir.hpp"
 
 namespace tend {
 namespace {
@@ -62,26 +63,7 @@ AppSpec appOf(const std::string& body, const std::string& base_dir = "/base") {
   return result ? result->apps.at(0) : AppSpec{};
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "tend-cfg-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data()) ? pattern : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string write(const std::string& name, const std::string& text) const {
-    const std::string file = path_ + "/" + name;
-    std::ofstream(file) << text;
-    return file;
-  }
-
- private:
-  std::string path_;
-};
+using tend::testing::TempDir;
 
 // --- the config as a whole ----------------------------------------------------------------
 

@@ -7,6 +7,7 @@
 #include "logs/line_splitter.hpp"
 #include "logs/log_reader.hpp"
 #include "logs/log_writer.hpp"
+#include "temp_dir.hpp"
 
 namespace tend {
 namespace {
@@ -53,13 +54,8 @@ TEST(LineSplitter, FinishPassesOnAnUnterminatedLastLine) {
 
 class LogFiles : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/tend-logs-XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern), nullptr);
-    dir = pattern;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir); }
-  std::string dir;
+  tend::testing::TempDir temp;
+  const std::string dir = temp.path();
 };
 
 TEST_F(LogFiles, WriterPrefixesUtcTimestamps) {
