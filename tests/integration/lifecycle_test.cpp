@@ -323,5 +323,32 @@ TEST_F(Lifecycle, LogsFollowPrintsNewLinesAsTheyAreWritten) {
   EXPECT_GE(ticks, 5u) << follow.out;
 }
 
+TEST_F(Lifecycle, StartingAConfigAgainAppliesOnlyWhatChanged) {
+  std::string envfile = dir_ + "/env";
+  auto write = [&](const std::string& greeting) {
+    return configWith(fmt::format(R"(  - name: same
+    run: ["{0}", "sleep", "{1}"]
+  - name: changing
+    run: ["{0}", "env", "{2}", "{1}"]
+    env: {{ GREETING: {3} }}
+)",
+                                  testapp(), tag(), envfile, greeting));
+  };
+  ASSERT_EQ(tend({"start", write("hello")}).status, 0);
+  int same = instance("same").value("pid", 0);
+  int changing = instance("changing").value("pid", 0);
+  ASSERT_EQ(tend({"start", write("hello")}).status, 0);
+  EXPECT_EQ(instance("same")["pid"], same);
+  EXPECT_EQ(instance("changing")["pid"], changing);
+
+  ASSERT_EQ(tend({"start", write("goodbye")}).status, 0);
+  EXPECT_EQ(instance("same")["pid"], same);
+  EXPECT_NE(instance("changing")["pid"], changing);
+  EXPECT_EQ(instance("changing")["status"], "online");
+  EXPECT_FALSE(processAlive(changing));
+  EXPECT_TRUE(
+      waitFor([&] { return readText(envfile).find("GREETING=goodbye") != std::string::npos; }));
+}
+
 }  // namespace
 }  // namespace tend::testing
