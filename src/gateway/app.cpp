@@ -1,0 +1,443 @@
+#include "gateway/app.hpp"
+
+#include <sys/socket.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
+#include <cerrno>
+
+#include "common/duration.hpp"
+
+namespace tend::gateway {
+
+namespace {
+
+using ErrorCode = boost::system::error_code;
+using Connected = std::function<void(ErrorCode, tcp::socket)>;
+
+// Connects to one of `endpoints` within `timeout`; `done` gets the socket (no-delay set)
+// or the error (asio::error::timed_out when the time ran out).
+void connectWithin(asio::io_context& io, const std::vector<tcp::endpoint>& endpoints,
+                   Duration timeout, Connected done) {
+  struct Op {
+    explicit Op(asio::io_context& io) : socket(io), timer(io) {}
+    tcp::socket socket;
+    asio::steady_timer timer;
+    bool timed_out = false;
+    Connected done;
+  };
+  auto op = std::make_shared<Op>(io);
+  op->done = std::move(done);
+  op->timer.expires_after(timeout);
+  op->timer.async_wait([op](ErrorCode ec) {
+    if (ec) return;
+    op->timed_out = true;
+    ErrorCode ignored;
+    op->socket.close(ignored);
+  });
+  asio::async_connect(op->socket, endpoints, [op](ErrorCode ec, const tcp::endpoint&) {
+    op->timer.cancel();
+    if (op->timed_out) ec = asio::error::timed_out;
+    if (!ec) op->socket.set_option(tcp::no_delay(true), ec);
+    op->done(ec, std::move(op->socket));
+  });
+}
+
+Upstream failure(int status, std::string error) {
+  Upstream u;
+  u.status = status;
+  u.error = std::move(error);
+  return u;
+}
+
+}  // namespace
+
+App::App(GatewayCore& core, GatewayRoute route)
+    : core_(core),
+      route_(std::move(route)),
+      tracker_(core.clock, route_.idle_timeout),
+      start_deadline_(core.io),
+      probe_timer_(core.io),
+      idle_timer_(core.io) {
+  resolveTarget();
+}
+
+std::shared_ptr<App> App::create(GatewayCore& core, GatewayRoute route) {
+  auto app = std::shared_ptr<App>(new App(core, std::move(route)));
+  app->tracker_.setOnIdle([weak = std::weak_ptr<App>(app)] {
+    if (auto self = weak.lock()) self->armIdleTimer();
+  });
+  app->armIdleTimer();
+  return app;
+}
+
+App::~App() = default;
+
+void App::update(GatewayRoute route) {
+  bool target_changed =
+      route.target_host != route_.target_host || route.target_port != route_.target_port;
+  route_ = std::move(route);
+  tracker_.setIdleTimeout(route_.idle_timeout);
+  if (target_changed) {
+    clearPool();
+    verified_ = false;
+    resolveTarget();
+  }
+}
+
+void App::resolveTarget() {
+  endpoints_.clear();
+  resolve_error_.clear();
+  ErrorCode ec;
+  auto address = asio::ip::make_address(route_.target_host, ec);
+  if (!ec) {
+    endpoints_.emplace_back(address, route_.target_port);
+    return;
+  }
+  // A name ("localhost"): resolved once here, on the loop thread; names of on-demand
+  // targets are local ones in practice, answered from /etc/hosts.
+  tcp::resolver resolver(core_.io);
+  auto results = resolver.resolve(route_.target_host, std::to_string(route_.target_port), ec);
+  if (ec) {
+    resolve_error_ = "cannot resolve " + route_.target_host + ": " + ec.message();
+    return;
+  }
+  for (const auto& r : results) endpoints_.push_back(r.endpoint());
+}
+
+std::string App::targetText() const {
+  return route_.target_host + ":" + std::to_string(route_.target_port);
+}
+
+bool App::closed() const {
+  return shut_down_ || core_.closed;
+}
+
+bool App::needsStart() const {
+  if (phase_ != Phase::Idle) return true;
+  auto state = core_.backend.state(name());
+  return !verified_ || (state != AppRunState::Running && state != AppRunState::Starting);
+}
+
+void App::acquire(Done done, bool allow_pooled) {
+  if (closed()) {
+    done(failure(503, "the gateway is shutting down"));
+    return;
+  }
+  if (!needsStart()) {
+    if (allow_pooled) {
+      if (auto socket = takePooled()) {
+        Upstream u;
+        u.socket = std::move(socket);
+        u.reused = true;
+        done(std::move(u));
+        return;
+      }
+    }
+    connect(std::move(done));
+    return;
+  }
+  if (waiters_.size() >= core_.limits.max_held_requests) {
+    done(failure(503, "app '" + name() + "' is starting and too many requests are waiting"));
+    return;
+  }
+  waiters_.push_back(std::move(done));
+  activate();
+}
+
+void App::triggerStart() {
+  if (closed() || !needsStart()) return;
+  activate();
+}
+
+void App::connect(Done done) {
+  if (!resolve_error_.empty()) {
+    done(failure(502, "app '" + name() + "': " + resolve_error_));
+    return;
+  }
+  connectWithin(
+      core_.io, endpoints_, core_.limits.upstream_connect_timeout,
+      [self = shared_from_this(), done = std::move(done)](ErrorCode ec,
+                                                          tcp::socket socket) mutable {
+        if (!ec) {
+          Upstream u;
+          u.socket = std::move(socket);
+          done(std::move(u));
+          return;
+        }
+        if (self->closed()) {
+          done(failure(503, "the gateway is shutting down"));
+          return;
+        }
+        auto state = self->core_.backend.state(self->name());
+        if (ec == asio::error::connection_refused && state != AppRunState::Running) {
+          // Refused while it is (re)starting or stopping: wait for it, as in a cold
+          // start, instead of failing.
+          self->verified_ = false;
+          self->acquire(std::move(done));
+          return;
+        }
+        if (ec == asio::error::connection_refused) {
+          self->refused();
+          done(failure(502, "app '" + self->name() + "' refused the connection on " +
+                                self->targetText() + "; restarting it"));
+          return;
+        }
+        if (ec == asio::error::timed_out) {
+          done(failure(504, "app '" + self->name() + "' did not accept a connection on " +
+                                self->targetText() + " within " +
+                                formatDuration(self->core_.limits.upstream_connect_timeout)));
+          return;
+        }
+        done(failure(502, "app '" + self->name() + "': cannot connect to " + self->targetText() +
+                              ": " + ec.message()));
+      });
+}
+
+void App::refused() {
+  if (closed()) return;
+  verified_ = false;
+  clearPool();
+  core_.log.warn("gateway: app '{}' refused a connection on {} while running; restarting it",
+                 name(), targetText());
+  core_.backend.restartRefused(name());
+}
+
+void App::started() {
+  if (closed()) return;
+  tracker_.touch();
+  armIdleTimer();
+}
+
+// --- activation ------------------------------------------------------------------------
+
+void App::activate() {
+  if (phase_ != Phase::Idle) return;
+  uint64_t generation = ++generation_;
+  verified_ = false;
+  clearPool();
+  activation_began_ = core_.clock.now();
+  start_deadline_.expires_after(route_.start_timeout);
+  start_deadline_.async_wait([weak = weak_from_this(), generation](ErrorCode ec) {
+    auto self = weak.lock();
+    if (!ec && self) self->onStartTimeout(generation);
+  });
+  auto state = core_.backend.state(name());
+  if (state == AppRunState::Stopping) {
+    phase_ = Phase::WaitingForStop;
+    pollStopping(generation);
+  } else if (state == AppRunState::Running) {
+    phase_ = Phase::Probing;
+    probe(generation);
+  } else {
+    beginStart(generation);
+  }
+}
+
+void App::pollStopping(uint64_t generation) {
+  probe_timer_.expires_after(core_.limits.ready_probe_interval);
+  probe_timer_.async_wait([weak = weak_from_this(), generation](ErrorCode ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->closed() || generation != self->generation_) return;
+    if (self->core_.backend.state(self->name()) == AppRunState::Stopping) {
+      self->pollStopping(generation);
+    } else {
+      self->beginStart(generation);
+    }
+  });
+}
+
+void App::beginStart(uint64_t generation) {
+  phase_ = Phase::Starting;
+  ++activations_;
+  core_.log.info("gateway: starting app '{}' for a request", name());
+  // The callback may come at once (inside startApp) or much later, or after a newer
+  // activation: the generation tells.
+  core_.backend.startApp(name(), [weak = weak_from_this(), generation](std::string error) {
+    if (auto self = weak.lock()) self->onStarted(generation, error);
+  });
+}
+
+void App::onStarted(uint64_t generation, const std::string& error) {
+  if (closed() || generation != generation_ || phase_ != Phase::Starting) return;
+  if (!error.empty()) {
+    core_.log.warn("gateway: app '{}' failed to start: {}", name(), error);
+    finishActivation();
+    failWaiters(502, "app '" + name() + "' failed to start: " + error);
+    return;
+  }
+  phase_ = Phase::Probing;
+  probe(generation);
+}
+
+void App::probe(uint64_t generation) {
+  if (!resolve_error_.empty()) {
+    finishActivation();
+    failWaiters(502, "app '" + name() + "': " + resolve_error_);
+    return;
+  }
+  auto left = route_.start_timeout -
+              std::chrono::duration_cast<Duration>(core_.clock.now() - activation_began_);
+  auto attempt = std::clamp<Duration>(left, Duration(1), std::chrono::seconds(1));
+  connectWithin(
+      core_.io, endpoints_, attempt,
+      [weak = weak_from_this(), generation](ErrorCode ec, tcp::socket socket) {
+        auto self = weak.lock();
+        if (!self || self->closed() || generation != self->generation_ ||
+            self->phase_ != Phase::Probing) {
+          return;
+        }
+        if (!ec) {
+          self->onReady(generation, std::move(socket));
+          return;
+        }
+        self->probe_timer_.expires_after(self->core_.limits.ready_probe_interval);
+        self->probe_timer_.async_wait([weak, generation](ErrorCode ec) {
+          auto self = weak.lock();
+          if (!ec && self && generation == self->generation_ && self->phase_ == Phase::Probing) {
+            self->probe(generation);
+          }
+        });
+      });
+}
+
+void App::onReady(uint64_t, tcp::socket socket) {
+  auto took = std::chrono::duration_cast<Duration>(core_.clock.now() - activation_began_);
+  core_.log.info("gateway: app '{}' accepts connections on {} ({} after the first request)", name(),
+                 targetText(), formatDuration(took));
+  finishActivation();
+  verified_ = true;
+  tracker_.touch();
+  auto waiters = std::move(waiters_);
+  waiters_.clear();
+  bool first = true;
+  for (auto& done : waiters) {
+    if (first) {
+      first = false;
+      Upstream u;
+      u.socket = std::move(socket);
+      asio::post(core_.io,
+                 [done = std::move(done), u = std::move(u)]() mutable { done(std::move(u)); });
+    } else {
+      asio::post(core_.io, [self = shared_from_this(), done = std::move(done)]() mutable {
+        self->acquire(std::move(done), false);
+      });
+    }
+  }
+  armIdleTimer();
+}
+
+void App::onStartTimeout(uint64_t generation) {
+  if (closed() || generation != generation_ || phase_ == Phase::Idle) return;
+  bool started = phase_ == Phase::Probing;
+  std::string why = started ? "did not accept connections on " + targetText() + " within "
+                            : "did not start within ";
+  why += formatDuration(route_.start_timeout);
+  core_.log.warn("gateway: app '{}' {}", name(), why);
+  finishActivation();
+  failWaiters(504, "app '" + name() + "' " + why);
+}
+
+void App::finishActivation() {
+  phase_ = Phase::Idle;
+  ++generation_;  // late probe and start callbacks of this activation are ignored
+  start_deadline_.cancel();
+  probe_timer_.cancel();
+}
+
+void App::failWaiters(int status, const std::string& error) {
+  auto waiters = std::move(waiters_);
+  waiters_.clear();
+  for (auto& done : waiters) {
+    asio::post(core_.io, [done = std::move(done), u = failure(status, error)]() mutable {
+      done(std::move(u));
+    });
+  }
+  armIdleTimer();
+}
+
+// --- keep-alive pool -------------------------------------------------------------------
+
+std::optional<tcp::socket> App::takePooled() {
+  auto now = core_.clock.now();
+  while (!pool_.empty()) {
+    Pooled p = std::move(pool_.back());
+    pool_.pop_back();
+    if (now - p.since >= core_.limits.upstream_idle_timeout) continue;
+    // A connection the app closed (or wrote to, unasked) while pooled is not reused.
+    char byte;
+    ssize_t n = ::recv(p.socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return std::move(p.socket);
+  }
+  return std::nullopt;
+}
+
+void App::release(tcp::socket socket) {
+  if (closed() || !verified_ || core_.limits.max_idle_upstream == 0) return;
+  auto now = core_.clock.now();
+  std::erase_if(
+      pool_, [&](const Pooled& p) { return now - p.since >= core_.limits.upstream_idle_timeout; });
+  if (pool_.size() >= core_.limits.max_idle_upstream) pool_.erase(pool_.begin());
+  pool_.push_back(Pooled{std::move(socket), now});
+}
+
+void App::clearPool() {
+  pool_.clear();
+}
+
+// --- idle stop -------------------------------------------------------------------------
+
+// One timer per app. It is armed when the app has nothing open, for the moment its idle
+// time would be over; activity in between only moves that moment later, so on firing it
+// looks again and re-arms instead of being re-armed by every request. With something
+// open it stays off until the tracker's on-idle callback (the last guard released).
+void App::armIdleTimer() {
+  if (closed() || idle_timer_armed_) return;
+  auto next = tracker_.nextCheck();
+  if (!next) return;
+  auto now = core_.clock.now();
+  idle_timer_armed_ = true;
+  idle_timer_.expires_after(*next > now ? *next - now : std::chrono::steady_clock::duration(0));
+  idle_timer_.async_wait([weak = weak_from_this()](ErrorCode ec) {
+    auto self = weak.lock();
+    if (!self) return;
+    self->idle_timer_armed_ = false;
+    if (!ec) self->onIdleTimer();
+  });
+}
+
+void App::onIdleTimer() {
+  if (closed()) return;
+  if (phase_ == Phase::Idle && tracker_.mayStop()) {
+    if (core_.backend.state(name()) == AppRunState::Running) {
+      core_.log.info("gateway: app '{}' has been idle for {}; stopping it", name(),
+                     formatDuration(route_.idle_timeout));
+      verified_ = false;
+      clearPool();
+      core_.backend.stopIdle(name());
+    }
+    // Look again one idle_timeout from now: an app started by someone else is stopped too.
+    tracker_.touch();
+  }
+  armIdleTimer();
+}
+
+void App::shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  ++generation_;
+  start_deadline_.cancel();
+  probe_timer_.cancel();
+  idle_timer_.cancel();
+  tracker_.setOnIdle(nullptr);
+  clearPool();
+  auto waiters = std::move(waiters_);
+  waiters_.clear();
+  for (auto& done : waiters) {
+    asio::post(core_.io, [done = std::move(done)]() mutable {
+      done(failure(503, "the gateway is shutting down or the app's route was removed"));
+    });
+  }
+}
+
+}  // namespace tend::gateway

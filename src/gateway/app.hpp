@@ -1,0 +1,112 @@
+#pragma once
+// Internal to src/gateway/. App: one on-demand app as the gateway sees it. It hands out
+// connections to the app (from a keep-alive pool, or fresh), starts the app through the
+// backend when it does not run and holds every request meanwhile (a bounded queue), checks
+// readiness by connecting to the target every few ms, and asks for the app to be stopped
+// once its IdleTracker says it has been idle (one timer per app).
+//
+// Activation, once per start:
+//   Stopping -> wait (polling the backend) until it has stopped, then start it
+//   Stopped/Failed -> backend.startApp(); done(error) -> 502 to all held requests
+//   done("") or already Running -> connect to the target every ready_probe_interval until
+//     it accepts (the first held request gets that connection), or start_timeout -> 504
+//
+// Lives on the io_context thread; owned by shared_ptr (the core's map, and sessions that
+// use it). After shutdown() it hands out nothing and calls nothing.
+
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gateway/core.hpp"
+#include "gateway/idle_tracker.hpp"
+
+namespace tend::gateway {
+
+class App : public std::enable_shared_from_this<App> {
+ public:
+  using Done = std::function<void(Upstream)>;
+
+  // Starts the idle timer: an app found running is stopped after idle_timeout unused.
+  static std::shared_ptr<App> create(GatewayCore& core, GatewayRoute route);
+  ~App();
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
+
+  const std::string& name() const { return route_.app; }
+  const GatewayRoute& route() const { return route_; }
+  // The same app with changed settings (a new config).
+  void update(GatewayRoute route);
+
+  // Calls `done` exactly once with a connection to the app or an error: at once (maybe
+  // before returning) when the app runs, else once it is ready or its start failed. With
+  // `allow_pooled` false, never a pooled connection (a retry after a stale one).
+  void acquire(Done done, bool allow_pooled = true);
+  // Whether a request now would wait for a start (for the loading page).
+  bool needsStart() const;
+  // Starts the app without holding a request (the loading page was shown instead).
+  void triggerStart();
+  // A connection after a complete keep-alive exchange: kept for the next request.
+  void release(tcp::socket socket);
+  // The app refused a connection: 502 for that request (the caller's), restart the app, and
+  // hold the next requests as in a cold start.
+  void refused();
+  // The app was started by someone else: its idle time counts from now.
+  void started();
+
+  IdleTracker& tracker() { return tracker_; }
+  uint64_t activations() const { return activations_; }
+
+  // The route was removed or the gateway closes: held requests get 503, timers stop.
+  void shutdown();
+
+ private:
+  App(GatewayCore& core, GatewayRoute route);
+
+  enum class Phase { Idle, WaitingForStop, Starting, Probing };
+  struct Pooled {
+    tcp::socket socket;
+    TimePoint since;
+  };
+
+  void activate();
+  void beginStart(uint64_t generation);
+  void pollStopping(uint64_t generation);
+  void onStarted(uint64_t generation, const std::string& error);
+  void probe(uint64_t generation);
+  void onReady(uint64_t generation, tcp::socket socket);
+  void onStartTimeout(uint64_t generation);
+  void finishActivation();
+  void failWaiters(int status, const std::string& error);
+  void connect(Done done);
+  std::optional<tcp::socket> takePooled();
+  void clearPool();
+  void resolveTarget();
+  void armIdleTimer();
+  void onIdleTimer();
+  bool closed() const;
+  std::string targetText() const;
+
+  GatewayCore& core_;
+  GatewayRoute route_;
+  IdleTracker tracker_;
+  std::vector<tcp::endpoint> endpoints_;
+  std::string resolve_error_;
+  asio::steady_timer start_deadline_;
+  asio::steady_timer probe_timer_;
+  asio::steady_timer idle_timer_;
+  bool idle_timer_armed_ = false;
+  std::deque<Done> waiters_;
+  std::vector<Pooled> pool_;
+  Phase phase_ = Phase::Idle;
+  uint64_t generation_ = 0;  // one per activation: late callbacks of an old one are ignored
+  bool verified_ = false;    // a connection succeeded since the app last (re)started
+  bool shut_down_ = false;
+  uint64_t activations_ = 0;
+  TimePoint activation_began_{};
+};
+
+}  // namespace tend::gateway

@@ -1,0 +1,62 @@
+#pragma once
+// What the gateway needs from the rest of the daemon, and nothing more: the gateway never
+// spawns; it asks the supervisor (through this interface) to start an app, learns whether
+// it runs or failed, and asks for it to be stopped when idle or restarted when it refuses
+// connections. Implemented by the daemon over the Supervisor; faked in tests.
+//
+// All calls happen on the daemon's event-loop thread.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/clock.hpp"
+
+namespace tend {
+
+// One app behind the gateway, from its `on_demand` block.
+struct GatewayRoute {
+  std::string app;
+  std::vector<std::string> hosts;   // lower-case; exact names or "*.example.com"
+  std::vector<std::string> listen;  // "host:port": dedicated listeners that route here
+  std::string target_host = "127.0.0.1";
+  uint16_t target_port = 0;
+  Duration idle_timeout = std::chrono::minutes(5);
+  Duration start_timeout = std::chrono::seconds(30);
+  bool loading_page = false;
+  // tend holds the app's listening socket (on_demand.socket_activation): a connection to the
+  // target is queued by the kernel from the moment the process exists, so no readiness
+  // polling is needed.
+  bool socket_activated = false;
+};
+
+struct GatewayConfig {
+  std::vector<std::string> listen;  // "host:port" for Host-routed traffic
+  std::vector<GatewayRoute> routes;
+};
+
+enum class AppRunState {
+  Stopped,   // nothing runs and nothing is starting
+  Starting,  // a start is under way (process spawned or about to be)
+  Running,   // an instance is online (the gateway still checks the target accepts)
+  Stopping,  // being stopped; a new request waits and then starts it again
+  Failed,    // the last start failed: see failureReason()
+};
+
+class GatewayBackend {
+ public:
+  virtual ~GatewayBackend() = default;
+  // Starts `app` unless it already runs or is starting. `done("")` once its process runs,
+  // or `done(reason)` when it could not be started (the program could not be executed,
+  // it exited during start, the start command failed). Called exactly once.
+  virtual void startApp(const std::string& app, std::function<void(std::string error)> done) = 0;
+  virtual AppRunState state(const std::string& app) const = 0;
+  virtual std::string failureReason(const std::string& app) const = 0;
+  // The app has been idle for its idle_timeout with no open connection: stop it.
+  virtual void stopIdle(const std::string& app) = 0;
+  // The app refused a connection while it was running: restart it.
+  virtual void restartRefused(const std::string& app) = 0;
+};
+
+}  // namespace tend

@@ -1,0 +1,78 @@
+#pragma once
+// Internal to src/gateway/: what the gateway's pieces share. Gateway::Impl owns a
+// GatewayCore; every connection holds a shared_ptr to it, so it lives until the last
+// connection has ended. Includes Asio: only the gateway's own .cpp files include this.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "common/clock.hpp"
+#include "common/logger.hpp"
+#include "gateway/backend.hpp"
+#include "gateway/gateway.hpp"
+#include "gateway/router.hpp"
+
+namespace tend::gateway {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+class App;
+struct GatewayCore;
+
+// A client connection (an HTTP session or a tunnel), registered with the core for as long as
+// it lives so that Gateway::close() can end it and the connection cap can count it.
+class Connection {
+ public:
+  explicit Connection(std::shared_ptr<GatewayCore> core);
+  virtual ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  // Closes the sockets now; pending operations complete with errors and the object ends.
+  virtual void abort() = 0;
+
+ protected:
+  std::shared_ptr<GatewayCore> core_;
+};
+
+struct GatewayCore {
+  GatewayCore(asio::io_context& io, GatewayBackend& backend, Logger& log, const Clock& clock,
+              GatewayLimits limits)
+      : io(io), backend(backend), log(log), clock(clock), limits(limits) {}
+
+  asio::io_context& io;
+  GatewayBackend& backend;
+  Logger& log;
+  const Clock& clock;
+  const GatewayLimits limits;
+  Router router;
+  std::unordered_map<std::string, std::shared_ptr<App>> apps;
+  std::unordered_set<Connection*> connections;
+  // Set by Gateway::close(): from then on nothing calls the backend or logs.
+  bool closed = false;
+
+  std::shared_ptr<App> appNamed(const std::string& name) const {
+    auto it = apps.find(name);
+    return it == apps.end() ? nullptr : it->second;
+  }
+};
+
+// What App::acquire() hands back: a connected socket to the app, or why there is none.
+struct Upstream {
+  std::optional<tcp::socket> socket;
+  bool reused = false;  // from the keep-alive pool: the app may have closed it meanwhile
+  int status = 0;       // no socket: 502, 503 or 504
+  std::string error;    // no socket: a short text for the client ("app 'api' ...")
+};
+
+// Starts serving one accepted client connection. `app` is the dedicated listener's app, or
+// "" to route by Host. Defined in http_session.cpp.
+void startHttpSession(std::shared_ptr<GatewayCore> core, tcp::socket socket, std::string app);
+
+}  // namespace tend::gateway

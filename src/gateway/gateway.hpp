@@ -1,0 +1,97 @@
+#pragma once
+// Gateway: the HTTP front door. Routes requests by Host header (or by a dedicated listen
+// port) to on-demand apps, starts a stopped app on its first request through the
+// GatewayBackend, holds every request until the app accepts connections, relays HTTP/1.1
+// (keep-alive both sides, bodies streamed with backpressure), Server-Sent Events and
+// Upgrade/WebSocket tunnels, and asks for an app to be stopped once it has been idle for
+// its idle_timeout with no open connection.
+//
+// Lives on the daemon's io_context thread; not thread-safe. Boost.Asio/Beast stay in the
+// .cpp files of this folder (pimpl), so including this header is cheap.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/clock.hpp"
+#include "common/logger.hpp"
+#include "gateway/backend.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace tend {
+
+// Every bound the gateway puts on a connection. The defaults suit a daemon; tests shorten
+// the timeouts.
+struct GatewayLimits {
+  // A client's request head (request line + headers) must arrive within this, counted from
+  // its first byte (from the accept for a new connection). Then the connection is closed.
+  Duration head_timeout = std::chrono::seconds(10);
+  // An idle keep-alive client connection is closed after this.
+  Duration keep_alive_timeout = std::chrono::seconds(60);
+  // Each read of a request body from the client, and each write to the client, must make
+  // progress within this.
+  Duration client_io_timeout = std::chrono::seconds(60);
+  // Connecting to an app that runs (not a start: that is the route's start_timeout).
+  Duration upstream_connect_timeout = std::chrono::seconds(5);
+  // From the request sent to the response head: then 504.
+  Duration upstream_response_timeout = std::chrono::seconds(60);
+  // A response body, event stream or tunnel with no byte either way for this long is closed.
+  Duration stream_idle_timeout = std::chrono::hours(1);
+  // How often a starting app's target is tried until it accepts a connection.
+  Duration ready_probe_interval = std::chrono::milliseconds(2);
+  // A pooled keep-alive connection to an app unused for this long is closed.
+  Duration upstream_idle_timeout = std::chrono::seconds(30);
+
+  size_t max_request_line = 8 * 1024;    // 414 beyond
+  size_t max_request_head = 32 * 1024;   // 431 beyond
+  size_t max_header_fields = 100;        // 431 beyond
+  size_t max_response_head = 64 * 1024;  // an app's response head; 502 beyond
+  size_t max_connections = 10000;        // open client connections (tunnels included)
+  size_t max_held_requests = 4096;       // per app, while it starts; 503 beyond
+  size_t max_idle_upstream = 64;         // pooled keep-alive connections per app
+  size_t relay_buffer = 32 * 1024;       // per direction of a body being relayed
+};
+
+class Gateway {
+ public:
+  // `backend`, `log` and `clock` must outlive the io_context's last handler (a connection
+  // torn down late still stamps its app's idle clock).
+  Gateway(boost::asio::io_context& io, GatewayBackend& backend, Logger& log, Clock& clock,
+          GatewayLimits limits = {});
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // Applies listeners and routes, replacing the previous ones (listeners whose address is
+  // unchanged are kept open). Returns "" or a reason for people ("cannot listen on
+  // 127.0.0.1:8080: Address already in use"); on error nothing changes.
+  std::string configure(const GatewayConfig& config);
+
+  struct AppStats {
+    int in_flight = 0;            // requests being relayed or held
+    int open_streams = 0;         // tunnels (WebSocket, other upgrades) and streaming responses
+    int64_t last_request_ms = 0;  // wall clock of the last request, 0 when none
+    uint64_t requests = 0;
+    uint64_t activations = 0;  // cold starts caused by a request
+  };
+  std::optional<AppStats> stats(const std::string& app) const;
+
+  // Tells the gateway that `app` was started by someone else (`tend start`): its idle time
+  // counts from now, and it is stopped after idle_timeout without requests. Without this
+  // call such an app is still stopped, within two idle_timeouts.
+  void appStarted(const std::string& app);
+
+  // Stops listening and closes every connection.
+  void close();
+
+ private:
+  class Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace tend
