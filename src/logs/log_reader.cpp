@@ -7,8 +7,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <iterator>
+#include <memory>
 
 #include "common/unique_fd.hpp"
+#include "logs/log_writer.hpp"
 
 namespace tend {
 
@@ -48,57 +52,166 @@ std::vector<std::string> tailLines(const std::string& path, size_t n) {
   return lines;
 }
 
+std::vector<std::string> tailLinesAcrossRotation(const std::string& path, size_t n) {
+  constexpr int kMaxRotated = 1000;  // as logs.max_files allows
+  std::vector<std::string> lines = tailLines(path, n);
+  for (int i = 1; lines.size() < n && i <= kMaxRotated; ++i) {
+    const std::string older_path = rotatedLogPath(path, i);
+    struct stat st {};
+    if (::stat(older_path.c_str(), &st) != 0) break;
+    std::vector<std::string> older = tailLines(older_path, n - lines.size());
+    lines.insert(lines.begin(), std::make_move_iterator(older.begin()),
+                 std::make_move_iterator(older.end()));
+  }
+  return lines;
+}
+
+namespace {
+
+// One followed file: the open file (kept open, so a file renamed away can still be read to
+// its end), which file it is, and how far it has been read.
+struct FollowState {
+  UniqueFd fd;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t offset = 0;
+  std::string partial;
+};
+
+class Follower {
+ public:
+  Follower(const std::vector<FollowedFile>& files,
+           const std::function<void(const FollowedFile&, const std::string&)>& on_line)
+      : files_(files), on_line_(on_line), states_(files.size()) {
+    for (size_t i = 0; i < files_.size(); ++i) {
+      if (open(i)) states_[i].offset = fileSize(states_[i].fd.get());
+    }
+  }
+
+  void poll() {
+    for (size_t i = 0; i < files_.size(); ++i) pollOne(i);
+  }
+
+ private:
+  static off_t fileSize(int fd) {
+    struct stat st {};
+    return ::fstat(fd, &st) == 0 ? st.st_size : 0;
+  }
+
+  bool open(size_t i) {
+    FollowState& s = states_[i];
+    UniqueFd fd(::open(files_[i].path.c_str(), O_RDONLY | O_CLOEXEC));
+    struct stat st {};
+    if (!fd || ::fstat(fd.get(), &st) != 0) return false;
+    s.fd = std::move(fd);
+    s.dev = st.st_dev;
+    s.ino = st.st_ino;
+    s.offset = 0;
+    s.partial.clear();
+    return true;
+  }
+
+  // Passes on every complete line from the state's offset to the end of its file.
+  void drain(size_t i) {
+    FollowState& s = states_[i];
+    while (true) {
+      ssize_t got = ::pread(s.fd.get(), buffer_, sizeof buffer_, s.offset);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) return;
+      s.offset += got;
+      s.partial.append(buffer_, static_cast<size_t>(got));
+      size_t start = 0;
+      for (size_t nl; (nl = s.partial.find('\n', start)) != std::string::npos; start = nl + 1)
+        on_line_(files_[i], s.partial.substr(start, nl - start));
+      s.partial.erase(0, start);
+    }
+  }
+
+  // Every line of a whole file, for rotated files written while the follower looked away.
+  void readWhole(size_t i, const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return;
+    FollowState whole;
+    whole.fd = std::move(fd);
+    std::swap(whole, states_[i]);
+    drain(i);
+    if (!states_[i].partial.empty()) on_line_(files_[i], states_[i].partial);
+    std::swap(whole, states_[i]);
+  }
+
+  void pollOne(size_t i) {
+    FollowState& s = states_[i];
+    const std::string& path = files_[i].path;
+    if (!s.fd) {
+      if (open(i)) drain(i);  // appeared since: everything in it is new
+      return;
+    }
+    drain(i);
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return;  // mid-rotation: look again next time
+    if (st.st_dev == s.dev && st.st_ino == s.ino) {
+      if (st.st_size < s.offset) {  // truncated: start again from the top
+        s.offset = 0;
+        s.partial.clear();
+        drain(i);
+      }
+      return;
+    }
+    // Replaced. Everything written to the old file was written before the rename, so it
+    // can be read to its end now; an unterminated last piece is a line of its own.
+    drain(i);
+    if (!s.partial.empty()) on_line_(files_[i], s.partial);
+    // More than one rotation since the last look: the old file is now path.k; the files
+    // between it and the new one are path.(k-1) ... path.1, oldest first.
+    constexpr int kMaxRotated = 1000;
+    int k = 0;
+    for (int j = 1; j <= kMaxRotated; ++j) {
+      struct stat rotated {};
+      if (::stat(rotatedLogPath(path, j).c_str(), &rotated) != 0) break;
+      if (rotated.st_dev == s.dev && rotated.st_ino == s.ino) {
+        k = j;
+        break;
+      }
+    }
+    for (int j = k - 1; j >= 1; --j) readWhole(i, rotatedLogPath(path, j));
+    s.fd.reset();
+    if (open(i)) drain(i);
+  }
+
+  const std::vector<FollowedFile>& files_;
+  const std::function<void(const FollowedFile&, const std::string&)>& on_line_;
+  std::vector<FollowState> states_;
+  char buffer_[64 * 1024];
+};
+
+}  // namespace
+
 void followFiles(const std::vector<FollowedFile>& files,
                  const std::function<void(const FollowedFile&, const std::string&)>& on_line,
-                 const std::function<bool()>& keep_going) {
-  struct State {
-    off_t offset = 0;
-    std::string partial;
-  };
-  std::vector<State> states(files.size());
-  for (size_t i = 0; i < files.size(); ++i) {
-    struct stat st {};
-    if (::stat(files[i].path.c_str(), &st) == 0) states[i].offset = st.st_size;
-  }
+                 const std::function<bool()>& keep_going, const std::function<void()>& on_started) {
   UniqueFd inotify(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
   if (inotify) {
     for (const auto& f : files) {
-      std::string dir = f.path.substr(0, f.path.rfind('/'));
-      ::inotify_add_watch(inotify.get(), dir.c_str(), IN_MODIFY | IN_CREATE | IN_MOVED_TO);
+      const size_t slash = f.path.rfind('/');
+      const std::string dir = slash == std::string::npos ? "." : f.path.substr(0, slash);
+      ::inotify_add_watch(inotify.get(), dir.empty() ? "/" : dir.c_str(),
+                          IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM);
     }
   }
-  char buf[64 * 1024];
+  auto follower = std::make_unique<Follower>(files, on_line);
+  if (on_started) on_started();
+  char events[4096];
   while (keep_going()) {
     if (inotify) {
       pollfd p{inotify.get(), POLLIN, 0};
       if (::poll(&p, 1, 250) > 0) {
-        while (::read(inotify.get(), buf, sizeof buf) > 0) {
+        while (::read(inotify.get(), events, sizeof events) > 0) {
         }
       }
     } else {
       ::usleep(250 * 1000);
     }
-    for (size_t i = 0; i < files.size(); ++i) {
-      UniqueFd fd(::open(files[i].path.c_str(), O_RDONLY | O_CLOEXEC));
-      if (!fd) continue;
-      struct stat st {};
-      if (::fstat(fd.get(), &st) != 0) continue;
-      State& s = states[i];
-      if (st.st_size < s.offset) {  // truncated or replaced: start again from the top
-        s.offset = 0;
-        s.partial.clear();
-      }
-      while (s.offset < st.st_size) {
-        ssize_t got = ::pread(fd.get(), buf, sizeof buf, s.offset);
-        if (got <= 0) break;
-        s.offset += got;
-        s.partial.append(buf, static_cast<size_t>(got));
-        size_t start = 0;
-        for (size_t nl; (nl = s.partial.find('\n', start)) != std::string::npos; start = nl + 1)
-          on_line(files[i], s.partial.substr(start, nl - start));
-        s.partial.erase(0, start);
-      }
-    }
+    follower->poll();
   }
 }
 

@@ -1,6 +1,7 @@
 #pragma once
-// Reading log files back for `tend logs`: the last N lines of a file, and following files
-// as they grow (surviving truncation). Used by the CLI directly on the files.
+// Reading log files back for `tend logs`: the last N lines of a file (or of a file and its
+// rotated predecessors), and following files as they grow, surviving truncation and
+// rotation. Used by the CLI directly on the files.
 
 #include <cstdint>
 #include <functional>
@@ -13,6 +14,10 @@ namespace tend {
 // missing). Reads backwards from the end, so a huge file costs only what is shown.
 std::vector<std::string> tailLines(const std::string& path, size_t n);
 
+// The last `n` lines across rotation: `path`, then path.1, path.2, ... (see LogWriter) while
+// more lines are wanted and the next older file exists. Oldest first.
+std::vector<std::string> tailLinesAcrossRotation(const std::string& path, size_t n);
+
 struct FollowedFile {
   std::string path;
   std::string label;  // passed back with each line
@@ -20,9 +25,15 @@ struct FollowedFile {
 };
 
 // Calls `on_line(file, line)` for every new complete line appended to any of `files` from
-// now on, until `keep_going()` returns false (checked at least every 250 ms).
+// now on, until `keep_going()` returns false (checked at least every 250 ms). A file that
+// is truncated is read again from its start; a file that is renamed away and replaced (as
+// rotation does) is read to its end first, then the rotated files written meanwhile, then
+// the new file, so no line is missed. A file that does not exist yet is picked up when it
+// appears. `on_started`, when given, is called once the current ends of the files are
+// known: lines written after it are reported.
 void followFiles(const std::vector<FollowedFile>& files,
                  const std::function<void(const FollowedFile&, const std::string&)>& on_line,
-                 const std::function<bool()>& keep_going);
+                 const std::function<bool()>& keep_going,
+                 const std::function<void()>& on_started = {});
 
 }  // namespace tend
