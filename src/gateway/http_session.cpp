@@ -9,6 +9,10 @@
 //   next is read, which is the backpressure, and every piece is flushed as it comes, which
 //   is what Server-Sent Events need -> keep both connections for the next request when both
 //   messages completed cleanly.
+// The parsers are not "eager": an eager parser that has emptied its input into the body in
+// the middle of a chunked body asks for more input before completing the read, so an event
+// would wait for the next one. Not eager, each read completes after one step (a chunk
+// header, or some body bytes).
 // A 101 answer to an Upgrade hands both sockets to a Tunnel.
 //
 // Every handler of an operation on the app's connection carries the connection's
@@ -179,7 +183,6 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     req_.emplace();
     req_->header_limit(static_cast<uint32_t>(client_buf_.max_size()));
     req_->body_limit(boost::none);
-    req_->eager(true);
     ErrorCode ec;
     size_t used = req_->put(asio::buffer(client_buf_.data().data(), length), ec);
     if (ec || !req_->is_header_done()) {
@@ -497,9 +500,10 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     } else if (client_http10_) {
       r.set(http::field::connection, "keep-alive");
     }
-    if (startsWithNoCase(r[http::field::content_type], "text/event-stream")) {
-      stream_guard_ = app_->tracker().beginStream();
-    }
+    bool event_stream = startsWithNoCase(r[http::field::content_type], "text/event-stream");
+    if (event_stream) stream_guard_ = app_->tracker().beginStream();
+    // A stream may go quiet for long: notice a client that leaves meanwhile.
+    if (!no_body && (event_stream || !res_->content_length())) watchClient();
     res_sr_ = std::make_shared<ResponseSerializer>(r);
     if (no_body) {
       client_.expires_after(core_->limits.client_io_timeout);
@@ -512,14 +516,12 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
           });
       return;
     }
-    res_->eager(true);
     if (!res_body_) res_body_ = std::make_unique<char[]>(core_->limits.relay_buffer);
     if (upstream_buf_.size() > 0) {
       pumpResponse();  // the head goes out with the first piece of the body
       return;
     }
     // Nothing of the body yet (an event stream, a slow page): the head goes out now.
-    watchClient();
     client_.expires_after(core_->limits.client_io_timeout);
     http::async_write_header(
         client_, *res_sr_,

@@ -11,6 +11,7 @@ using ErrorCode = boost::system::error_code;
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr size_t kTunnelBuffer = 16 * 1024;
+constexpr auto kHalfCloseLinger = std::chrono::seconds(2);
 
 class Tunnel : public Connection, public std::enable_shared_from_this<Tunnel> {
  public:
@@ -22,6 +23,7 @@ class Tunnel : public Connection, public std::enable_shared_from_this<Tunnel> {
         to_app_{&client_, &upstream_, std::move(client_early)},
         to_client_{&upstream_, &client_, std::move(upstream_early)},
         idle_timer_(core_->io),
+        linger_timer_(core_->io),
         stream_(std::move(stream)) {}
 
   void start() {
@@ -39,7 +41,6 @@ class Tunnel : public Connection, public std::enable_shared_from_this<Tunnel> {
     tcp::socket* to;
     std::string early;
     std::unique_ptr<char[]> buffer = std::make_unique<char[]>(kTunnelBuffer);
-    bool ended = false;
   };
 
   void startDirection(Direction& d) {
@@ -64,14 +65,18 @@ class Tunnel : public Connection, public std::enable_shared_from_this<Tunnel> {
 
   void onRead(Direction& d, ErrorCode ec, size_t n) {
     if (finished_) return;
-    if (ec == asio::error::eof) {
-      // Pass the half-close on; the other direction carries on until it ends too.
-      d.ended = true;
+    if (ec == asio::error::eof && &d == &to_app_) {
+      // The client half-closed: pass it on, and give the app a moment to finish its side.
       ErrorCode ignored;
       d.to->shutdown(tcp::socket::shutdown_send, ignored);
-      if (to_app_.ended && to_client_.ended) finish();
+      linger_timer_.expires_after(kHalfCloseLinger);
+      linger_timer_.async_wait([weak = weak_from_this()](ErrorCode ec) {
+        if (auto self = weak.lock(); self && !ec) self->finish();
+      });
       return;
     }
+    // The app closed (everything it sent has been written to the client already), or
+    // either side failed: the tunnel is over.
     if (ec) return finish();
     last_activity_ = SteadyClock::now();
     asio::async_write(*d.to, asio::buffer(d.buffer.get(), n),
@@ -102,6 +107,7 @@ class Tunnel : public Connection, public std::enable_shared_from_this<Tunnel> {
     client_.close(ignored);
     upstream_.close(ignored);
     idle_timer_.cancel();
+    linger_timer_.cancel();
     stream_.release();
   }
 
@@ -110,6 +116,7 @@ class Tunnel : public Connection, public std::enable_shared_from_this<Tunnel> {
   Direction to_app_;
   Direction to_client_;
   asio::steady_timer idle_timer_;
+  asio::steady_timer linger_timer_;
   SteadyClock::time_point last_activity_;
   IdleTracker::ActivityGuard stream_;
   bool finished_ = false;

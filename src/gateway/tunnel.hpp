@@ -1,7 +1,8 @@
 #pragma once
 // Internal to src/gateway/. Tunnel: after an app answered an Upgrade with 101, bytes go
-// both ways unchanged until both sides have closed (a side's end of stream is passed on as
-// a half-close), either side fails, or nothing moved either way for stream_idle_timeout.
+// both ways unchanged until the app closes, either side fails, or nothing moved either way
+// for stream_idle_timeout. A client's end of stream is passed on to the app as a
+// half-close, and the app gets a short while to finish its side.
 // Holds the app's stream guard for as long as it lives, so the app is not stopped under it.
 
 #include <string>

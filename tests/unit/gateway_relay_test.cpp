@@ -1,0 +1,1106 @@
+// The gateway end to end, in one process, over loopback sockets: a Gateway on its own
+// io_context thread, a FakeBackend whose startApp() starts an in-process test app (a small
+// thread-per-connection Beast server), and clients that speak raw HTTP through POSIX sockets
+// with poll() deadlines, so a misbehaving gateway fails a test instead of hanging it.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <cctype>
+#include <condition_variable>
+#include <future>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "gateway/gateway.hpp"
+#include "gtest/gtest.h"
+
+namespace tend {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+using SteadyClock = std::chrono::steady_clock;
+
+// Waits for a condition, polling, until a deadline. Returns whether it came true.
+template <typename F>
+bool eventually(F&& condition, Duration timeout = 5s) {
+  auto deadline = SteadyClock::now() + timeout;
+  while (!condition()) {
+    if (SteadyClock::now() > deadline) return false;
+    std::this_thread::sleep_for(2ms);
+  }
+  return true;
+}
+
+uint64_t fnv1a(std::string_view data) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : data) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::string query(std::string_view target, const std::string& key) {
+  auto q = target.find('?');
+  if (q == std::string_view::npos) return "";
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    auto pair = rest.substr(0, amp);
+    auto eq = pair.find('=');
+    if (pair.substr(0, eq) == key) return std::string(pair.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    rest.remove_prefix(amp + 1);
+  }
+  return "";
+}
+
+// A bound, not yet listening, TCP socket on 127.0.0.1: connecting to it is refused, as to
+// an app that has not started; listen() later "starts" it on the same port.
+int reservePort(uint16_t port, uint16_t* bound) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  *bound = ntohs(addr.sin_port);
+  return fd;
+}
+
+uint16_t freePort() {
+  uint16_t port = 0;
+  int fd = reservePort(0, &port);
+  ::close(fd);
+  return port;
+}
+
+// ---- the app behind the gateway ------------------------------------------------------------
+
+// A small HTTP app, one thread per connection, answering by path:
+//   /upload           the request body's length and checksum
+//   /sse?n=N&gap=MS   N server-sent events, MS apart
+//   /chunked?n=N      a chunked body of N pieces
+//   /download?size=N  N bytes, Content-Length framed
+//   /close-delimited  a body ended by closing the connection
+//   /ws               a WebSocket echo
+//   anything else     the request as text: method, target, headers
+// In silent mode it reads requests and never answers.
+class TestApp {
+ public:
+  TestApp() { reserve(0); }
+  ~TestApp() { stop(); }
+
+  uint16_t port() const { return port_; }
+  std::atomic<bool> silent{false};
+  std::atomic<int> accepted{0};
+  std::atomic<int> requests{0};
+
+  // Starts listening after `boot` (on its own thread, as a slow app would).
+  void start(Duration boot = 0ms) {
+    std::lock_guard lock(mu_);
+    if (running_) return;
+    running_ = true;
+    stopping_ = false;
+    if (listen_fd_ < 0) reserve(port_);
+    accept_thread_ = std::thread([this, boot] { acceptLoop(boot); });
+  }
+
+  // Closes the listener and every connection, like a process that exits; the port is
+  // reserved again, so connecting is refused.
+  void stop() {
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard lock(mu_);
+      if (!running_) return;
+      running_ = false;
+      stopping_ = true;
+      if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RDWR);
+      for (int fd : connections_) ::shutdown(fd, SHUT_RDWR);
+    }
+    wake_.notify_all();
+    accept_thread_.join();
+    {
+      std::lock_guard lock(mu_);
+      threads = std::move(workers_);
+      workers_.clear();
+    }
+    for (auto& t : threads) t.join();
+    std::lock_guard lock(mu_);
+    ::close(listen_fd_);
+    listen_fd_ = -1;
+    reserve(port_);
+  }
+
+  bool running() {
+    std::lock_guard lock(mu_);
+    return running_;
+  }
+
+ private:
+  void reserve(uint16_t port) {
+    for (int i = 0; i < 100 && listen_fd_ < 0; ++i) {
+      listen_fd_ = reservePort(port, &port_);
+      if (listen_fd_ < 0) std::this_thread::sleep_for(10ms);  // TIME_WAIT clearing
+    }
+    ASSERT_GE(listen_fd_, 0) << "cannot bind port " << port;
+  }
+
+  void acceptLoop(Duration boot) {
+    {
+      std::unique_lock lock(mu_);
+      if (wake_.wait_for(lock, boot, [this] { return stopping_; })) return;
+      ::listen(listen_fd_, 1024);
+    }
+    while (true) {
+      int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) return;
+      std::lock_guard lock(mu_);
+      if (stopping_) {
+        ::close(fd);
+        return;
+      }
+      ++accepted;
+      connections_.push_back(fd);
+      workers_.emplace_back([this, fd] { serve(fd); });
+    }
+  }
+
+  // Sleeps like an app between events; stop() cuts it short.
+  bool pause(Duration d) {
+    std::unique_lock lock(mu_);
+    return !wake_.wait_for(lock, d, [this] { return stopping_; });
+  }
+
+  void serve(int fd) {
+    asio::io_context io;
+    tcp::socket socket(io, tcp::v4(), fd);
+    beast::flat_buffer buffer;
+    beast::error_code ec;
+    while (true) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(boost::none);
+      http::read_header(socket, buffer, parser, ec);
+      if (ec) break;
+      ++requests;
+      if (silent) {
+        char sink[4096];
+        while (socket.read_some(asio::buffer(sink), ec) > 0 && !ec) {
+        }
+        break;
+      }
+      http::read(socket, buffer, parser, ec);
+      if (ec) break;
+      auto request = parser.release();
+      if (!answer(socket, request)) break;
+    }
+    std::lock_guard lock(mu_);
+    std::erase(connections_, fd);
+    socket.close(ec);
+  }
+
+  // Returns whether the connection stays open.
+  bool answer(tcp::socket& socket, http::request<http::string_body>& request) {
+    beast::error_code ec;
+    std::string target(request.target());
+    std::string path = target.substr(0, target.find('?'));
+    if (path == "/ws" && websocket::is_upgrade(request)) {
+      websocket::stream<tcp::socket&> ws(socket);
+      ws.accept(request, ec);
+      while (!ec) {
+        beast::flat_buffer message;
+        ws.read(message, ec);
+        if (ec) break;
+        ws.text(ws.got_text());
+        ws.write(message.data(), ec);
+      }
+      return false;
+    }
+    if (path == "/sse" || path == "/chunked") {
+      int n = std::stoi(query(target, "n"));
+      auto gap = std::chrono::milliseconds(path == "/sse" ? std::stoi(query(target, "gap")) : 0);
+      http::response<http::empty_body> res(http::status::ok, 11);
+      res.set(http::field::content_type, path == "/sse" ? "text/event-stream" : "text/plain");
+      res.chunked(true);
+      http::response_serializer<http::empty_body> sr(res);
+      http::write_header(socket, sr, ec);
+      for (int i = 0; i < n && !ec; ++i) {
+        if (i > 0 && !pause(gap)) return false;
+        std::string piece = path == "/sse" ? "data: event " + std::to_string(i) + "\n\n"
+                                           : "piece " + std::to_string(i) + ";";
+        asio::write(socket, http::make_chunk(asio::buffer(piece)), ec);
+      }
+      asio::write(socket, http::make_chunk_last(), ec);
+      return !ec && request.keep_alive();
+    }
+    if (path == "/download") {
+      size_t size = std::stoull(query(target, "size"));
+      http::response<http::empty_body> res(http::status::ok, 11);
+      res.content_length(size);
+      http::response_serializer<http::empty_body> sr(res);
+      http::write_header(socket, sr, ec);
+      std::string piece(64 * 1024, 'd');
+      for (size_t sent = 0; sent < size && !ec;) {
+        size_t n = std::min(piece.size(), size - sent);
+        asio::write(socket, asio::buffer(piece.data(), n), ec);
+        sent += n;
+      }
+      return !ec && request.keep_alive();
+    }
+    if (path == "/close-delimited") {
+      std::string raw = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end";
+      asio::write(socket, asio::buffer(raw), ec);
+      return false;
+    }
+    http::response<http::string_body> res(http::status::ok, 11);
+    res.set(http::field::content_type, "text/plain");
+    if (path == "/upload") {
+      res.body() = "length=" + std::to_string(request.body().size()) +
+                   " checksum=" + std::to_string(fnv1a(request.body()));
+    } else {
+      std::string text = "method=" + std::string(request.method_string()) + "\ntarget=" + target +
+                         "\nversion=" + std::to_string(request.version()) + "\n";
+      for (const auto& field : request) {
+        std::string name(field.name_string());
+        std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+        text += name + ": " + std::string(field.value()) + "\n";
+      }
+      res.body() = text;
+    }
+    res.keep_alive(request.keep_alive());
+    res.prepare_payload();
+    http::write(socket, res, ec);
+    return !ec && request.keep_alive();
+  }
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  bool running_ = false;
+  bool stopping_ = false;
+  std::thread accept_thread_;
+  std::vector<std::thread> workers_;
+  std::vector<int> connections_;
+};
+
+// ---- the backend: what the supervisor would do ----------------------------------------------
+
+// Called on the gateway's loop thread; read by the test thread, hence the atomics.
+class FakeBackend final : public GatewayBackend {
+ public:
+  struct Sim {
+    TestApp app;
+    std::atomic<AppRunState> state{AppRunState::Stopped};
+    std::atomic<int> starts{0};
+    std::atomic<int> stops{0};
+    std::atomic<int> refused{0};
+    Duration boot = 0ms;
+    std::string fail_with;       // startApp fails with this reason
+    bool never_listens = false;  // the process runs but never accepts connections
+  };
+
+  Sim& add(const std::string& name) {
+    auto& sim = apps_[name];
+    if (!sim) sim = std::make_unique<Sim>();
+    return *sim;
+  }
+  Sim& sim(const std::string& name) { return *apps_.at(name); }
+
+  void startApp(const std::string& name, std::function<void(std::string)> done) override {
+    Sim& s = sim(name);
+    ++s.starts;
+    if (!s.fail_with.empty()) {
+      s.state = AppRunState::Failed;
+      done(s.fail_with);
+      return;
+    }
+    s.state = AppRunState::Running;
+    if (!s.never_listens) s.app.start(s.boot);
+    done("");
+  }
+  AppRunState state(const std::string& name) const override { return apps_.at(name)->state; }
+  std::string failureReason(const std::string& name) const override {
+    return apps_.at(name)->fail_with;
+  }
+  void stopIdle(const std::string& name) override {
+    Sim& s = sim(name);
+    ++s.stops;
+    s.app.stop();
+    s.state = AppRunState::Stopped;
+  }
+  void restartRefused(const std::string& name) override {
+    Sim& s = sim(name);
+    ++s.refused;
+    s.app.stop();
+    s.state = AppRunState::Stopped;  // as if it crashed; the next request starts it again
+  }
+
+ private:
+  std::map<std::string, std::unique_ptr<Sim>> apps_;
+};
+
+// ---- a client ------------------------------------------------------------------------------
+
+struct Response {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+  bool keep_alive = false;
+  std::string header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? "" : it->second;
+  }
+};
+
+// Raw HTTP over a blocking POSIX socket; every wait has a deadline.
+class Client {
+ public:
+  explicit Client(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  ~Client() { close(); }
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  bool connected() const { return connected_; }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  // Closes with a reset, as a killed client's kernel may.
+  void reset() {
+    linger l{1, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    close();
+  }
+
+  bool send(std::string_view data) {
+    while (!data.empty()) {
+      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+
+  // Some bytes (appended to `in`), or false on EOF, error or timeout.
+  bool receive(Duration timeout = 10s) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return false;
+    char buf[65536];
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) return false;
+    in.append(buf, static_cast<size_t>(n));
+    return true;
+  }
+
+  // One whole response; nullopt on timeout or a malformed response.
+  std::optional<Response> read(Duration timeout = 10s, bool head_request = false) {
+    auto deadline = SteadyClock::now() + timeout;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(boost::none);
+    parser.eager(true);
+    if (head_request) parser.skip(true);
+    beast::error_code ec;
+    while (true) {
+      if (!in.empty()) {
+        size_t used = parser.put(asio::buffer(in), ec);
+        in.erase(0, used);
+        if (parser.is_done()) break;
+        if (ec && ec != http::error::need_more) return std::nullopt;
+        if (!ec && !in.empty()) continue;
+      }
+      auto left = std::chrono::duration_cast<Duration>(deadline - SteadyClock::now());
+      if (left <= 0ms) return std::nullopt;
+      if (!receive(left)) {
+        if (!parser.got_some()) return std::nullopt;
+        parser.put_eof(ec);
+        if (ec || !parser.is_done()) return std::nullopt;
+        break;
+      }
+    }
+    auto message = parser.release();
+    Response r;
+    r.status = message.result_int();
+    for (const auto& field : message) {
+      std::string name(field.name_string());
+      std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+      r.headers[name] = std::string(field.value());
+    }
+    r.body = std::move(message.body());
+    r.keep_alive = message.keep_alive();
+    return r;
+  }
+
+  // Whether the peer closed the connection (EOF or reset) within `timeout`.
+  bool closedWithin(Duration timeout) {
+    auto deadline = SteadyClock::now() + timeout;
+    while (SteadyClock::now() < deadline) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 10) <= 0) continue;
+      char buf[4096];
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return true;
+      in.append(buf, static_cast<size_t>(n));
+    }
+    return false;
+  }
+
+  std::string in;  // received, not yet consumed
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+std::string get(const std::string& target, const std::string& host, const std::string& extra = "") {
+  return "GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\n" + extra + "\r\n";
+}
+
+std::string post(const std::string& target, const std::string& host, const std::string& body) {
+  return "POST " + target + " HTTP/1.1\r\nHost: " + host +
+         "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+// A WebSocket frame from the client (masked, as clients must).
+std::string clientFrame(uint8_t opcode, std::string_view payload) {
+  std::string f;
+  f += static_cast<char>(0x80 | opcode);
+  EXPECT_LT(payload.size(), 126u);
+  f += static_cast<char>(0x80 | payload.size());
+  const char mask[4] = {0x11, 0x22, 0x33, 0x44};
+  f.append(mask, 4);
+  for (size_t i = 0; i < payload.size(); ++i) f += static_cast<char>(payload[i] ^ mask[i % 4]);
+  return f;
+}
+
+// ---- the fixture ---------------------------------------------------------------------------
+
+class GatewayRelayTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    // Hundreds of concurrent connections, each counted four times in this one process.
+    rlimit r{};
+    ::getrlimit(RLIMIT_NOFILE, &r);
+    r.rlim_cur = std::min<rlim_t>(r.rlim_max, 16384);
+    ::setrlimit(RLIMIT_NOFILE, &r);
+  }
+
+  GatewayRoute route(const std::string& app) {
+    GatewayRoute r;
+    r.app = app;
+    r.hosts = {app + ".localhost"};
+    r.target_port = backend.add(app).app.port();
+    r.idle_timeout = 30s;
+    r.start_timeout = 5s;
+    return r;
+  }
+
+  GatewayLimits testLimits() {
+    GatewayLimits l;
+    l.head_timeout = 300ms;
+    l.keep_alive_timeout = 2s;
+    l.client_io_timeout = 2s;
+    l.upstream_connect_timeout = 1s;
+    l.upstream_response_timeout = 5s;
+    return l;
+  }
+
+  // Runs a gateway with `routes` on its own thread.
+  void run(std::vector<GatewayRoute> routes, GatewayLimits limits) {
+    port = freePort();
+    gateway = std::make_unique<Gateway>(io, backend, log, SystemClock::instance(), limits);
+    GatewayConfig config;
+    config.listen = {"127.0.0.1:" + std::to_string(port)};
+    config.routes = std::move(routes);
+    ASSERT_EQ(gateway->configure(config), "");
+    thread = std::thread([this] { io.run(); });
+  }
+  void run(std::vector<GatewayRoute> routes) { run(std::move(routes), testLimits()); }
+
+  template <typename F>
+  auto onLoop(F f) {
+    std::packaged_task<decltype(f())()> task(std::move(f));
+    auto result = task.get_future();
+    asio::post(io, [&task] { task(); });
+    return result.get();
+  }
+
+  void TearDown() override {
+    if (thread.joinable()) {
+      onLoop([&] { gateway->close(); });
+      work.reset();
+      // Once closed, nothing may be left pending on the loop.
+      auto done = std::async(std::launch::async, [&] { thread.join(); });
+      if (done.wait_for(5s) != std::future_status::ready) {
+        ADD_FAILURE() << "the gateway left work on its io_context after close()";
+        io.stop();
+        done.wait();
+      }
+    }
+    gateway.reset();
+  }
+
+  Gateway::AppStats stats(const std::string& app) {
+    auto s = onLoop([&] { return gateway->stats(app); });
+    EXPECT_TRUE(s.has_value());
+    return s.value_or(Gateway::AppStats{});
+  }
+
+  bool countsReturnToZero(const std::string& app) {
+    return eventually([&] {
+      auto s = stats(app);
+      return s.in_flight == 0 && s.open_streams == 0;
+    });
+  }
+
+  std::optional<Response> fetch(const std::string& request, Duration timeout = 10s) {
+    Client c(port);
+    if (!c.send(request)) return std::nullopt;
+    return c.read(timeout);
+  }
+
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+  FakeBackend backend;
+  Logger log;
+  std::unique_ptr<Gateway> gateway;
+  std::thread thread;
+  uint16_t port = 0;
+};
+
+// ---- activation ----------------------------------------------------------------------------
+
+TEST_F(GatewayRelayTest, StartsAStoppedAppOnItsFirstRequestThenServesItHot) {
+  auto r = route("web");
+  backend.sim("web").boot = 50ms;
+  run({r});
+  Client c(port);
+  ASSERT_TRUE(c.send(get("/first", "web.localhost")));
+  auto first = c.read();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, 200);
+  EXPECT_NE(first->body.find("target=/first\n"), std::string::npos);
+  EXPECT_EQ(backend.sim("web").starts, 1);
+
+  ASSERT_TRUE(c.send(get("/second", "web.localhost")));  // same connection: keep-alive
+  auto second = c.read();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->status, 200);
+  auto third = fetch(get("/third", "web.localhost"));
+  ASSERT_TRUE(third);
+  EXPECT_EQ(third->status, 200);
+  EXPECT_EQ(backend.sim("web").starts, 1);
+  auto s = stats("web");
+  EXPECT_EQ(s.requests, 3u);
+  EXPECT_EQ(s.activations, 1u);
+  EXPECT_GT(s.last_request_ms, 0);
+}
+
+TEST_F(GatewayRelayTest, AnUnknownHostIs404AndStartsNothing) {
+  run({route("web")});
+  auto r = fetch(get("/", "nobody.localhost"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  EXPECT_EQ(r->body, "tend: no app for host 'nobody.localhost'\n");
+  EXPECT_EQ(backend.sim("web").starts, 0);
+}
+
+TEST_F(GatewayRelayTest, HundredsOfConcurrentRequestsToAStoppedAppStartItOnceAndAllAreAnswered) {
+  auto r = route("web");
+  backend.sim("web").boot = 200ms;
+  run({r});
+  constexpr int kClients = 300;
+  std::vector<int> statuses(kClients);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      auto res = fetch(get("/n/" + std::to_string(i), "web.localhost"), 20s);
+      bool right =
+          res && res->body.find("target=/n/" + std::to_string(i) + "\n") != std::string::npos;
+      statuses[i] = res && right ? res->status : -1;
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 200), kClients);
+  EXPECT_EQ(backend.sim("web").starts, 1);
+  EXPECT_TRUE(countsReturnToZero("web"));
+}
+
+TEST_F(GatewayRelayTest, AnAppThatNeverAcceptsGets504AfterStartTimeout) {
+  auto r = route("slow");
+  r.start_timeout = 300ms;
+  backend.sim("slow").never_listens = true;
+  run({r});
+  auto started = SteadyClock::now();
+  auto res = fetch(get("/", "slow.localhost"));
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 504);
+  EXPECT_GE(SteadyClock::now() - started, 300ms);
+  EXPECT_NE(res->body.find("app 'slow' did not accept connections"), std::string::npos)
+      << res->body;
+  EXPECT_TRUE(countsReturnToZero("slow"));
+}
+
+TEST_F(GatewayRelayTest, AFailedStartIs502WithTheReason) {
+  auto r = route("broken");
+  backend.sim("broken").fail_with = "cannot execute ./server: No such file or directory";
+  run({r});
+  auto res = fetch(get("/", "broken.localhost"));
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 502);
+  EXPECT_EQ(res->body,
+            "tend: app 'broken' failed to start: cannot execute ./server: No such file or "
+            "directory\n");
+}
+
+TEST_F(GatewayRelayTest, ARequestWhileTheAppStopsWaitsAndGetsItStartedAgain) {
+  run({route("web")});
+  ASSERT_EQ(fetch(get("/", "web.localhost"))->status, 200);
+  auto& sim = backend.sim("web");
+  sim.state = AppRunState::Stopping;
+  sim.app.stop();
+  std::optional<Response> res;
+  std::thread client([&] { res = fetch(get("/again", "web.localhost")); });
+  std::this_thread::sleep_for(100ms);  // the app takes a while to stop
+  EXPECT_EQ(sim.starts, 1);
+  sim.state = AppRunState::Stopped;
+  client.join();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(sim.starts, 2);
+}
+
+TEST_F(GatewayRelayTest, AnAppThatRefusesWhileRunningGets502AndARestartThenServesAgain) {
+  run({route("web")});
+  ASSERT_EQ(fetch(get("/", "web.localhost"))->status, 200);
+  auto& sim = backend.sim("web");
+  sim.app.stop();  // it died; the supervisor has not noticed yet
+  auto refused = fetch(get("/", "web.localhost"));
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 502);
+  EXPECT_NE(refused->body.find("app 'web' refused the connection"), std::string::npos);
+  EXPECT_EQ(sim.refused, 1);
+  auto next = fetch(get("/", "web.localhost"));  // held as in a cold start
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->status, 200);
+  EXPECT_EQ(sim.starts, 2);
+}
+
+TEST_F(GatewayRelayTest, ABrowserGetsALoadingPageWhileOtherClientsAreHeld) {
+  auto r = route("web");
+  r.loading_page = true;
+  backend.sim("web").boot = 200ms;
+  run({r});
+  auto page = fetch(get("/", "web.localhost", "Accept: text/html,*/*;q=0.8\r\n"));
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 503);
+  EXPECT_NE(page->body.find("Starting web"), std::string::npos);
+  EXPECT_NE(page->body.find("http-equiv=\"refresh\""), std::string::npos);
+  EXPECT_EQ(backend.sim("web").starts, 1);
+  auto api = fetch(get("/api", "web.localhost", "Accept: application/json\r\n"));
+  ASSERT_TRUE(api);
+  EXPECT_EQ(api->status, 200);
+  EXPECT_EQ(backend.sim("web").starts, 1);
+}
+
+TEST_F(GatewayRelayTest, AFullHoldQueueIs503) {
+  auto limits = testLimits();
+  limits.max_held_requests = 2;
+  auto r = route("web");
+  backend.sim("web").boot = 300ms;
+  run({r}, limits);
+  std::vector<std::unique_ptr<Client>> held;
+  for (int i = 0; i < 2; ++i) {
+    held.push_back(std::make_unique<Client>(port));
+    ASSERT_TRUE(held.back()->send(get("/", "web.localhost")));
+  }
+  ASSERT_TRUE(eventually([&] { return stats("web").in_flight == 2; }));
+  auto third = fetch(get("/", "web.localhost"));
+  ASSERT_TRUE(third);
+  EXPECT_EQ(third->status, 503);
+  for (auto& c : held) EXPECT_EQ(c->read()->status, 200);
+}
+
+// ---- relaying ------------------------------------------------------------------------------
+
+TEST_F(GatewayRelayTest, ForwardsPathQueryAndHeadersAndAddsForwardingHeaders) {
+  run({route("web")});
+  auto res = fetch(get("/a/b%20c?x=1&y=two", "Web.Localhost:8080",
+                       "X-Forwarded-For: 203.0.113.9\r\nX-Custom: kept\r\n"
+                       "Connection: keep-alive, X-Secret\r\nX-Secret: dropped\r\n"
+                       "Keep-Alive: timeout=5\r\nTE: trailers\r\nProxy-Connection: x\r\n"));
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200);
+  const std::string& b = res->body;
+  EXPECT_NE(b.find("method=GET\n"), std::string::npos);
+  EXPECT_NE(b.find("target=/a/b%20c?x=1&y=two\n"), std::string::npos);
+  EXPECT_NE(b.find("host: Web.Localhost:8080\n"), std::string::npos);
+  EXPECT_NE(b.find("x-forwarded-for: 203.0.113.9, 127.0.0.1\n"), std::string::npos) << b;
+  EXPECT_NE(b.find("x-forwarded-proto: http\n"), std::string::npos);
+  EXPECT_NE(b.find("x-forwarded-host: Web.Localhost:8080\n"), std::string::npos);
+  EXPECT_NE(b.find("x-custom: kept\n"), std::string::npos);
+  for (auto gone : {"x-secret", "keep-alive", "te:", "connection", "proxy-connection"}) {
+    EXPECT_EQ(b.find(std::string("\n") + gone), std::string::npos) << gone << " in\n" << b;
+  }
+}
+
+TEST_F(GatewayRelayTest, RelaysPostBodiesEmptyLargeAndBinary) {
+  run({route("web")});
+  Client c(port);
+  std::mt19937 random(42);
+  std::string binary(1 << 20, '\0');
+  for (auto& ch : binary) ch = static_cast<char>(random());
+  for (const std::string& body : {std::string(), std::string("hello"), binary}) {
+    ASSERT_TRUE(c.send(post("/upload", "web.localhost", body)));
+    auto res = c.read();
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->body,
+              "length=" + std::to_string(body.size()) + " checksum=" + std::to_string(fnv1a(body)));
+  }
+}
+
+TEST_F(GatewayRelayTest, RelaysAChunkedUpload) {
+  run({route("web")});
+  std::string body;
+  std::string request =
+      "POST /upload HTTP/1.1\r\nHost: web.localhost\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 50; ++i) {
+    std::string piece(1000 + i, static_cast<char>('a' + i % 26));
+    body += piece;
+    char size[16];
+    std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
+    request += size + piece + "\r\n";
+  }
+  request += "0\r\n\r\n";
+  auto res = fetch(request);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->body,
+            "length=" + std::to_string(body.size()) + " checksum=" + std::to_string(fnv1a(body)));
+}
+
+TEST_F(GatewayRelayTest, AnswersExpectContinueItself) {
+  run({route("web")});
+  Client c(port);
+  ASSERT_TRUE(
+      c.send("POST /upload HTTP/1.1\r\nHost: web.localhost\r\nContent-Length: 5\r\n"
+             "Expect: 100-continue\r\n\r\n"));
+  auto interim = c.read();
+  ASSERT_TRUE(interim);
+  EXPECT_EQ(interim->status, 100);
+  ASSERT_TRUE(c.send("12345"));
+  auto res = c.read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->body, "length=5 checksum=" + std::to_string(fnv1a("12345")));
+}
+
+TEST_F(GatewayRelayTest, RelaysChunkedAndCloseDelimitedResponsesAndKeepsTheConnection) {
+  run({route("web")});
+  Client c(port);
+  ASSERT_TRUE(c.send(get("/chunked?n=5", "web.localhost")));
+  auto chunked = c.read();
+  ASSERT_TRUE(chunked);
+  EXPECT_EQ(chunked->body, "piece 0;piece 1;piece 2;piece 3;piece 4;");
+  ASSERT_TRUE(c.send(get("/close-delimited", "web.localhost")));
+  auto delimited = c.read();
+  ASSERT_TRUE(delimited);
+  EXPECT_EQ(delimited->body, "until the end");
+  EXPECT_EQ(delimited->header("transfer-encoding"), "chunked");  // re-framed for keep-alive
+  ASSERT_TRUE(c.send(get("/after", "web.localhost")));
+  auto after = c.read();
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 200);
+}
+
+TEST_F(GatewayRelayTest, AnswersPipelinedRequestsInOrderAndHead) {
+  run({route("web")});
+  Client c(port);
+  ASSERT_TRUE(c.send(get("/one", "web.localhost") + get("/two", "web.localhost") +
+                     "HEAD /three HTTP/1.1\r\nHost: web.localhost\r\n\r\n"));
+  auto one = c.read();
+  auto two = c.read();
+  auto three = c.read(10s, true);
+  ASSERT_TRUE(one && two && three);
+  EXPECT_NE(one->body.find("target=/one"), std::string::npos);
+  EXPECT_NE(two->body.find("target=/two"), std::string::npos);
+  EXPECT_EQ(three->status, 200);
+  EXPECT_TRUE(three->body.empty());
+  EXPECT_NE(three->header("content-length"), "");
+}
+
+TEST_F(GatewayRelayTest, StreamsServerSentEventsOneByOne) {
+  run({route("web")});
+  Client c(port);
+  ASSERT_TRUE(c.send(get("/sse?n=3&gap=200", "web.localhost", "Accept: text/event-stream\r\n")));
+  std::vector<SteadyClock::time_point> arrivals;
+  size_t seen = 0;
+  auto deadline = SteadyClock::now() + 5s;
+  while (arrivals.size() < 3 && SteadyClock::now() < deadline) {
+    ASSERT_TRUE(c.receive(5s));
+    size_t at;
+    while ((at = c.in.find("data: event", seen)) != std::string::npos) {
+      arrivals.push_back(SteadyClock::now());
+      seen = at + 1;
+    }
+    if (arrivals.size() == 1) {
+      EXPECT_EQ(stats("web").open_streams, 1);
+    }
+  }
+  ASSERT_EQ(arrivals.size(), 3u);
+  EXPECT_NE(c.in.find("text/event-stream"), std::string::npos);
+  // Each event arrives when it is sent, not all at the end.
+  EXPECT_GE(arrivals[1] - arrivals[0], 120ms);
+  EXPECT_GE(arrivals[2] - arrivals[1], 120ms);
+  EXPECT_TRUE(countsReturnToZero("web"));
+}
+
+TEST_F(GatewayRelayTest, TunnelsAWebSocket) {
+  run({route("web")});
+  Client c(port);
+  ASSERT_TRUE(c.send(get("/ws", "web.localhost",
+                         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                         "Sec-WebSocket-Version: 13\r\n")));
+  while (c.in.find("\r\n\r\n") == std::string::npos) ASSERT_TRUE(c.receive());
+  ASSERT_EQ(c.in.substr(0, 12), "HTTP/1.1 101");
+  EXPECT_NE(c.in.find("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), std::string::npos);
+  c.in.erase(0, c.in.find("\r\n\r\n") + 4);
+  EXPECT_TRUE(eventually([&] { return stats("web").open_streams == 1; }));
+  EXPECT_EQ(stats("web").in_flight, 0);
+  for (std::string text : {"hello", "through the tunnel"}) {
+    ASSERT_TRUE(c.send(clientFrame(0x1, text)));
+    while (c.in.size() < 2 + text.size()) ASSERT_TRUE(c.receive());
+    EXPECT_EQ(static_cast<uint8_t>(c.in[0]), 0x81);
+    EXPECT_EQ(c.in.substr(2, text.size()), text);
+    c.in.erase(0, 2 + text.size());
+  }
+  ASSERT_TRUE(c.send(clientFrame(0x8, "")));
+  EXPECT_TRUE(c.closedWithin(5s));
+  EXPECT_TRUE(countsReturnToZero("web"));
+}
+
+// ---- bad input -----------------------------------------------------------------------------
+
+TEST_F(GatewayRelayTest, RefusesAmbiguousFramingAndClosesTheConnection) {
+  run({route("web")});
+  for (std::string smuggle :
+       {"POST / HTTP/1.1\r\nHost: web.localhost\r\nContent-Length: 4\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: web.localhost\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\n"
+        "abcd",
+        "POST / HTTP/1.1\r\nHost: web.localhost\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: web.localhost\r\nX-Folded: a\r\n b\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: web.localhost\r\nContent-Length: -1\r\n\r\n"}) {
+    Client c(port);
+    ASSERT_TRUE(c.send(smuggle));
+    auto res = c.read();
+    ASSERT_TRUE(res) << smuggle;
+    EXPECT_EQ(res->status, 400) << smuggle;
+    EXPECT_FALSE(res->keep_alive);
+    EXPECT_TRUE(c.closedWithin(5s));
+  }
+  EXPECT_EQ(backend.sim("web").starts, 0);
+  EXPECT_EQ(backend.sim("web").app.requests, 0);
+}
+
+TEST_F(GatewayRelayTest, RefusesABadChunkSizeMidBody) {
+  run({route("web")});
+  Client c(port);
+  ASSERT_TRUE(
+      c.send("POST /upload HTTP/1.1\r\nHost: web.localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "zz\r\nhello\r\n0\r\n\r\n"));
+  EXPECT_TRUE(c.closedWithin(5s));
+  EXPECT_TRUE(countsReturnToZero("web"));
+}
+
+TEST_F(GatewayRelayTest, OversizedHeadsAre431AndLongTargets414) {
+  auto limits = testLimits();
+  limits.max_request_head = 4096;
+  limits.max_request_line = 1024;
+  run({route("web")}, limits);
+  auto big = fetch(get("/", "web.localhost", "X-Big: " + std::string(5000, 'x') + "\r\n"));
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 431);
+  auto many = std::string();
+  for (int i = 0; i < 120; ++i) many += "X-" + std::to_string(i) + ": v\r\n";
+  auto fields = fetch(get("/", "web.localhost", many));
+  ASSERT_TRUE(fields);
+  EXPECT_EQ(fields->status, 431);
+  auto target = fetch(get("/" + std::string(2000, 'a'), "web.localhost"));
+  ASSERT_TRUE(target);
+  EXPECT_EQ(target->status, 414);
+  EXPECT_EQ(backend.sim("web").starts, 0);
+}
+
+TEST_F(GatewayRelayTest, HalfARequestThenSilenceIsClosedAfterTheHeadTimeoutAndTheGatewayServesOn) {
+  run({route("web")});
+  Client stalled(port);
+  ASSERT_TRUE(stalled.send("GET / HTTP/1.1\r\nHost: web.loc"));
+  auto started = SteadyClock::now();
+  EXPECT_TRUE(stalled.closedWithin(3s));
+  EXPECT_GE(SteadyClock::now() - started, 250ms);
+  Client silent(port);  // connects and sends nothing
+  EXPECT_TRUE(silent.closedWithin(3s));
+  auto res = fetch(get("/", "web.localhost"));
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+}
+
+TEST_F(GatewayRelayTest, AnAppThatNeverAnswersGets504) {
+  auto limits = testLimits();
+  limits.upstream_response_timeout = 300ms;
+  run({route("mute")}, limits);
+  backend.sim("mute").app.silent = true;
+  auto res = fetch(get("/", "mute.localhost"));
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 504);
+  EXPECT_EQ(res->body, "tend: app 'mute' did not answer within 300ms\n");
+  EXPECT_TRUE(countsReturnToZero("mute"));
+}
+
+TEST_F(GatewayRelayTest, CapsOpenConnections) {
+  auto limits = testLimits();
+  limits.max_connections = 2;
+  limits.head_timeout = 5s;
+  run({route("web")}, limits);
+  Client a(port), b(port);
+  ASSERT_TRUE(a.send("G"));
+  ASSERT_TRUE(b.send("G"));
+  Client c(port);
+  auto res = c.read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 503);
+}
+
+// ---- idle accounting -----------------------------------------------------------------------
+
+TEST_F(GatewayRelayTest, StopsAnIdleAppAndStartsItAgainOnTheNextRequest) {
+  auto r = route("web");
+  r.idle_timeout = 200ms;
+  run({r});
+  auto started = SteadyClock::now();
+  ASSERT_EQ(fetch(get("/", "web.localhost"))->status, 200);
+  auto& sim = backend.sim("web");
+  ASSERT_TRUE(eventually([&] { return sim.stops == 1; }));
+  EXPECT_GE(SteadyClock::now() - started, 200ms);
+  ASSERT_EQ(fetch(get("/", "web.localhost"))->status, 200);
+  EXPECT_EQ(sim.starts, 2);
+}
+
+TEST_F(GatewayRelayTest, AnOpenWebSocketKeepsTheAppPastItsIdleTimeoutUntilItCloses) {
+  auto r = route("web");
+  r.idle_timeout = 200ms;
+  run({r});
+  Client c(port);
+  ASSERT_TRUE(c.send(get("/ws", "web.localhost",
+                         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                         "Sec-WebSocket-Version: 13\r\n")));
+  while (c.in.find("\r\n\r\n") == std::string::npos) ASSERT_TRUE(c.receive());
+  std::this_thread::sleep_for(600ms);  // three idle timeouts with the socket open
+  EXPECT_EQ(backend.sim("web").stops, 0);
+  EXPECT_EQ(stats("web").open_streams, 1);
+  c.close();  // vanishes without a close frame
+  EXPECT_TRUE(countsReturnToZero("web"));
+  EXPECT_TRUE(eventually([&] { return backend.sim("web").stops == 1; }));
+}
+
+TEST_F(GatewayRelayTest, AClientVanishingMidUploadLeavesTheCountsRight) {
+  auto r = route("web");
+  r.idle_timeout = 300ms;
+  run({r});
+  {
+    Client c(port);
+    ASSERT_TRUE(
+        c.send("POST /upload HTTP/1.1\r\nHost: web.localhost\r\nContent-Length: 10000000"
+               "\r\n\r\n" +
+               std::string(100000, 'u')));
+    ASSERT_TRUE(eventually([&] { return backend.sim("web").app.requests == 1; }));
+    EXPECT_EQ(stats("web").in_flight, 1);
+    c.reset();
+  }
+  EXPECT_TRUE(countsReturnToZero("web"));
+  EXPECT_TRUE(eventually([&] { return backend.sim("web").stops == 1; }));
+}
+
+TEST_F(GatewayRelayTest, AClientVanishingMidDownloadLeavesTheCountsRight) {
+  auto r = route("web");
+  r.idle_timeout = 300ms;
+  run({r});
+  {
+    Client c(port);
+    ASSERT_TRUE(c.send(get("/download?size=100000000", "web.localhost")));
+    while (c.in.size() < 200000) ASSERT_TRUE(c.receive());
+    EXPECT_EQ(stats("web").in_flight, 1);
+  }
+  EXPECT_TRUE(countsReturnToZero("web"));
+  EXPECT_TRUE(eventually([&] { return backend.sim("web").stops == 1; }));
+}
+
+TEST_F(GatewayRelayTest, AClientVanishingMidEventStreamIsNoticedBeforeTheNextEvent) {
+  auto r = route("web");
+  run({r});
+  {
+    Client c(port);
+    ASSERT_TRUE(c.send(get("/sse?n=2&gap=20000", "web.localhost")));
+    while (c.in.find("data: event 0") == std::string::npos) ASSERT_TRUE(c.receive());
+    EXPECT_EQ(stats("web").open_streams, 1);
+  }
+  EXPECT_TRUE(eventually([&] { return stats("web").open_streams == 0; }, 2s));
+  EXPECT_TRUE(countsReturnToZero("web"));
+}
+
+TEST_F(GatewayRelayTest, AClientVanishingWhileHeldLeavesTheCountsRight) {
+  auto r = route("web");
+  backend.sim("web").boot = 300ms;
+  run({r});
+  {
+    Client c(port);
+    ASSERT_TRUE(c.send(get("/", "web.localhost")));
+    ASSERT_TRUE(eventually([&] { return stats("web").in_flight == 1; }));
+  }
+  EXPECT_TRUE(eventually([&] { return stats("web").in_flight == 0; }, 250ms));
+  ASSERT_EQ(fetch(get("/", "web.localhost"))->status, 200);
+  EXPECT_EQ(backend.sim("web").starts, 1);
+}
+
+}  // namespace
+}  // namespace tend
