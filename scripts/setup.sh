@@ -9,6 +9,7 @@ packages=(
   libboost1.81-dev libyaml-cpp-dev libtomlplusplus-dev nlohmann-json3-dev
   libcli11-dev libfmt-dev libsqlite3-dev
   libgtest-dev libgmock-dev
+  systemd nodejs  # systemd-analyze verifies `tend startup`'s units; node reads ecosystem.config.js
   curl procps python3
 )
 
