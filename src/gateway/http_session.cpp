@@ -1,38 +1,35 @@
-// HttpSession: one client connection to the gateway. The only file of the gateway that
+// HttpSession: one client connection to the gateway, and the only file of the gateway that
 // includes Beast.
 //
 // Per request (an "exchange"), in stages as in Beast's relay example:
 //   read the head (own checks first: request_head.hpp) -> route by Host or listener ->
-//   App::acquire() (may hold while the app starts) -> rewrite the headers ->
-//   request body client->app and response app->client, both at once, each in pieces of
-//   relay_buffer through a buffer_body parser and serializer: a piece is written before the
-//   next is read, which is the backpressure, and every piece is flushed as it comes, which
-//   is what Server-Sent Events need -> keep both connections for the next request when both
-//   messages completed cleanly.
-// The parsers are not "eager": an eager parser that has emptied its input into the body in
-// the middle of a chunked body asks for more input before completing the read, so an event
-// would wait for the next one. Not eager, each read completes after one step (a chunk
-// header, or some body bytes).
+//   App::acquire() (may hold while the app starts) -> rewrite the headers -> request body
+//   client->app and response app->client, both at once -> keep both connections for the
+//   next request when both messages completed cleanly.
 // A 101 answer to an Upgrade hands both sockets to a Tunnel.
 //
-// Every handler of an operation on the app's connection carries the connection's
-// generation: after a retry on a fresh connection, or once the exchange ended, late
-// handlers of the old one do nothing. Handlers hold shared_ptrs to what their operation
-// uses (the session, the stream, the serializer), so nothing is freed under a pending
-// operation.
+// Beast is used for parsing only: bytes read here are fed to a buffer_body parser with
+// put(), which fills at most relay_buffer bytes of body at a time; those bytes are written
+// out (framed here: as they came, or chunked) before more is read. That is the backpressure,
+// and as every piece is written as soon as it is parsed, an event stream passes event by
+// event. Writing heads and chunk framing here, with one gather-write, keeps this file to a
+// handful of template instantiations (compile time) and makes every flush explicit.
+//
+// Every completion carries the generation of the app connection it belongs to: after a
+// retry on a fresh connection, or once the exchange ended, late completions of the old one
+// do nothing. A completion holds the session (and whatever else its operation uses), so
+// nothing is freed under a pending operation.
 
 #include <sys/socket.h>
 
+#include <array>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/serializer.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 #include <cerrno>
+#include <cstdio>
 
 #include "common/duration.hpp"
 #include "common/text.hpp"
@@ -52,10 +49,10 @@ using ErrorCode = boost::system::error_code;
 using SteadyClock = std::chrono::steady_clock;
 using RequestParser = http::request_parser<http::buffer_body>;
 using ResponseParser = http::response_parser<http::buffer_body>;
-using RequestSerializer = http::request_serializer<http::buffer_body>;
-using ResponseSerializer = http::response_serializer<http::buffer_body>;
+using Buffers = std::array<asio::const_buffer, 4>;
 
 constexpr size_t kLeadingSlack = 64;  // room for empty lines before a request head
+constexpr size_t kReadSize = 64 * 1024;
 constexpr auto kLingerTime = std::chrono::seconds(2);
 
 bool startsWithNoCase(std::string_view s, std::string_view prefix) {
@@ -72,6 +69,39 @@ void stripHopByHop(http::fields& fields) {
        {"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Trailers", "Upgrade"}) {
     fields.erase(name);
   }
+}
+
+void appendFields(std::string& out, const http::fields& fields) {
+  for (const auto& field : fields) {
+    out += field.name_string();
+    out += ": ";
+    out += field.value();
+    out += "\r\n";
+  }
+  out += "\r\n";
+}
+
+std::string renderHead(const http::request_header<>& m) {
+  std::string out;
+  out.reserve(512);
+  out += m.method_string();
+  out += ' ';
+  out += m.target();
+  out += " HTTP/1.1\r\n";
+  appendFields(out, m);
+  return out;
+}
+
+std::string renderHead(const http::response_header<>& m) {
+  std::string out;
+  out.reserve(512);
+  out += "HTTP/1.1 ";
+  out += std::to_string(m.result_int());
+  out += ' ';
+  out += m.reason().empty() ? http::obsolete_reason(m.result()) : m.reason();
+  out += "\r\n";
+  appendFields(out, m);
+  return out;
 }
 
 std::string htmlEscape(std::string_view s) {
@@ -97,12 +127,67 @@ std::string htmlEscape(std::string_view s) {
   return out;
 }
 
-// A Host header for a message: printable, and short.
+// A header value for a message: printable, and short.
 std::string printable(std::string_view s) {
   std::string out;
   for (char c : s.substr(0, 200)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
   return out;
 }
+
+std::string_view view(const beast::flat_buffer& b) {
+  auto d = b.data();
+  return {static_cast<const char*>(d.data()), d.size()};
+}
+
+// One direction of a relayed message as it goes out: its head (sent with the first piece)
+// and its framing.
+struct Outgoing {
+  std::string head;
+  bool head_sent = false;
+  bool chunked = false;  // else the body goes as it came (Content-Length or up to the close)
+  char size_line[24];
+  std::string_view tail;
+
+  // The buffers of one write: the head if not sent yet, then `n` body bytes, framed.
+  // `last`: the body ends with them.
+  Buffers frame(const char* data, size_t n, bool last) {
+    Buffers out{};
+    size_t i = 0;
+    if (!head_sent) {
+      out[i++] = asio::buffer(head);
+      head_sent = true;
+    }
+    if (chunked) {
+      if (n > 0) {
+        int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", n);
+        out[i++] = asio::buffer(size_line, static_cast<size_t>(len));
+        out[i++] = asio::buffer(data, n);
+        tail = last ? "\r\n0\r\n\r\n" : "\r\n";
+      } else {
+        tail = last ? "0\r\n\r\n" : "";
+      }
+      out[i++] = asio::buffer(tail.data(), tail.size());
+    } else if (n > 0) {
+      out[i++] = asio::buffer(data, n);
+    }
+    return out;
+  }
+};
+
+class HttpSession;
+
+// Every completion handler of a session is a Step: a member function to call, the app
+// connection generation it belongs to, and what the operation uses besides the session.
+// One handler type means each Asio operation template is instantiated once per stream and
+// buffer type instead of once per lambda.
+struct Step {
+  using Fn = void (HttpSession::*)(uint64_t gen, ErrorCode ec, size_t n);
+  std::shared_ptr<HttpSession> self;
+  Fn fn;
+  uint64_t gen = 0;
+  std::shared_ptr<void> keep;
+  void operator()(ErrorCode ec, size_t n = 0);
+};
 
 class HttpSession : public Connection, public std::enable_shared_from_this<HttpSession> {
  public:
@@ -127,6 +212,12 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   void abort() override { fail(); }
 
  private:
+  Step step(Step::Fn fn, std::shared_ptr<void> keep = {}) {
+    return Step{shared_from_this(), fn, up_gen_, std::move(keep)};
+  }
+
+  static size_t room(const beast::flat_buffer& b) { return b.max_size() - b.size(); }
+
   // --- the request head ------------------------------------------------------------------
 
   void readHead() {
@@ -140,13 +231,11 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     } else {
       client_.expires_after(core_->limits.keep_alive_timeout);
     }
-    size_t room = client_buf_.max_size() - client_buf_.size();
-    client_.async_read_some(
-        client_buf_.prepare(std::min<size_t>(room, 16 * 1024)),
-        [self = shared_from_this()](ErrorCode ec, size_t n) { self->onHeadRead(ec, n); });
+    client_.async_read_some(client_buf_.prepare(std::min(room(client_buf_), kReadSize)),
+                            step(&HttpSession::onHeadRead));
   }
 
-  void onHeadRead(ErrorCode ec, size_t n) {
+  void onHeadRead(uint64_t, ErrorCode ec, size_t n) {
     if (aborted_) return;
     if (ec) {
       // The client closed, or the head (or the next request) did not come in time.
@@ -159,9 +248,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
 
   // True when it took the connection over (a complete head, or a refusal).
   bool scanHead() {
-    auto data = client_buf_.data();
-    std::string_view received(static_cast<const char*>(data.data()), data.size());
-    auto scan = scanRequestHead(received, head_limits_, head_searched_);
+    auto scan = scanRequestHead(view(client_buf_), head_limits_, head_searched_);
     switch (scan.result) {
       case HeadScan::Result::NeedMore:
         head_searched_ = scan.searched;
@@ -191,6 +278,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       return;
     }
     client_buf_.consume(used);
+    req_->eager(true);  // from here on each put() takes all the body bytes it can
 
     auto& m = req_->get();
     is_head_ = m.method() == http::verb::head;
@@ -254,8 +342,13 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       respondLoadingPage();
       return;
     }
+    acquire(true);
+  }
+
+  void acquire(bool allow_pooled) {
     waiting_ = true;
-    app_->acquire([self = shared_from_this()](Upstream u) { self->onUpstream(std::move(u)); });
+    app_->acquire([self = shared_from_this()](Upstream u) { self->onUpstream(std::move(u)); },
+                  allow_pooled);
     if (waiting_) watchClient();
   }
 
@@ -264,11 +357,10 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   void watchClient() {
     if (has_body_ || watching_ || aborted_) return;
     watching_ = true;
-    client_.socket().async_wait(tcp::socket::wait_read,
-                                [self = shared_from_this()](ErrorCode ec) { self->onWatch(ec); });
+    client_.socket().async_wait(tcp::socket::wait_read, step(&HttpSession::onWatch));
   }
 
-  void onWatch(ErrorCode ec) {
+  void onWatch(uint64_t, ErrorCode ec, size_t) {
     watching_ = false;
     if (aborted_ || handed_off_) return;
     if (resume_pending_) {
@@ -298,27 +390,28 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     upstream_ = std::make_shared<beast::tcp_stream>(std::move(*u.socket));
     upstream_reused_ = u.reused;
     upstream_buf_.clear();
-    if (!headers_rewritten_) rewriteRequestHeaders();
-    req_sr_ = std::make_shared<RequestSerializer>(req_->get());
+    if (req_out_.head.empty()) rewriteRequestHeaders();
+    req_out_.head_sent = false;
     if (expect_continue_ && !client_http10_) {
       expect_continue_ = false;
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       client_.expires_after(core_->limits.client_io_timeout);
-      asio::async_write(client_, asio::buffer(kContinue),
-                        [self = shared_from_this(), gen = up_gen_](ErrorCode ec, size_t) {
-                          if (self->aborted_ || gen != self->up_gen_) return;
-                          if (ec) return self->fail();
-                          self->pumpRequest();
-                          self->readResponseHead();
-                        });
+      asio::async_write(client_, Buffers{asio::buffer(kContinue)},
+                        step(&HttpSession::onContinueWritten));
       return;
     }
     pumpRequest();
     readResponseHead();
   }
 
+  void onContinueWritten(uint64_t gen, ErrorCode ec, size_t) {
+    if (aborted_ || gen != up_gen_) return;
+    if (ec) return fail();
+    pumpRequest();
+    readResponseHead();
+  }
+
   void rewriteRequestHeaders() {
-    headers_rewritten_ = true;
     auto& m = req_->get();
     std::string upgrade(m[http::field::upgrade]);
     stripHopByHop(m);
@@ -327,45 +420,52 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       m.set(http::field::upgrade, upgrade);
       m.set(http::field::connection, "upgrade");
     }
-    m.version(11);
     m.set("X-Forwarded-For", appendForwardedFor(m["X-Forwarded-For"], client_ip_));
     m.set("X-Forwarded-Proto", "http");
     if (!host_.empty()) m.set("X-Forwarded-Host", host_);
+    // The body goes as it came: with its Content-Length, or chunked (the only coding a
+    // request may have: request_head.cpp refuses the others).
+    req_out_.chunked = req_->chunked();
+    req_out_.head = renderHead(m);
   }
 
   // --- request: client -> app ------------------------------------------------------------
 
+  // Parses the upload from what is buffered, reading from the client only when the parser
+  // needs more; writes each piece to the app before taking the next.
   void pumpRequest() {
     if (aborted_) return;
-    auto& body = req_->get().body();
-    if (!has_body_) {
-      // Head only: a message without body is complete with its header.
-      upstream_->expires_after(core_->limits.client_io_timeout);
-      http::async_write_header(
-          *upstream_, *req_sr_,
-          [self = shared_from_this(), up = upstream_, sr = req_sr_, gen = up_gen_](
-              ErrorCode ec, size_t) { self->onRequestWritten(gen, ec, true); });
-      return;
-    }
-    if (req_->is_done()) {
-      body.data = nullptr;
-      body.size = 0;
-      body.more = false;
-      writeRequestPiece();
+    if (!has_body_ || req_->is_done()) {
+      writeRequestPiece(0, true);
       return;
     }
     if (!req_body_) req_body_ = std::make_unique<char[]>(core_->limits.relay_buffer);
-    body.data = req_body_.get();
-    body.size = core_->limits.relay_buffer;
+    auto& body = req_->get().body();
+    while (client_buf_.size() > 0) {
+      body.data = req_body_.get();
+      body.size = core_->limits.relay_buffer;
+      ErrorCode ec;
+      size_t used = req_->put(client_buf_.data(), ec);
+      client_buf_.consume(used);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec && ec != http::error::need_more) {
+        fail();  // a bad chunk: nothing sensible can reach the app any more
+        return;
+      }
+      size_t n = core_->limits.relay_buffer - body.size;
+      if (n > 0 || req_->is_done()) {
+        writeRequestPiece(n, req_->is_done());
+        return;
+      }
+      if (ec == http::error::need_more) break;
+    }
     client_.expires_after(core_->limits.client_io_timeout);
     client_reading_ = true;
-    http::async_read_some(client_, client_buf_, *req_,
-                          [self = shared_from_this(), gen = up_gen_](ErrorCode ec, size_t) {
-                            self->onRequestBody(gen, ec);
-                          });
+    client_.async_read_some(client_buf_.prepare(std::min(room(client_buf_), kReadSize)),
+                            step(&HttpSession::onRequestRead));
   }
 
-  void onRequestBody(uint64_t gen, ErrorCode ec) {
+  void onRequestRead(uint64_t gen, ErrorCode ec, size_t n) {
     client_reading_ = false;
     if (aborted_) return;
     if (resume_pending_) {
@@ -374,48 +474,38 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       return;
     }
     if (gen != up_gen_) return;
-    if (ec == http::error::need_buffer) ec = {};
     if (ec) {
-      // The client went away mid-upload, stalled, or sent a bad chunk: nothing sensible can
-      // reach the app any more.
+      // The client went away mid-upload or stalled.
       fail();
       return;
     }
-    auto& body = req_->get().body();
-    size_t n = core_->limits.relay_buffer - body.size;
-    if (n == 0 && !req_->is_done()) {
-      pumpRequest();
-      return;
-    }
-    body.data = n > 0 ? req_body_.get() : nullptr;
-    body.size = n;
-    body.more = !req_->is_done();
-    writeRequestPiece();
-  }
-
-  void writeRequestPiece() {
-    upstream_->expires_after(core_->limits.client_io_timeout);
-    http::async_write(*upstream_, *req_sr_,
-                      [self = shared_from_this(), up = upstream_, sr = req_sr_, gen = up_gen_](
-                          ErrorCode ec, size_t) { self->onRequestWritten(gen, ec, false); });
-  }
-
-  void onRequestWritten(uint64_t gen, ErrorCode ec, bool head_only) {
-    if (aborted_ || gen != up_gen_) return;
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) {
-      // The app stopped reading or closed. Its answer (or the lack of one) decides what the
-      // client gets; the read side is still waiting for it.
-      request_failed_ = true;
-      return;
-    }
-    if (head_only || req_sr_->is_done()) {
-      request_done_ = true;
-      maybeFinish();
-      return;
-    }
+    client_buf_.commit(n);
     pumpRequest();
   }
+
+  void writeRequestPiece(size_t n, bool last) {
+    upstream_->expires_after(core_->limits.client_io_timeout);
+    asio::async_write(
+        *upstream_, req_out_.frame(req_body_.get(), n, last),
+        step(last ? &HttpSession::onRequestDone : &HttpSession::onRequestWritten, upstream_));
+  }
+
+  void onRequestWritten(uint64_t gen, ErrorCode ec, size_t) {
+    if (aborted_ || gen != up_gen_) return;
+    if (ec) return onRequestFailed();
+    pumpRequest();
+  }
+
+  void onRequestDone(uint64_t gen, ErrorCode ec, size_t) {
+    if (aborted_ || gen != up_gen_) return;
+    if (ec) return onRequestFailed();
+    request_done_ = true;
+    maybeFinish();
+  }
+
+  // The app stopped reading or closed. Its answer (or the lack of one) decides what the
+  // client gets: the response side is still waiting for it.
+  void onRequestFailed() { request_failed_ = true; }
 
   // --- response: app -> client -----------------------------------------------------------
 
@@ -425,169 +515,197 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     res_->header_limit(static_cast<uint32_t>(core_->limits.max_response_head));
     res_->body_limit(boost::none);
     if (is_head_) res_->skip(true);
-    upstream_->expires_after(core_->limits.upstream_response_timeout);
-    http::async_read_header(*upstream_, upstream_buf_, *res_,
-                            [self = shared_from_this(), up = upstream_, gen = up_gen_](
-                                ErrorCode ec, size_t) { self->onResponseHead(gen, ec); });
+    response_deadline_ = SteadyClock::now() + core_->limits.upstream_response_timeout;
+    parseResponseHead();
   }
 
-  void onResponseHead(uint64_t gen, ErrorCode ec) {
+  void parseResponseHead() {
+    if (upstream_buf_.size() > 0) {
+      ErrorCode ec;
+      size_t used = res_->put(upstream_buf_.data(), ec);
+      upstream_buf_.consume(used);
+      if (res_->is_header_done()) {
+        onResponseHead();
+        return;
+      }
+      if (ec && ec != http::error::need_more) {
+        badResponse("sent an invalid response: " + ec.message());
+        return;
+      }
+    }
+    if (room(upstream_buf_) == 0) {
+      badResponse("sent a response head larger than " +
+                  std::to_string(core_->limits.max_response_head) + " bytes");
+      return;
+    }
+    upstream_->expires_at(response_deadline_);
+    upstream_->async_read_some(upstream_buf_.prepare(std::min(room(upstream_buf_), kReadSize)),
+                               step(&HttpSession::onResponseHeadRead, upstream_));
+  }
+
+  void onResponseHeadRead(uint64_t gen, ErrorCode ec, size_t n) {
     if (aborted_ || gen != up_gen_) return;
     if (ec) {
-      bool stale_connection = ec == http::error::end_of_stream ||
-                              ec == asio::error::connection_reset || ec == asio::error::eof ||
-                              ec == asio::error::broken_pipe;
-      if (upstream_reused_ && !retried_ && !has_body_ && stale_connection) {
+      bool nothing = !res_->got_some();
+      bool closed = ec == asio::error::eof || ec == asio::error::connection_reset ||
+                    ec == asio::error::broken_pipe;
+      if (closed && nothing && upstream_reused_ && !retried_ && !has_body_) {
         // A pooled connection the app had closed meanwhile: once more on a fresh one.
         retried_ = true;
         closeUpstream();
-        waiting_ = true;
-        app_->acquire([self = shared_from_this()](Upstream u) { self->onUpstream(std::move(u)); },
-                      false);
+        acquire(false);
         return;
       }
-      closeUpstream();
       if (ec == beast::error::timeout) {
+        closeUpstream();
         respond(504,
                 "app '" + app_->name() + "' did not answer within " +
                     formatDuration(core_->limits.upstream_response_timeout),
                 true);
-      } else if (stale_connection) {
-        respond(502, "app '" + app_->name() + "' closed the connection without answering", true);
-      } else {
-        respond(502, "app '" + app_->name() + "' sent an invalid response: " + ec.message(), true);
+        return;
       }
+      badResponse(closed ? "closed the connection without answering"
+                         : "failed while answering: " + ec.message());
       return;
     }
+    upstream_buf_.commit(n);
+    parseResponseHead();
+  }
+
+  void badResponse(const std::string& why) {
+    closeUpstream();
+    respond(502, "app '" + app_->name() + "' " + why, true);
+  }
+
+  void onResponseHead() {
     auto& r = res_->get();
     unsigned status = r.result_int();
     if (status == 101) {
       if (want_upgrade_) {
         startTunnelling();
       } else {
-        closeUpstream();
-        respond(502, "app '" + app_->name() + "' switched protocols unasked", true);
+        badResponse("switched protocols unasked");
       }
       return;
     }
     if (status / 100 == 1) {
-      readResponseHead();  // 100 Continue, 103 Early Hints: the final answer follows
+      // 100 Continue, 103 Early Hints: dropped; the final answer follows.
+      res_.emplace();
+      res_->header_limit(static_cast<uint32_t>(core_->limits.max_response_head));
+      res_->body_limit(boost::none);
+      if (is_head_) res_->skip(true);
+      parseResponseHead();
       return;
     }
+    res_->eager(true);
 
     bool no_body = res_->is_done();
     bool close_delimited = !no_body && res_->need_eof();
+    bool chunked_in = !no_body && res_->chunked();
     stripHopByHop(r);
-    if (status == 204 || status == 304) r.erase(http::field::transfer_encoding);
-    if (!no_body && r.chunked() && client_http10_) {
-      r.chunked(false);  // HTTP/1.0 has no chunked: the end of the body is the close
-      client_keep_alive_ = false;
-    } else if (close_delimited) {
+    if (no_body && !is_head_) r.erase(http::field::transfer_encoding);  // 1xx, 204, 304
+    res_out_.chunked = false;
+    if (chunked_in || close_delimited) {
       if (client_http10_) {
+        // HTTP/1.0 has no chunked: the end of the body is the close.
+        if (chunked_in) r.chunked(false);
         client_keep_alive_ = false;
       } else {
-        r.chunked(true);  // keep the client's connection: frame the body ourselves
+        // A close-delimited body is chunked here, so the client's connection stays.
+        if (close_delimited) r.chunked(true);
+        res_out_.chunked = true;
       }
     }
-    if (!request_done_ && has_body_ && no_body) {
+    if (!request_done_ && has_body_) {
       // Answered before the upload finished: the rest of the upload cannot be skipped
       // reliably, so this connection ends with the response.
       client_keep_alive_ = false;
     }
-    r.version(11);
     if (!client_keep_alive_) {
       r.set(http::field::connection, "close");
     } else if (client_http10_) {
       r.set(http::field::connection, "keep-alive");
     }
+    res_out_.head = renderHead(r);
+    res_out_.head_sent = false;
     bool event_stream = startsWithNoCase(r[http::field::content_type], "text/event-stream");
     if (event_stream) stream_guard_ = app_->tracker().beginStream();
     // A stream may go quiet for long: notice a client that leaves meanwhile.
     if (!no_body && (event_stream || !res_->content_length())) watchClient();
-    res_sr_ = std::make_shared<ResponseSerializer>(r);
-    if (no_body) {
-      client_.expires_after(core_->limits.client_io_timeout);
-      http::async_write_header(
-          client_, *res_sr_,
-          [self = shared_from_this(), sr = res_sr_, gen = up_gen_](ErrorCode ec, size_t) {
-            if (self->aborted_ || gen != self->up_gen_) return;
-            if (ec) return self->fail();
-            self->responseDone();
-          });
-      return;
-    }
     if (!res_body_) res_body_ = std::make_unique<char[]>(core_->limits.relay_buffer);
-    if (upstream_buf_.size() > 0) {
-      pumpResponse();  // the head goes out with the first piece of the body
-      return;
-    }
-    // Nothing of the body yet (an event stream, a slow page): the head goes out now.
-    client_.expires_after(core_->limits.client_io_timeout);
-    http::async_write_header(
-        client_, *res_sr_,
-        [self = shared_from_this(), sr = res_sr_, gen = up_gen_](ErrorCode ec, size_t) {
-          if (self->aborted_ || gen != self->up_gen_) return;
-          if (ec) return self->fail();
-          self->pumpResponse();
-        });
+    pumpResponse();
   }
 
+  // Parses the response body from what is buffered, reading from the app only when the
+  // parser needs more; writes each piece to the client before taking the next. With
+  // nothing buffered the head goes out at once (an event stream may say nothing for long).
   void pumpResponse() {
     if (aborted_) return;
-    auto& body = res_->get().body();
     if (res_->is_done()) {
-      body.data = nullptr;
-      body.size = 0;
-      body.more = false;
-      writeResponsePiece();
-      return;
-    }
-    body.data = res_body_.get();
-    body.size = core_->limits.relay_buffer;
-    upstream_->expires_after(core_->limits.stream_idle_timeout);
-    http::async_read_some(*upstream_, upstream_buf_, *res_,
-                          [self = shared_from_this(), up = upstream_, gen = up_gen_](
-                              ErrorCode ec, size_t) { self->onResponseBody(gen, ec); });
-  }
-
-  void onResponseBody(uint64_t gen, ErrorCode ec) {
-    if (aborted_ || gen != up_gen_) return;
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) {
-      // The app died or went silent mid-body; the head is out, so all the client can be
-      // told is the close.
-      fail();
+      writeResponsePiece(0, true);
       return;
     }
     auto& body = res_->get().body();
-    size_t n = core_->limits.relay_buffer - body.size;
-    if (n == 0 && !res_->is_done()) {
-      pumpResponse();
+    while (upstream_buf_.size() > 0) {
+      body.data = res_body_.get();
+      body.size = core_->limits.relay_buffer;
+      ErrorCode ec;
+      size_t used = res_->put(upstream_buf_.data(), ec);
+      upstream_buf_.consume(used);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec && ec != http::error::need_more) {
+        fail();  // a broken body after the head went out: all the client can get is the close
+        return;
+      }
+      size_t n = core_->limits.relay_buffer - body.size;
+      if (n > 0 || res_->is_done()) {
+        writeResponsePiece(n, res_->is_done());
+        return;
+      }
+      if (ec == http::error::need_more) break;
+    }
+    if (!res_out_.head_sent) {
+      writeResponsePiece(0, false);
       return;
     }
-    body.data = n > 0 ? res_body_.get() : nullptr;
-    body.size = n;
-    body.more = !res_->is_done();
-    writeResponsePiece();
+    upstream_->expires_after(core_->limits.stream_idle_timeout);
+    upstream_->async_read_some(upstream_buf_.prepare(std::min(room(upstream_buf_), kReadSize)),
+                               step(&HttpSession::onResponseRead, upstream_));
   }
 
-  void writeResponsePiece() {
+  void onResponseRead(uint64_t gen, ErrorCode ec, size_t n) {
+    if (aborted_ || gen != up_gen_) return;
+    if (ec == asio::error::eof && res_->need_eof()) {
+      ErrorCode eof_ec;
+      res_->put_eof(eof_ec);
+      if (!eof_ec && res_->is_done()) {
+        writeResponsePiece(0, true);
+        return;
+      }
+    }
+    if (ec) {
+      fail();  // the app died or went silent mid-body
+      return;
+    }
+    upstream_buf_.commit(n);
+    pumpResponse();
+  }
+
+  void writeResponsePiece(size_t n, bool last) {
     client_.expires_after(core_->limits.client_io_timeout);
-    http::async_write(
-        client_, *res_sr_,
-        [self = shared_from_this(), sr = res_sr_, gen = up_gen_](ErrorCode ec, size_t) {
-          if (self->aborted_ || gen != self->up_gen_) return;
-          if (ec == http::error::need_buffer) ec = {};
-          if (ec) return self->fail();  // the client went away mid-download
-          if (self->res_sr_->is_done()) {
-            self->responseDone();
-          } else {
-            self->pumpResponse();
-          }
-        });
+    asio::async_write(client_, res_out_.frame(res_body_.get(), n, last),
+                      step(last ? &HttpSession::onResponseDone : &HttpSession::onResponseWritten));
   }
 
-  void responseDone() {
+  void onResponseWritten(uint64_t gen, ErrorCode ec, size_t) {
+    if (aborted_ || gen != up_gen_) return;
+    if (ec) return fail();  // the client went away mid-download
+    pumpResponse();
+  }
+
+  void onResponseDone(uint64_t gen, ErrorCode ec, size_t) {
+    if (aborted_ || gen != up_gen_) return;
+    if (ec) return fail();
     response_done_ = true;
     stream_guard_.release();
     maybeFinish();
@@ -601,31 +719,24 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     stripHopByHop(r);
     r.set(http::field::upgrade, upgrade);
     r.set(http::field::connection, "upgrade");
-    res_sr_ = std::make_shared<ResponseSerializer>(r);
+    res_out_.head = renderHead(r);
+    res_out_.head_sent = false;
+    res_out_.chunked = false;
     client_.expires_after(core_->limits.client_io_timeout);
-    http::async_write_header(
-        client_, *res_sr_,
-        [self = shared_from_this(), sr = res_sr_, gen = up_gen_](ErrorCode ec, size_t) {
-          if (self->aborted_ || gen != self->up_gen_) return;
-          if (ec) return self->fail();
-          self->handOff();
-        });
+    asio::async_write(client_, res_out_.frame(nullptr, 0, true),
+                      step(&HttpSession::onUpgradeWritten));
   }
 
-  void handOff() {
-    auto bytes = [](beast::flat_buffer& b) {
-      auto d = b.data();
-      return std::string(static_cast<const char*>(d.data()), d.size());
-    };
-    std::string client_early = bytes(client_buf_);
-    std::string upstream_early = bytes(upstream_buf_);
+  void onUpgradeWritten(uint64_t gen, ErrorCode ec, size_t) {
+    if (aborted_ || gen != up_gen_) return;
+    if (ec) return fail();
+    std::string client_early(view(client_buf_));
+    std::string upstream_early(view(upstream_buf_));
     auto stream = app_->tracker().beginStream();
     request_guard_.release();
     handed_off_ = true;  // a pending watch completes (cancelled) after the sockets moved
     tcp::socket client = client_.release_socket();
     tcp::socket upstream = upstream_->release_socket();
-    ErrorCode ignored;
-    client.set_option(tcp::no_delay(true), ignored);
     startTunnel(core_, std::move(client), std::move(upstream), std::move(client_early),
                 std::move(upstream_early), std::move(stream));
   }
@@ -647,43 +758,46 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
 
   // A response of the gateway's own: an error, with a short text naming the app and why.
   void respond(int status, const std::string& text, bool close) {
-    auto res =
-        std::make_shared<http::response<http::string_body>>(static_cast<http::status>(status), 11);
-    res->set(http::field::content_type, "text/plain; charset=utf-8");
-    res->set(http::field::cache_control, "no-store");
-    res->body() = "tend: " + text + "\n";
-    sendOwn(std::move(res), close);
+    sendOwn(status, "text/plain; charset=utf-8", "", "tend: " + text + "\n", close);
   }
 
   void respondLoadingPage() {
     std::string app = htmlEscape(app_->name());
-    auto res =
-        std::make_shared<http::response<http::string_body>>(http::status::service_unavailable, 11);
-    res->set(http::field::content_type, "text/html; charset=utf-8");
-    res->set(http::field::cache_control, "no-store");
-    res->set(http::field::retry_after, "1");
-    res->body() =
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\">"
-        "<meta http-equiv=\"refresh\" content=\"1\"><title>Starting " +
-        app + "</title></head>\n<body><p>Starting " + app +
-        "&hellip;</p><p>This page reloads by itself.</p></body></html>\n";
-    sendOwn(std::move(res), false);
+    sendOwn(503, "text/html; charset=utf-8", "Retry-After: 1\r\n",
+            "<!doctype html>\n<html><head><meta charset=\"utf-8\">"
+            "<meta http-equiv=\"refresh\" content=\"1\"><title>Starting " +
+                app + "</title></head>\n<body><p>Starting " + app +
+                "&hellip;</p><p>This page reloads by itself.</p></body></html>\n",
+            false);
   }
 
-  void sendOwn(std::shared_ptr<http::response<http::string_body>> res, bool close) {
+  void sendOwn(int status, std::string_view type, std::string_view extra, const std::string& body,
+               bool close) {
     closeUpstream();
     // A request body that was not read makes the connection unusable for the next request.
     bool unread_body = req_ && !req_->is_done();
     if (close || unread_body || !req_) client_keep_alive_ = false;
-    res->keep_alive(client_keep_alive_);
-    res->prepare_payload();
-    if (is_head_) res->body().clear();  // Content-Length stays: a HEAD gets the GET's headers
+    auto out = std::make_shared<std::string>();
+    *out = "HTTP/1.1 " + std::to_string(status) + " " +
+           std::string(http::obsolete_reason(static_cast<http::status>(status))) +
+           "\r\nContent-Type: " + std::string(type) +
+           "\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\nCache-Control: no-store\r\n" + std::string(extra);
+    if (!client_keep_alive_) {
+      *out += "Connection: close\r\n";
+    } else if (client_http10_) {
+      *out += "Connection: keep-alive\r\n";
+    }
+    *out += "\r\n";
+    if (!is_head_) *out += body;  // a HEAD gets the headers a GET would
     client_.expires_after(core_->limits.client_io_timeout);
-    http::async_write(client_, *res, [self = shared_from_this(), res](ErrorCode ec, size_t) {
-      if (self->aborted_) return;
-      if (ec) return self->fail();
-      self->endExchange();
-    });
+    asio::async_write(client_, Buffers{asio::buffer(*out)}, step(&HttpSession::onOwnWritten, out));
+  }
+
+  void onOwnWritten(uint64_t, ErrorCode ec, size_t) {
+    if (aborted_) return;
+    if (ec) return fail();
+    endExchange();
   }
 
   // The exchange is over (answered, by the app or by the gateway). Before the client's
@@ -705,17 +819,17 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   }
 
   void afterExchange() {
-    req_sr_.reset();
-    res_sr_.reset();
     res_.reset();
     req_.reset();
+    req_out_ = Outgoing{};
+    res_out_ = Outgoing{};
     if (!client_keep_alive_) {
       lingerClose();
       return;
     }
     has_body_ = is_head_ = want_upgrade_ = expect_continue_ = false;
     request_done_ = response_done_ = request_failed_ = false;
-    headers_rewritten_ = retried_ = upstream_reused_ = false;
+    retried_ = upstream_reused_ = false;
     client_http10_ = false;
     client_keep_alive_ = true;
     readHead();
@@ -734,11 +848,13 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     if (aborted_) return;
     client_buf_.clear();
     client_.expires_at(linger_until_);
-    client_.async_read_some(client_buf_.prepare(client_buf_.max_size()),
-                            [self = shared_from_this()](ErrorCode ec, size_t) {
-                              if (ec) return self->fail();
-                              self->drain();
-                            });
+    client_.async_read_some(client_buf_.prepare(std::min(room(client_buf_), kReadSize)),
+                            step(&HttpSession::onDrained));
+  }
+
+  void onDrained(uint64_t, ErrorCode ec, size_t) {
+    if (ec) return fail();
+    drain();
   }
 
   void closeUpstream() {
@@ -771,9 +887,9 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
 
   // The current exchange.
   std::optional<RequestParser> req_;
-  std::shared_ptr<RequestSerializer> req_sr_;
   std::optional<ResponseParser> res_;
-  std::shared_ptr<ResponseSerializer> res_sr_;
+  Outgoing req_out_;
+  Outgoing res_out_;
   std::unique_ptr<char[]> req_body_;
   std::unique_ptr<char[]> res_body_;
   std::shared_ptr<App> app_;
@@ -781,6 +897,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   IdleTracker::ActivityGuard stream_guard_;
   std::shared_ptr<beast::tcp_stream> upstream_;
   uint64_t up_gen_ = 0;
+  SteadyClock::time_point response_deadline_;
   std::string host_;
   bool has_body_ = false;
   bool is_head_ = false;
@@ -788,7 +905,6 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   bool expect_continue_ = false;
   bool client_http10_ = false;
   bool client_keep_alive_ = true;
-  bool headers_rewritten_ = false;
   bool upstream_reused_ = false;
   bool retried_ = false;
   bool request_done_ = false;
@@ -801,6 +917,10 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   bool handed_off_ = false;
   bool aborted_ = false;
 };
+
+void Step::operator()(ErrorCode ec, size_t n) {
+  ((*self).*fn)(gen, ec, n);
+}
 
 }  // namespace
 

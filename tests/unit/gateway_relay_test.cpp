@@ -17,10 +17,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/websocket/detail/hybi13.hpp>
 #include <cctype>
 #include <condition_variable>
 #include <future>
@@ -202,105 +201,153 @@ class TestApp {
     return !wake_.wait_for(lock, d, [this] { return stopping_; });
   }
 
+  // Raw reads and writes with Beast's parser only: quick to compile, and plain to read.
   void serve(int fd) {
-    asio::io_context io;
-    tcp::socket socket(io, tcp::v4(), fd);
-    beast::flat_buffer buffer;
-    beast::error_code ec;
+    std::string in;
     while (true) {
       http::request_parser<http::string_body> parser;
       parser.body_limit(boost::none);
-      http::read_header(socket, buffer, parser, ec);
-      if (ec) break;
-      ++requests;
-      if (silent) {
-        char sink[4096];
-        while (socket.read_some(asio::buffer(sink), ec) > 0 && !ec) {
+      parser.eager(true);
+      bool counted = false;
+      while (!parser.is_done()) {
+        if (!in.empty()) {
+          beast::error_code ec;
+          size_t used = parser.put(asio::buffer(in), ec);
+          in.erase(0, used);
+          if (ec && ec != http::error::need_more) break;
+          if (parser.is_header_done() && !counted) {
+            counted = true;
+            ++requests;
+            if (silent) {
+              while (receiveSome(fd, in)) in.clear();
+              return finish(fd);
+            }
+          }
+          if (parser.is_done() || (!ec && !in.empty())) continue;
         }
-        break;
+        if (!receiveSome(fd, in)) return finish(fd);
       }
-      http::read(socket, buffer, parser, ec);
-      if (ec) break;
+      if (!parser.is_done()) return finish(fd);
       auto request = parser.release();
-      if (!answer(socket, request)) break;
+      if (!answer(fd, request, in)) return finish(fd);
     }
+  }
+
+  void finish(int fd) {
     std::lock_guard lock(mu_);
     std::erase(connections_, fd);
-    socket.close(ec);
+    ::close(fd);
+  }
+
+  static bool receiveSome(int fd, std::string& in) {
+    char buf[65536];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return false;
+    in.append(buf, static_cast<size_t>(n));
+    return true;
+  }
+
+  static bool sendAll(int fd, std::string_view data) {
+    while (!data.empty()) {
+      ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+
+  static std::string chunk(std::string_view data) {
+    char size[24];
+    std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+    return size + std::string(data) + "\r\n";
   }
 
   // Returns whether the connection stays open.
-  bool answer(tcp::socket& socket, http::request<http::string_body>& request) {
-    beast::error_code ec;
+  bool answer(int fd, http::request<http::string_body>& request, std::string& in) {
     std::string target(request.target());
     std::string path = target.substr(0, target.find('?'));
-    if (path == "/ws" && websocket::is_upgrade(request)) {
-      websocket::stream<tcp::socket&> ws(socket);
-      ws.accept(request, ec);
-      while (!ec) {
-        beast::flat_buffer message;
-        ws.read(message, ec);
-        if (ec) break;
-        ws.text(ws.got_text());
-        ws.write(message.data(), ec);
-      }
-      return false;
-    }
+    std::string connection = request.keep_alive() ? "" : "Connection: close\r\n";
+    if (path == "/ws") return webSocketEcho(fd, request, in);
     if (path == "/sse" || path == "/chunked") {
       int n = std::stoi(query(target, "n"));
       auto gap = std::chrono::milliseconds(path == "/sse" ? std::stoi(query(target, "gap")) : 0);
-      http::response<http::empty_body> res(http::status::ok, 11);
-      res.set(http::field::content_type, path == "/sse" ? "text/event-stream" : "text/plain");
-      res.chunked(true);
-      http::response_serializer<http::empty_body> sr(res);
-      http::write_header(socket, sr, ec);
-      for (int i = 0; i < n && !ec; ++i) {
+      std::string type = path == "/sse" ? "text/event-stream" : "text/plain";
+      if (!sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Type: " + type +
+                           "\r\nTransfer-Encoding: chunked\r\n" + connection + "\r\n")) {
+        return false;
+      }
+      for (int i = 0; i < n; ++i) {
         if (i > 0 && !pause(gap)) return false;
         std::string piece = path == "/sse" ? "data: event " + std::to_string(i) + "\n\n"
                                            : "piece " + std::to_string(i) + ";";
-        asio::write(socket, http::make_chunk(asio::buffer(piece)), ec);
+        if (!sendAll(fd, chunk(piece))) return false;
       }
-      asio::write(socket, http::make_chunk_last(), ec);
-      return !ec && request.keep_alive();
+      return sendAll(fd, "0\r\n\r\n") && request.keep_alive();
     }
     if (path == "/download") {
       size_t size = std::stoull(query(target, "size"));
-      http::response<http::empty_body> res(http::status::ok, 11);
-      res.content_length(size);
-      http::response_serializer<http::empty_body> sr(res);
-      http::write_header(socket, sr, ec);
+      if (!sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(size) + "\r\n" +
+                           connection + "\r\n")) {
+        return false;
+      }
       std::string piece(64 * 1024, 'd');
-      for (size_t sent = 0; sent < size && !ec;) {
+      for (size_t sent = 0; sent < size;) {
         size_t n = std::min(piece.size(), size - sent);
-        asio::write(socket, asio::buffer(piece.data(), n), ec);
+        if (!sendAll(fd, std::string_view(piece).substr(0, n))) return false;
         sent += n;
       }
-      return !ec && request.keep_alive();
+      return request.keep_alive();
     }
     if (path == "/close-delimited") {
-      std::string raw = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end";
-      asio::write(socket, asio::buffer(raw), ec);
+      sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end");
       return false;
     }
-    http::response<http::string_body> res(http::status::ok, 11);
-    res.set(http::field::content_type, "text/plain");
+    std::string body;
     if (path == "/upload") {
-      res.body() = "length=" + std::to_string(request.body().size()) +
-                   " checksum=" + std::to_string(fnv1a(request.body()));
+      body = "length=" + std::to_string(request.body().size()) +
+             " checksum=" + std::to_string(fnv1a(request.body()));
     } else {
-      std::string text = "method=" + std::string(request.method_string()) + "\ntarget=" + target +
-                         "\nversion=" + std::to_string(request.version()) + "\n";
+      body = "method=" + std::string(request.method_string()) + "\ntarget=" + target +
+             "\nversion=" + std::to_string(request.version()) + "\n";
       for (const auto& field : request) {
         std::string name(field.name_string());
         std::transform(name.begin(), name.end(), name.begin(), ::tolower);
-        text += name + ": " + std::string(field.value()) + "\n";
+        body += name + ": " + std::string(field.value()) + "\n";
       }
-      res.body() = text;
     }
-    res.keep_alive(request.keep_alive());
-    res.prepare_payload();
-    http::write(socket, res, ec);
-    return !ec && request.keep_alive();
+    std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\n" + connection + "\r\n";
+    bool is_head = request.method() == http::verb::head;
+    return sendAll(fd, head + (is_head ? "" : body)) && request.keep_alive();
+  }
+
+  // A WebSocket echo: the handshake, then every frame (client frames are masked) sent back
+  // unmasked, until a close frame, which is echoed before closing.
+  bool webSocketEcho(int fd, http::request<http::string_body>& request, std::string& in) {
+    websocket::detail::sec_ws_accept_type accept;  // Beast's own helper for the accept key
+    websocket::detail::make_sec_ws_accept(accept, request[http::field::sec_websocket_key]);
+    if (!sendAll(fd,
+                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Accept: " +
+                     std::string(accept.data(), accept.size()) + "\r\n\r\n")) {
+      return false;
+    }
+    while (true) {
+      while (in.size() < 6) {
+        if (!receiveSome(fd, in)) return false;
+      }
+      auto byte = [&](size_t i) { return static_cast<uint8_t>(in[i]); };
+      uint8_t opcode = byte(0) & 0x0f;
+      size_t length = byte(1) & 0x7f;  // the tests send short frames only
+      while (in.size() < 6 + length) {
+        if (!receiveSome(fd, in)) return false;
+      }
+      std::string payload = in.substr(6, length);
+      for (size_t i = 0; i < length; ++i) payload[i] ^= in[2 + i % 4];
+      in.erase(0, 6 + length);
+      std::string frame{static_cast<char>(0x80 | opcode), static_cast<char>(length)};
+      if (!sendAll(fd, frame + payload) || opcode == 0x8) return false;
+    }
   }
 
   std::mutex mu_;
