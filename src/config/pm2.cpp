@@ -242,7 +242,7 @@ class Translator {
     return it == fields_.end() || !it->second.written ? key : *it->second.written;
   }
 
-  bool collect(const ConfigNode& node);
+  void collect(const ConfigNode& node);
   std::optional<ConfigNode> run(std::string& derived_name);
   std::optional<std::vector<std::string>> words(const std::string& key);
   std::optional<ConfigNode> milliseconds(const std::string& key);
@@ -262,7 +262,7 @@ class Translator {
 };
 
 // Sorts the app's keys into supported fields, env_<name> sets and warnings.
-bool Translator::collect(const ConfigNode& node) {
+void Translator::collect(const ConfigNode& node) {
   fields_.clear();
   env_sets_.clear();
   for (const auto& entry : node.map) {
@@ -289,7 +289,6 @@ bool Translator::collect(const ConfigNode& node) {
                        near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near)));
     }
   }
-  return true;
 }
 
 // A string of words or a list of scalars.
