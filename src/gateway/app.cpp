@@ -124,16 +124,17 @@ void App::acquire(Done done, bool allow_pooled) {
     done(failure(503, "the gateway is shutting down"));
     return;
   }
-  if (!needsStart()) {
-    if (allow_pooled) {
-      if (auto socket = takePooled()) {
-        Upstream u;
-        u.socket = std::move(socket);
-        u.reused = true;
-        done(std::move(u));
-        return;
-      }
+  // The hot path: a live pooled connection says the app runs, without asking the backend.
+  if (allow_pooled && phase_ == Phase::Idle && verified_) {
+    if (auto socket = takePooled()) {
+      Upstream u;
+      u.socket = std::move(socket);
+      u.reused = true;
+      done(std::move(u));
+      return;
     }
+  }
+  if (!needsStart()) {
     connect(std::move(done));
     return;
   }

@@ -122,6 +122,7 @@ class TestApp {
 
   uint16_t port() const { return port_; }
   std::atomic<bool> silent{false};
+  std::atomic<bool> close_after_each{false};  // closes a kept-alive connection after answering
   std::atomic<int> accepted{0};
   std::atomic<int> requests{0};
 
@@ -229,7 +230,7 @@ class TestApp {
       }
       if (!parser.is_done()) return finish(fd);
       auto request = parser.release();
-      if (!answer(fd, request, in)) return finish(fd);
+      if (!answer(fd, request, in) || close_after_each) return finish(fd);
     }
   }
 
@@ -1147,6 +1148,125 @@ TEST_F(GatewayRelayTest, AClientVanishingWhileHeldLeavesTheCountsRight) {
   EXPECT_TRUE(eventually([&] { return stats("web").in_flight == 0; }, 250ms));
   ASSERT_EQ(fetch(get("/", "web.localhost"))->status, 200);
   EXPECT_EQ(backend.sim("web").starts, 1);
+}
+
+// ---- configuration and routing -------------------------------------------------------------
+
+TEST_F(GatewayRelayTest, ReusesKeepAliveConnectionsToTheApp) {
+  run({route("web")});
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(fetch(get("/", "web.localhost"))->status, 200);
+  EXPECT_EQ(backend.sim("web").app.accepted, 1);
+}
+
+TEST_F(GatewayRelayTest, RetriesOnAFreshConnectionWhenTheAppClosedAPooledOne) {
+  run({route("web")});
+  backend.sim("web").app.close_after_each = true;
+  for (int i = 0; i < 20; ++i) {
+    auto res = fetch(get("/" + std::to_string(i), "web.localhost"));
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200) << i;
+  }
+  EXPECT_EQ(backend.sim("web").refused, 0);
+}
+
+TEST_F(GatewayRelayTest, RoutesADedicatedListenerToItsAppWhateverTheHost) {
+  auto r = route("admin");
+  uint16_t dedicated = freePort();
+  r.listen = {"127.0.0.1:" + std::to_string(dedicated)};
+  run({r});
+  Client c(dedicated);
+  ASSERT_TRUE(c.send(get("/x", "anything.example")));
+  auto res = c.read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_NE(res->body.find("target=/x\n"), std::string::npos);
+}
+
+TEST_F(GatewayRelayTest, StartsThreeColdAppsInParallel) {
+  run({route("a"), route("b"), route("c")});
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 30; ++i) {
+    clients.emplace_back([&, i] {
+      std::string app = std::string(1, static_cast<char>('a' + i % 3));
+      auto res = fetch(get("/", app + ".localhost"));
+      if (res && res->status == 200) ++ok;
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok, 30);
+  for (auto app : {"a", "b", "c"}) EXPECT_EQ(backend.sim(app).starts, 1) << app;
+}
+
+TEST_F(GatewayRelayTest, ReconfiguringKeepsTheListenerAndChangesTheRoutes) {
+  run({route("old")});
+  ASSERT_EQ(fetch(get("/", "old.localhost"))->status, 200);
+  GatewayConfig config;
+  config.listen = {"127.0.0.1:" + std::to_string(port)};
+  config.routes = {route("new")};
+  EXPECT_EQ(onLoop([&] { return gateway->configure(config); }), "");
+  EXPECT_EQ(fetch(get("/", "old.localhost"))->status, 404);
+  EXPECT_EQ(fetch(get("/", "new.localhost"))->status, 200);
+  EXPECT_FALSE(onLoop([&] { return gateway->stats("old"); }).has_value());
+}
+
+TEST_F(GatewayRelayTest, AnAddressInUseIsAnErrorAndChangesNothing) {
+  run({route("web")});
+  uint16_t taken = 0;
+  int fd = reservePort(0, &taken);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  GatewayConfig config;
+  config.listen = {"127.0.0.1:" + std::to_string(port), "127.0.0.1:" + std::to_string(taken)};
+  config.routes = {route("other")};
+  EXPECT_EQ(onLoop([&] { return gateway->configure(config); }),
+            "cannot listen on 127.0.0.1:" + std::to_string(taken) + ": Address already in use");
+  ::close(fd);
+  EXPECT_EQ(fetch(get("/", "web.localhost"))->status, 200);
+  EXPECT_EQ(fetch(get("/", "other.localhost"))->status, 404);
+}
+
+TEST_F(GatewayRelayTest, RoutesAnAbsoluteFormTargetByItsHost) {
+  run({route("web")});
+  auto res = fetch("GET http://web.localhost/abs?q=1 HTTP/1.1\r\nHost: other.localhost\r\n\r\n");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_NE(res->body.find("target=/abs?q=1\n"), std::string::npos);
+  EXPECT_NE(res->body.find("host: web.localhost\n"), std::string::npos);
+}
+
+TEST_F(GatewayRelayTest, GivesAnHttp10ClientAChunkedBodyUpToTheClose) {
+  run({route("web")});
+  Client c(port);
+  ASSERT_TRUE(c.send("GET /chunked?n=3 HTTP/1.0\r\nHost: web.localhost\r\n\r\n"));
+  auto res = c.read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->body, "piece 0;piece 1;piece 2;");
+  EXPECT_EQ(res->header("transfer-encoding"), "");
+  EXPECT_TRUE(c.closedWithin(3s));
+}
+
+TEST_F(GatewayRelayTest, ClosesAnIdleKeepAliveConnection) {
+  auto limits = testLimits();
+  limits.keep_alive_timeout = 300ms;
+  run({route("web")}, limits);
+  Client c(port);
+  ASSERT_TRUE(c.send(get("/", "web.localhost")));
+  ASSERT_EQ(c.read()->status, 200);
+  auto answered = SteadyClock::now();
+  EXPECT_TRUE(c.closedWithin(3s));
+  EXPECT_GE(SteadyClock::now() - answered, 250ms);
+}
+
+TEST_F(GatewayRelayTest, StopsAnAppStartedBySomeoneElseOnceIdle) {
+  auto r = route("web");
+  r.idle_timeout = 200ms;
+  run({r});
+  auto& sim = backend.sim("web");
+  sim.app.start();
+  sim.state = AppRunState::Running;  // `tend start web`
+  onLoop([&] { gateway->appStarted("web"); });
+  EXPECT_TRUE(eventually([&] { return sim.stops == 1; }));
+  EXPECT_EQ(sim.starts, 0);
 }
 
 }  // namespace
