@@ -12,10 +12,15 @@ export TEND_HOME=${TEND_HOME:-$HOME/.tend}
 "$tend" start examples/tend.yaml
 cat <<MSG
 
-tend's daemon is running (state in $TEND_HOME) with the apps of examples/tend.yaml.
+tend's daemon is running (state in $TEND_HOME) with the apps of examples/tend.yaml,
+and its gateway listens on 127.0.0.1:8080.
 Try:
   curl http://127.0.0.1:8101/          the "web" app (a static file server)
   curl http://127.0.0.1:8102/          the "files" app
+  curl -H 'Host: hello.localhost' http://127.0.0.1:8080/
+                                       "hello" is stopped until this request starts it
+                                       (through the gateway); 30s after the last request
+                                       it is stopped again: watch it in $tend list
   $tend list                       what runs, with pid, status, cpu, memory, port
   $tend logs ticker --lines 5      an app's output, with timestamps (--follow to keep watching)
   $tend describe web               everything known about one app

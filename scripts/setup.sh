@@ -10,7 +10,7 @@ packages=(
   libcli11-dev libfmt-dev libsqlite3-dev
   libgtest-dev libgmock-dev
   systemd nodejs  # systemd-analyze verifies `tend startup`'s units; node reads ecosystem.config.js
-  curl procps python3
+  curl procps python3 wrk
 )
 
 missing=()

@@ -28,12 +28,11 @@ std::string formatErrors(const ConfigErrors& errors) {
 
 }  // namespace
 
-Handlers::Handlers(Supervisor& supervisor, const Paths& paths, Logger& log,
-                   std::function<void()> on_kill)
+Handlers::Handlers(Supervisor& supervisor, const Paths& paths, Logger& log, Hooks hooks)
     : supervisor_(supervisor),
       paths_(paths),
       log_(log),
-      on_kill_(std::move(on_kill)),
+      hooks_(std::move(hooks)),
       started_ms_(SystemClock::instance().wallMillis()) {}
 
 void Handlers::handle(const Request& req, ReplyLine reply) {
@@ -48,9 +47,17 @@ void Handlers::handle(const Request& req, ReplyLine reply) {
     reply(okReply(supervisor_.list()));
   } else if (cmd == "describe") {
     auto r = supervisor_.describe(target());
+    if (r && hooks_.gateway_stats) {
+      for (auto& app : *r)
+        if (app["spec"].contains("on_demand"))
+          app["gateway"] = hooks_.gateway_stats(app.value("name", ""));
+    }
     reply(r ? okReply(*r) : errorReply(r.error()));
   } else if (cmd == "logs") {
     auto r = supervisor_.logFiles(target());
+    reply(r ? okReply(*r) : errorReply(r.error()));
+  } else if (cmd == "flush") {
+    auto r = supervisor_.flush(target());
     reply(r ? okReply(*r) : errorReply(r.error()));
   } else if (cmd == "start") {
     start(req, reply);
@@ -68,7 +75,7 @@ void Handlers::handle(const Request& req, ReplyLine reply) {
     log_.info("kill requested: stopping every app");
     supervisor_.shutdown(/*forget=*/true, [this, reply] {
       reply(okReply({{"stopped", true}}));
-      on_kill_();
+      hooks_.on_kill();
     });
   } else {
     reply(errorReply(fmt::format("unknown command '{}'", cmd)));
@@ -93,6 +100,13 @@ void Handlers::start(const Request& req, const ReplyLine& reply) {
   if (apps.empty()) {
     reply(errorReply("no apps to start"));
     return;
+  }
+  if (req.args.contains("gateway") && hooks_.configure_gateway) {
+    std::string err = hooks_.configure_gateway(req.args["gateway"]);
+    if (!err.empty()) {
+      reply(errorReply(err + "; nothing was started"));
+      return;
+    }
   }
   supervisor_.apply(std::move(apps), toLine(reply));
 }

@@ -15,8 +15,16 @@ namespace tend {
 class Handlers {
  public:
   using ReplyLine = std::function<void(std::string line)>;
-  // `on_kill` is called after the reply to `kill` has been handed over.
-  Handlers(Supervisor& supervisor, const Paths& paths, Logger& log, std::function<void()> on_kill);
+  // What the handlers reach beyond the supervisor, supplied by the daemon.
+  struct Hooks {
+    // Called after the reply to `kill` has been handed over.
+    std::function<void()> on_kill;
+    // Applies a config's gateway section ({"listen": [...]}); "" or why it could not.
+    std::function<std::string(const nlohmann::json& gateway)> configure_gateway;
+    // The gateway's figures for an on-demand app (open connections, last request, ...).
+    std::function<nlohmann::json(const std::string& app)> gateway_stats;
+  };
+  Handlers(Supervisor& supervisor, const Paths& paths, Logger& log, Hooks hooks);
 
   void handle(const Request& request, ReplyLine reply);
 
@@ -28,7 +36,7 @@ class Handlers {
   Supervisor& supervisor_;
   const Paths& paths_;
   Logger& log_;
-  std::function<void()> on_kill_;
+  Hooks hooks_;
   int64_t started_ms_;
 };
 

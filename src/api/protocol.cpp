@@ -8,7 +8,7 @@
 namespace tend {
 namespace {
 
-enum class Type { String, Array, Bool, Int };
+enum class Type { String, Array, Bool, Int, Object };
 
 struct Field {
   const char* name;
@@ -23,12 +23,16 @@ const std::map<std::string, std::vector<Field>, std::less<>>& commands() {
       {"kill", {}},
       {"save", {}},
       {"resurrect", {}},
-      {"start", {{"target", Type::String, false}, {"apps", Type::Array, false}}},
+      {"start",
+       {{"target", Type::String, false},
+        {"apps", Type::Array, false},
+        {"gateway", Type::Object, false}}},
       {"stop", {{"target", Type::String, true}}},
       {"restart", {{"target", Type::String, true}}},
       {"delete", {{"target", Type::String, true}}},
       {"describe", {{"target", Type::String, true}}},
       {"logs", {{"target", Type::String, true}}},
+      {"flush", {{"target", Type::String, true}}},
   };
   return kCommands;
 }
@@ -43,6 +47,8 @@ bool hasType(const nlohmann::json& v, Type t) {
       return v.is_boolean();
     case Type::Int:
       return v.is_number_integer();
+    case Type::Object:
+      return v.is_object();
   }
   return false;
 }
@@ -57,6 +63,8 @@ const char* typeName(Type t) {
       return "a boolean";
     case Type::Int:
       return "an integer";
+    case Type::Object:
+      return "an object";
   }
   return "?";
 }
@@ -91,6 +99,8 @@ std::expected<Request, std::string> parseRequest(std::string_view line) {
       return std::unexpected(fmt::format("'{}' needs the field '{}'", spec->first, f.name));
   if (spec->first == "start" && j.contains("target") == j.contains("apps"))
     return std::unexpected("'start' needs exactly one of 'target' and 'apps'");
+  if (spec->first == "start" && j.contains("gateway") && !j.contains("apps"))
+    return std::unexpected("'gateway' comes with 'apps' (a config file)");
   return Request{spec->first, std::move(j)};
 }
 

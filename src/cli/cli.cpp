@@ -27,7 +27,9 @@ int runCli(int argc, char** argv) {
   c_start->add_option("--name", start.name, "App name (default: the script's name)");
   c_start->add_option("-i,--instances", start.instances, "Number of instances, or max");
   c_start->add_option("--port", start.port, "Port: P, A-B (one per instance), auto, auto:A-B");
-  c_start->add_option("--env", start.env, "Environment variable KEY=VALUE (repeatable)");
+  c_start->add_option("--env", start.env,
+                      "Environment variable KEY=VALUE (repeatable); on a PM2 ecosystem file, NAME "
+                      "picks its env_NAME");
   c_start->add_option("--cwd", start.cwd, "Working directory (default: the current one)");
   c_start->add_flag("--wait", start.wait, "Return once every instance is ready");
   c_start->add_flag("--watch", start.watch, "Restart when files in the working directory change");
@@ -80,6 +82,18 @@ int runCli(int argc, char** argv) {
   c_init->add_option("path", init_path, "Where to write it (default: tend.yaml)");
   c_init->add_flag("--force", force, "Overwrite an existing file");
   c_init->callback([&] { run = [&] { return cmdInit(init_path, force); }; });
+
+  std::string flush_target = "all";
+  auto* c_flush = app.add_subcommand("flush", "Empty the apps' log files");
+  c_flush->add_option("target", flush_target, "App name, id, or all (default)");
+  c_flush->callback([&] { run = [&] { return cmdFlush(flush_target); }; });
+
+  bool install = false, uninstall = false;
+  auto* c_startup =
+      app.add_subcommand("startup", "Print (or --install) systemd units that run tend at boot");
+  c_startup->add_flag("--install", install, "Write and enable the units");
+  c_startup->add_flag("--uninstall", uninstall, "Disable and remove the units");
+  c_startup->callback([&] { run = [&] { return cmdStartup(install, uninstall); }; });
 
   auto* c_save = app.add_subcommand("save", "Remember the apps and whether each runs");
   c_save->alias("dump");

@@ -14,12 +14,14 @@
 #include <thread>
 
 #include "cli/client.hpp"
+#include "cli/startup.hpp"
 #include "cli/table.hpp"
 #include "common/duration.hpp"
 #include "common/files.hpp"
 #include "common/paths.hpp"
 #include "common/text.hpp"
 #include "config/config.hpp"
+#include "config/pm2.hpp"
 #include "daemon/daemon.hpp"
 #include "logs/log_reader.hpp"
 
@@ -86,16 +88,24 @@ bool isNumber(const std::string& s) {
   return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos && s.size() < 10;
 }
 
-int startConfigFile(const std::string& path, bool as_json) {
-  auto config = loadConfigFile(path);
-  if (!config) {
-    std::fputs(formatErrors(config.error()).c_str(), stderr);
-    return fail(fmt::format("{} has {} error{}; nothing was started", path, config.error().size(),
-                            config.error().size() == 1 ? "" : "s"));
+// A tend config, or a PM2 ecosystem file translated (its unsupported fields named in
+// warnings). `pm2_env`: PM2's `--env NAME`, merging each app's env_NAME over its env.
+int startConfigFile(const std::string& path, const std::string& pm2_env, bool as_json) {
+  Pm2Options pm2;
+  pm2.env_name = pm2_env;
+  auto loaded = loadConfigOrEcosystem(path, pm2);
+  if (!loaded) {
+    std::fputs(formatErrors(loaded.error()).c_str(), stderr);
+    return fail(fmt::format("{} has {} error{}; nothing was started", path, loaded.error().size(),
+                            loaded.error().size() == 1 ? "" : "s"));
   }
+  for (const auto& w : loaded->warnings) std::fprintf(stderr, "warning: %s\n", w.format().c_str());
+  const ConfigFile& config = loaded->config;
   json apps = json::array();
-  for (const auto& app : config->apps) apps.push_back(toJson(app));
-  return printList(call({{"cmd", "start"}, {"apps", apps}}), as_json);
+  for (const auto& app : config.apps) apps.push_back(toJson(app));
+  json request{{"cmd", "start"}, {"apps", apps}};
+  if (config.gateway) request["gateway"] = {{"listen", config.gateway->listen}};
+  return printList(call(request), as_json);
 }
 
 int startNew(const StartOptions& o, const std::string& cwd, json run, std::string name) {
@@ -134,15 +144,18 @@ int cmdStart(const StartOptions& o) {
   std::string cwd = absolutePath(o.cwd.empty() ? "." : o.cwd);
   struct stat st {};
   bool exists = ::stat(o.target.c_str(), &st) == 0;
-  if (exists && S_ISREG(st.st_mode) && formatFromPath(o.target)) {
-    if (!o.name.empty() || !o.instances.empty() || !o.port.empty() || !o.env.empty() ||
-        !o.args.empty()) {
+  if (exists && S_ISREG(st.st_mode) && (formatFromPath(o.target) || isPm2FileName(o.target))) {
+    // On a config file, `--env NAME` picks PM2's env_NAME blocks (as `pm2 start --env`).
+    std::string pm2_env;
+    if (o.env.size() == 1 && o.env[0].find('=') == std::string::npos) pm2_env = o.env[0];
+    if (!o.name.empty() || !o.instances.empty() || !o.port.empty() ||
+        (!o.env.empty() && pm2_env.empty()) || !o.args.empty()) {
       std::fprintf(stderr,
-                   "tend: --name, -i, --port, --env and arguments apply to a script, "
+                   "tend: --name, -i, --port, --env K=V and arguments apply to a script, "
                    "not to a config file; set them in the file\n");
       return kExitUsage;
     }
-    return startConfigFile(o.target, o.json);
+    return startConfigFile(o.target, pm2_env, o.json);
   }
   if (exists && S_ISREG(st.st_mode)) {
     std::string script = absolutePath(o.target);
@@ -218,6 +231,23 @@ int cmdDescribe(const std::string& target, bool as_json) {
       row(p + "err log", inst.value("err_log", ""));
       if (inst.contains("log_error")) row(p + "log error", inst.value("log_error", ""), ansi::kRed);
     }
+    if (spec.contains("on_demand")) {
+      const json& od = spec["on_demand"];
+      if (od.contains("hosts") && od["hosts"].is_array())
+        row("routes (hosts)", join(od["hosts"].get<std::vector<std::string>>(), ", "));
+      if (od.contains("listen") && od["listen"].is_array())
+        row("routes (listen)", join(od["listen"].get<std::vector<std::string>>(), ", "));
+      if (od.contains("idle_timeout")) row("idle timeout", od["idle_timeout"].dump());
+      if (app.contains("gateway") && app["gateway"].contains("requests")) {
+        const json& g = app["gateway"];
+        row("open connections", fmt::format("{} requests, {} streams", g.value("in_flight", 0),
+                                            g.value("open_streams", 0)));
+        row("requests", fmt::format("{} ({} cold starts)", g.value("requests", uint64_t{0}),
+                                    g.value("activations", uint64_t{0})));
+        if (g.value("idle_ms", int64_t{0}) > 0)
+          row("idle for", humanDuration(Duration(g.value("idle_ms", int64_t{0}))));
+      }
+    }
     for (const auto& h : app["restart_history"])
       row("restart", fmt::format("{} [{}] {}", h.value("at", ""), h.value("instance", 0),
                                  h.value("reason", "")));
@@ -250,7 +280,7 @@ int cmdLogs(const LogsOptions& o) {
     for (bool err : {false, true}) {
       std::string path = f.value(err ? "err" : "out", "");
       followed.push_back({path, label, err});
-      for (auto& text : tailLines(path, static_cast<size_t>(std::max(0, o.lines))))
+      for (auto& text : tailLinesAcrossRotation(path, static_cast<size_t>(std::max(0, o.lines))))
         lines.push_back({std::move(text), label, err, lines.size()});
     }
   }
@@ -319,6 +349,29 @@ int cmdInit(const std::string& path, bool force) {
   auto r = writeFileAtomically(path, exampleConfig(), 0644);
   if (!r) return fail(r.error());
   std::printf("wrote %s; edit it, then run: tend start %s\n", path.c_str(), path.c_str());
+  return kExitOk;
+}
+
+int cmdFlush(const std::string& target) {
+  auto data = call({{"cmd", "flush"}, {"target", target}});
+  if (!data) return fail(data.error());
+  std::printf("emptied %zu log files\n", data->size());
+  return kExitOk;
+}
+
+int cmdStartup(bool install, bool uninstall) {
+  auto target = startupTargetForInvoker();
+  if (!target) return fail(target.error());
+  if (!install && !uninstall) {
+    std::fputs(startupInstructions(*target).c_str(), stdout);
+    return kExitOk;
+  }
+  auto report = install ? installStartup(*target) : uninstallStartup(*target);
+  if (!report) return fail(report.error());
+  for (const auto& f : report->written)
+    std::printf("%s %s\n", install ? "wrote" : "removed", f.c_str());
+  for (const auto& c : report->commands) std::printf("ran: %s\n", c.c_str());
+  for (const auto& n : report->notes) std::printf("%s\n", n.c_str());
   return kExitOk;
 }
 

@@ -41,6 +41,9 @@ int cmdLogs(const LogsOptions& options);
 int cmdPing(bool json);
 int cmdKill();
 int cmdInit(const std::string& path, bool force);
+int cmdFlush(const std::string& target);
+// Prints the systemd units that run the daemon at boot; or installs / removes them.
+int cmdStartup(bool install, bool uninstall);
 int cmdSave(bool json);
 int cmdResurrect(bool json);
 int cmdDaemon(bool background);

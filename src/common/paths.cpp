@@ -22,6 +22,7 @@ Paths Paths::forHome(const std::string& home_in) {
   p.logs = p.home + "/logs";
   p.daemon_log = p.home + "/daemon.log";
   p.dump = p.home + "/dump.json";
+  p.gateway = p.home + "/gateway.json";
   return p;
 }
 

@@ -14,6 +14,7 @@ struct Paths {
   std::string logs;        // per-instance logs
   std::string daemon_log;  // the daemon's own log
   std::string dump;        // what `tend save` wrote
+  std::string gateway;     // the gateway section of the last config that had one
 
   static Paths fromEnvironment();
   static Paths forHome(const std::string& home);

@@ -17,7 +17,9 @@
 #include "common/files.hpp"
 #include "common/logger.hpp"
 #include "daemon/control_server.hpp"
+#include "daemon/gateway_link.hpp"
 #include "daemon/lock_file.hpp"
+#include "gateway/gateway.hpp"
 #include "store/state_store.hpp"
 #include "supervisor/port_allocator.hpp"
 #include "supervisor/spawner.hpp"
@@ -41,6 +43,21 @@ void notifySystemd(const char* message) {
   socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + std::strlen(path));
   ::sendto(fd.get(), message, std::strlen(message), MSG_NOSIGNAL,
            reinterpret_cast<sockaddr*>(&addr), len);
+}
+
+// The gateway's listen addresses, as the last config with a gateway section gave them.
+std::vector<std::string> loadGatewayListen(const Paths& paths, Logger& log) {
+  auto text = readFile(paths.gateway);
+  if (!text) return {};
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+  std::vector<std::string> listen;
+  if (j.is_object() && j.contains("listen") && j["listen"].is_array()) {
+    for (const auto& a : j["listen"])
+      if (a.is_string()) listen.push_back(a.get<std::string>());
+  } else {
+    log.warn("{} is not a gateway section; the gateway stays off", paths.gateway);
+  }
+  return listen;
 }
 
 }  // namespace
@@ -76,6 +93,16 @@ int runDaemon(const DaemonOptions& options) {
   SocketPortProbe probe;
   Supervisor supervisor({io, paths, **store, ops, probe, log, SystemClock::instance()});
 
+  SupervisorBackend backend(supervisor);
+  Gateway gateway(io, backend, log, SystemClock::instance());
+  std::vector<std::string> gateway_listen = loadGatewayListen(paths, log);
+  auto configureGateway = [&]() -> std::string {
+    std::string err = gateway.configure(gatewayConfigFor(gateway_listen, supervisor.snapshots()));
+    if (!err.empty()) log.error("gateway: {}", err);
+    return err;
+  };
+  supervisor.onAppsChanged([&] { configureGateway(); });
+
   bool stopping = false;
   asio::steady_timer exit_timer(io);
   std::unique_ptr<ControlServer> server;
@@ -84,13 +111,43 @@ int runDaemon(const DaemonOptions& options) {
     exit_timer.expires_after(std::chrono::milliseconds(50));
     exit_timer.async_wait([&](boost::system::error_code) {
       server->close();
+      gateway.close();
       io.stop();
     });
   };
-  Handlers handlers(supervisor, paths, log, [&] {
+  Handlers::Hooks hooks;
+  hooks.on_kill = [&] {
     stopping = true;
     finish();
-  });
+  };
+  hooks.configure_gateway = [&](const nlohmann::json& section) -> std::string {
+    std::vector<std::string> listen;
+    if (section.contains("listen") && section["listen"].is_array())
+      for (const auto& a : section["listen"])
+        if (a.is_string()) listen.push_back(a.get<std::string>());
+    std::swap(listen, gateway_listen);
+    if (std::string err = configureGateway(); !err.empty()) {
+      std::swap(listen, gateway_listen);  // keep what worked
+      return err;
+    }
+    if (auto r = writeFileAtomically(paths.gateway, section.dump(2) + "\n"); !r)
+      log.warn("{}", r.error());
+    return "";
+  };
+  hooks.gateway_stats = [&](const std::string& app) {
+    nlohmann::json j = nlohmann::json::object();
+    auto s = gateway.stats(app);
+    if (!s) return j;
+    j["in_flight"] = s->in_flight;
+    j["open_streams"] = s->open_streams;
+    j["requests"] = s->requests;
+    j["activations"] = s->activations;
+    j["last_request"] = s->last_request_ms ? formatTimestamp(s->last_request_ms) : "";
+    j["idle_ms"] =
+        s->last_request_ms ? SystemClock::instance().wallMillis() - s->last_request_ms : 0;
+    return j;
+  };
+  Handlers handlers(supervisor, paths, log, std::move(hooks));
   server = std::make_unique<ControlServer>(io, handlers, log);
   if (auto err = server->listen(paths.socket); !err.empty()) {
     log.error("{}", err);
@@ -109,6 +166,7 @@ int runDaemon(const DaemonOptions& options) {
 
   log.info("daemon started (pid {}) in {}", ::getpid(), paths.home);
   supervisor.restore();
+  configureGateway();
   notifySystemd("READY=1");
   io.run();
 

@@ -30,6 +30,18 @@ struct ChildFailure {
   ::_exit(127);
 }
 
+// Writes `value` in decimal, NUL-terminated, without allocating (async-signal-safe).
+void writeDecimal(char* out, long value) {
+  char digits[24];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  } while (value > 0 && n < 20);
+  for (int i = 0; i < n; ++i) out[i] = digits[n - 1 - i];
+  out[n] = '\0';
+}
+
 }  // namespace
 
 std::string resolveInPath(const std::string& program, const std::string& path_list) {
@@ -52,9 +64,18 @@ std::expected<pid_t, std::string> RealProcessOps::spawn(const SpawnRequest& req)
   std::vector<char*> argv;
   for (const std::string& a : req.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  std::vector<std::string> activation;
+  if (req.listen_fd >= 0) {
+    // The child's pid is known only after fork: it writes it into this placeholder itself.
+    activation = {"LISTEN_FDS=1", "LISTEN_PID=" + std::string(20, '\0')};
+  }
   std::vector<char*> envp;
-  for (const std::string& e : req.env) envp.push_back(const_cast<char*>(e.c_str()));
+  for (const std::string& e : req.env)
+    if (req.listen_fd < 0 || !(e.starts_with("LISTEN_FDS=") || e.starts_with("LISTEN_PID=")))
+      envp.push_back(const_cast<char*>(e.c_str()));
+  for (std::string& e : activation) envp.push_back(e.data());
   envp.push_back(nullptr);
+  char* listen_pid_digits = activation.empty() ? nullptr : activation[1].data() + 11;
 
   UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   UniqueFd err_read, err_write;
@@ -75,10 +96,21 @@ std::expected<pid_t, std::string> RealProcessOps::spawn(const SpawnRequest& req)
         ::dup2(req.stderr_fd, 2) < 0)
       childFail(err_write.get(), 2);
     if (!req.cwd.empty() && ::chdir(req.cwd.c_str()) != 0) childFail(err_write.get(), 0);
+    unsigned first_closed = 3;
+    int errfd = err_write.get();
+    if (req.listen_fd >= 0) {
+      // fd 3 is the socket's place: move whatever sits there (our error pipe) out of the way.
+      if (errfd == 3) errfd = ::fcntl(3, F_DUPFD_CLOEXEC, 4);
+      // dup2 clears close-on-exec on fd 3; dup2 onto itself would not, so move it first.
+      int fd = req.listen_fd == 3 ? ::fcntl(3, F_DUPFD_CLOEXEC, 4) : req.listen_fd;
+      if (fd < 0 || ::dup2(fd, 3) < 0) childFail(errfd, 2);
+      writeDecimal(listen_pid_digits, ::getpid());
+      first_closed = 4;
+    }
     // Belt and braces: every daemon fd is O_CLOEXEC already; mark any stray one too.
-    ::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
+    ::syscall(SYS_close_range, first_closed, ~0u, CLOSE_RANGE_CLOEXEC);
     ::execve(program.c_str(), argv.data(), envp.data());
-    childFail(err_write.get(), 1);
+    childFail(errfd, 1);
   }
   err_write.reset();
   ChildFailure failure{};

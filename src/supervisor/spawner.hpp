@@ -16,6 +16,9 @@ struct SpawnRequest {
   std::vector<std::string> env;  // "KEY=VALUE", the child's whole environment
   int stdout_fd = -1;            // write ends the child gets as fd 1 and 2
   int stderr_fd = -1;
+  // A listening socket handed over systemd-style: the child gets it as fd 3, with
+  // LISTEN_FDS=1 and LISTEN_PID=<its own pid> in its environment. -1: none.
+  int listen_fd = -1;
 };
 
 class ProcessOps {

@@ -1,6 +1,8 @@
 #include "supervisor/supervisor.hpp"
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -125,6 +127,7 @@ struct App {
   AppSpec spec;
   bool desired_running = false;
   std::vector<std::unique_ptr<Instance>> instances;
+  UniqueFd activation_socket;  // on_demand.socket_activation: bound once, kept across restarts
   std::optional<AppSpec> pending_spec;  // replace the spec once every instance stopped
   bool start_after_update = false;
   bool pending_delete = false;
@@ -167,7 +170,10 @@ class Supervisor::Impl {
     for (char** e = environ; e && *e; ++e) {
       std::string kv(*e);
       size_t eq = kv.find('=');
-      if (eq == std::string::npos || kv.starts_with("TEND_")) continue;
+      // tend's own variables and the daemon's systemd plumbing are not the apps' to inherit.
+      if (eq == std::string::npos || kv.starts_with("TEND_") || kv.starts_with("NOTIFY_SOCKET=") ||
+          kv.starts_with("WATCHDOG_") || kv.starts_with("LISTEN_"))
+        continue;
       base_env_[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
     waitForChildren();
@@ -231,7 +237,9 @@ class Supervisor::Impl {
     }
     for (auto& app : apps_) {
       App& a = *app;
-      if (a.desired_running) allocatePorts(a);
+      if (a.desired_running || a.spec.on_demand) {
+        if (auto err = allocatePorts(a); !err.empty()) log_.warn("{}", err);
+      }
       for (auto& inst : a.instances) {
         if (inst->adopted) {
           log_.info("{}[{}]: found pid {} from before the daemon restarted; replacing it",
@@ -263,6 +271,11 @@ class Supervisor::Impl {
         apps_.push_back(std::move(fresh));
         log_.info("{}: added (id {})", app->spec.name, app->id);
         touched.insert(app->id);
+        // An on-demand app's port is its route's target: assign it now, not at first start.
+        if (!item.run && app->spec.on_demand) {
+          if (auto err = allocatePorts(*app); !err.empty()) errors.push_back(err);
+        }
+        appsChanged();
         if (item.run) {
           if (auto err = startApp(*app); !err.empty()) errors.push_back(err);
         }
@@ -354,6 +367,7 @@ class Supervisor::Impl {
         i["err_log"] = inst->err_log->path();
         if (!inst->out_log->lastError().empty()) i["log_error"] = inst->out_log->lastError();
         if (!inst->err_log->lastError().empty()) i["log_error"] = inst->err_log->lastError();
+        i["log_dropped_lines"] = inst->out_log->droppedLines() + inst->err_log->droppedLines();
         i["started_at"] = inst->started_wall ? formatTimestamp(inst->started_wall) : "";
         a["instances"].push_back(i);
       }
@@ -386,12 +400,41 @@ class Supervisor::Impl {
     return out;
   }
 
+  Result flush(const std::string& target) {
+    auto targets = resolve(target);
+    if (!targets) return std::unexpected(targets.error());
+    json out = json::array();
+    std::vector<std::string> errors;
+    for (App* app : *targets)
+      for (auto& inst : app->instances)
+        for (auto* writer : {inst->out_log.get(), inst->err_log.get()}) {
+          if (auto r = writer->truncate(); !r) errors.push_back(r.error());
+          out.push_back(writer->path());
+        }
+    if (!errors.empty()) return std::unexpected(join(errors, "; "));
+    return out;
+  }
+
   json dump() const {
     json apps = json::array();
     for (const auto& app : apps_)
       apps.push_back({{"spec", toJson(app->spec)}, {"running", app->desired_running}});
     return {{"version", 1}, {"apps", apps}};
   }
+
+  std::optional<Supervisor::AppSnapshot> snapshot(const std::string& name) const {
+    for (const auto& app : apps_)
+      if (app->spec.name == name) return snapshotOf(*app);
+    return std::nullopt;
+  }
+
+  std::vector<Supervisor::AppSnapshot> snapshots() const {
+    std::vector<Supervisor::AppSnapshot> out;
+    for (const auto& app : apps_) out.push_back(snapshotOf(*app));
+    return out;
+  }
+
+  void onAppsChanged(std::function<void()> hook) { apps_changed_ = std::move(hook); }
 
   void shutdown(bool forget, std::function<void()> done) {
     std::set<int64_t> ids;
@@ -404,6 +447,24 @@ class Supervisor::Impl {
   }
 
  private:
+  static Supervisor::AppSnapshot snapshotOf(const App& app) {
+    Supervisor::AppSnapshot snap;
+    snap.spec = app.spec;
+    for (const auto& inst : app.instances) {
+      snap.statuses.push_back(inst->machine.status());
+      snap.ports.push_back(inst->port);
+      if (!inst->machine.lastReason().empty()) snap.last_reason = inst->machine.lastReason();
+    }
+    return snap;
+  }
+
+  void appsChanged() {
+    if (!apps_changed_) return;
+    asio::post(io_, [this] {
+      if (apps_changed_) apps_changed_();
+    });
+  }
+
   // ---- lookup ----------------------------------------------------------------------------
 
   App* findByName(const std::string& name) {
@@ -450,12 +511,18 @@ class Supervisor::Impl {
     int count = instanceCount(app.spec);
     for (int i = 0; i < count; ++i) {
       auto inst = std::make_unique<Instance>(io_, app.spec, i);
+      const LogSpec& logs = app.spec.logs;
       inst->out_log = std::make_shared<LogWriter>(
-          instanceLogPath(app.spec.logs.out_file, paths_.logs, app.spec, i, "out"),
-          app.spec.logs.timestamps);
+          instanceLogPath(logs.out_file, paths_.logs, app.spec, i, "out"), logs.timestamps,
+          logs.max_size, logs.max_files);
       inst->err_log = std::make_shared<LogWriter>(
-          instanceLogPath(app.spec.logs.err_file, paths_.logs, app.spec, i, "err"),
-          app.spec.logs.timestamps);
+          instanceLogPath(logs.err_file, paths_.logs, app.spec, i, "err"), logs.timestamps,
+          logs.max_size, logs.max_files);
+      // A log that cannot be written never stops the app; the daemon's log says so.
+      std::string who = fmt::format("{}[{}]", app.spec.name, i);
+      for (auto* writer : {inst->out_log.get(), inst->err_log.get()})
+        writer->setStatusHandler(
+            [this, who](const std::string& what) { log_.warn("{}: {}", who, what); });
       app.instances.push_back(std::move(inst));
     }
   }
@@ -507,6 +574,10 @@ class Supervisor::Impl {
   }
 
   void spawn(App& app, Instance& inst) {
+    if (isExternal(app)) {
+      startExternal(app, inst);
+      return;
+    }
     UniqueFd out_r, out_w, err_r, err_w;
     if (!makePipe(out_r, out_w) || !makePipe(err_r, err_w)) {
       spawnFailed(app, inst, fmt::format("cannot create pipes: {}", std::strerror(errno)));
@@ -518,6 +589,13 @@ class Supervisor::Impl {
     req.env = childEnv(app, inst);
     req.stdout_fd = out_w.get();
     req.stderr_fd = err_w.get();
+    if (app.spec.on_demand && app.spec.on_demand->socket_activation) {
+      if (auto err = ensureActivationSocket(app, inst); !err.empty()) {
+        spawnFailed(app, inst, err);
+        return;
+      }
+      req.listen_fd = app.activation_socket.get();
+    }
     auto pid = ops_.spawn(req);
     out_w.reset();
     err_w.reset();
@@ -545,6 +623,126 @@ class Supervisor::Impl {
     apply(app, inst, inst.machine.spawned());
     // No readiness probe yet: an instance is online as soon as it runs.
     apply(app, inst, inst.machine.ready());
+  }
+
+  // Socket activation: tend binds the app's port itself, once, and every process of the app
+  // gets the listening socket as fd 3, so a connection made while it boots (or restarts)
+  // waits in the backlog instead of being refused.
+  std::string ensureActivationSocket(App& app, const Instance& inst) {
+    if (app.activation_socket) return "";
+    if (!inst.port) return "socket_activation needs the app's port";
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    int one = 1;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(inst.port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (!fd || ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(fd.get(), SOMAXCONN) != 0)
+      return fmt::format("cannot listen on 127.0.0.1:{} for socket activation: {}", inst.port,
+                         std::strerror(errno));
+    app.activation_socket = std::move(fd);
+    return "";
+  }
+
+  // ---- apps tend does not spawn (start / stop / check commands) ---------------------------
+
+  static bool isExternal(const App& app) { return !app.spec.start_cmd.empty(); }
+
+  // Runs `command` under /bin/sh -c with the app's env and cwd, its output in the app's
+  // logs. `done` gets its exit; a command still running after `limit` is killed.
+  void runHelper(App& app, Instance& inst, const std::string& what, const std::string& command,
+                 Duration limit, std::function<void(ExitStatus)> done) {
+    UniqueFd out_r, out_w, err_r, err_w;
+    if (!makePipe(out_r, out_w) || !makePipe(err_r, err_w)) {
+      done(ExitStatus{});
+      return;
+    }
+    SpawnRequest req;
+    req.argv = {"/bin/sh", "-c", command};
+    req.cwd = app.spec.cwd;
+    req.env = childEnv(app, inst);
+    req.stdout_fd = out_w.get();
+    req.stderr_fd = err_w.get();
+    auto pid = ops_.spawn(req);
+    out_w.reset();
+    err_w.reset();
+    if (!pid) {
+      inst.err_log->write(fmt::format("tend: {} command: {}", what, pid.error()),
+                          clock_.wallMillis());
+      done(ExitStatus{});
+      return;
+    }
+    log_.info("{}: running its {} command (pid {})", app.spec.name, what, *pid);
+    std::make_shared<PipeReader>(io_, std::move(out_r), inst.out_log, clock_)->start();
+    std::make_shared<PipeReader>(io_, std::move(err_r), inst.err_log, clock_)->start();
+    auto timer = std::make_shared<asio::steady_timer>(io_, limit);
+    pid_t p = *pid;
+    timer->async_wait([this, p](boost::system::error_code ec) {
+      if (!ec && helpers_.count(p)) ops_.signalGroup(p, SIGKILL);
+    });
+    helpers_[p] = [timer, done = std::move(done)](ExitStatus exit) {
+      timer->cancel();
+      done(exit);
+    };
+  }
+
+  // check (when given): already running means online at once; else start, online when it
+  // succeeds. The gateway then waits for the target to accept connections.
+  void startExternal(App& app, Instance& inst) {
+    uint64_t run = ++inst.run;
+    inst.started_at = clock_.now();
+    inst.started_wall = clock_.wallMillis();
+    Duration limit = app.spec.on_demand ? app.spec.on_demand->start_timeout : Duration(30s);
+    auto whenCurrent = [this, id = app.id, index = inst.index, run](auto fn) {
+      return [this, id, index, run, fn](ExitStatus exit) {
+        App* a = nullptr;
+        Instance* i = findInstance(id, index, &a);
+        if (i && i->run == run && i->machine.status() == Status::Starting) fn(*a, *i, exit);
+      };
+    };
+    auto started = whenCurrent([this](App& a, Instance& i, ExitStatus exit) {
+      if (!exit.clean()) {
+        spawnFailed(a, i, fmt::format("start command failed: {}", exit.describe()));
+        return;
+      }
+      apply(a, i, i.machine.spawned());
+      apply(a, i, i.machine.ready());
+    });
+    auto runStart = [this, limit, started](App& a, Instance& i) {
+      runHelper(a, i, "start", a.spec.start_cmd, limit, started);
+    };
+    if (app.spec.check_cmd.empty()) {
+      runStart(app, inst);
+      return;
+    }
+    runHelper(app, inst, "check", app.spec.check_cmd, limit,
+              whenCurrent([this, runStart](App& a, Instance& i, ExitStatus exit) {
+                if (!exit.clean()) {
+                  runStart(a, i);
+                  return;
+                }
+                log_.info("{}: already running (its check command succeeded)", a.spec.name);
+                apply(a, i, i.machine.spawned());
+                apply(a, i, i.machine.ready());
+              }));
+  }
+
+  void stopExternal(App& app, Instance& inst) {
+    uint64_t run = ++inst.run;
+    auto finished = [this, id = app.id, index = inst.index, run](ExitStatus exit) {
+      App* a = nullptr;
+      Instance* i = findInstance(id, index, &a);
+      if (!i || i->run != run || i->machine.status() != Status::Stopping) return;
+      if (!exit.clean()) log_.warn("{}: stop command failed: {}", a->spec.name, exit.describe());
+      finishExit(*a, *i, exit);
+    };
+    if (app.spec.stop_cmd.empty()) {
+      asio::post(io_, [finished] { finished(ExitStatus{0, 0}); });
+      return;
+    }
+    runHelper(app, inst, "stop", app.spec.stop_cmd, app.spec.kill_timeout, finished);
   }
 
   void spawnFailed(App& app, Instance& inst, const std::string& why) {
@@ -623,6 +821,10 @@ class Supervisor::Impl {
   }
 
   void sendStop(App& app, Instance& inst) {
+    if (isExternal(app)) {
+      stopExternal(app, inst);
+      return;
+    }
     if (!inst.running()) return;
     ops_.signalGroup(inst.pid, app.spec.stop_signal);
     inst.kill_deadline = clock_.now() + app.spec.kill_timeout;
@@ -653,13 +855,19 @@ class Supervisor::Impl {
     int status = 0;
     pid_t pid;
     while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+      ExitStatus exit;
+      if (WIFEXITED(status)) exit.exit_code = WEXITSTATUS(status);
+      if (WIFSIGNALED(status)) exit.signal = WTERMSIG(status);
+      if (auto h = helpers_.find(pid); h != helpers_.end()) {
+        auto done = std::move(h->second);
+        helpers_.erase(h);
+        done(exit);
+        continue;
+      }
       auto it = by_pid_.find(pid);
       if (it == by_pid_.end()) continue;  // an orphan we reaped as subreaper
       auto [app_id, index] = it->second;
       by_pid_.erase(it);
-      ExitStatus exit;
-      if (WIFEXITED(status)) exit.exit_code = WEXITSTATUS(status);
-      if (WIFSIGNALED(status)) exit.signal = WTERMSIG(status);
       App* app = nullptr;
       if (Instance* inst = findInstance(app_id, index, &app); inst && inst->pid == pid)
         leaderExited(*app, *inst, exit);
@@ -776,18 +984,24 @@ class Supervisor::Impl {
         if (auto r = store_.deleteApp(a->id); !r)
           log_.error("{}: cannot delete from the state database: {}", a->spec.name, r.error());
         ports_.release(a->spec.name);
+        a->activation_socket.reset();
         log_.info("{}: deleted", a->spec.name);
         std::erase_if(apps_, [id](const auto& p) { return p->id == id; });
+        appsChanged();
       } else if (a->pending_spec) {
         for (auto& inst : a->instances) (void)store_.removeInstance(a->id, inst->index);
         a->spec = std::move(*a->pending_spec);
         a->pending_spec.reset();
+        a->activation_socket.reset();
         ports_.release(a->spec.name);
         buildInstances(*a);
         if (a->start_after_update) {
           a->desired_running = false;
           startApp(*a);
+        } else if (a->spec.on_demand) {
+          allocatePorts(*a);
         }
+        appsChanged();
       }
       checkWaiters();
     });
@@ -960,7 +1174,9 @@ class Supervisor::Impl {
   std::map<std::string, std::string> base_env_;
   std::vector<std::unique_ptr<App>> apps_;
   std::map<pid_t, std::pair<int64_t, int>> by_pid_;
+  std::map<pid_t, std::function<void(ExitStatus)>> helpers_;  // check/start/stop commands
   std::vector<std::shared_ptr<Waiter>> waiters_;
+  std::function<void()> apps_changed_;
 };
 
 Supervisor::Supervisor(Deps deps) : impl_(std::make_unique<Impl>(deps)) {}
@@ -996,6 +1212,18 @@ Supervisor::Result Supervisor::logFiles(const std::string& t) const {
 }
 nlohmann::json Supervisor::dump() const {
   return impl_->dump();
+}
+Supervisor::Result Supervisor::flush(const std::string& t) {
+  return impl_->flush(t);
+}
+std::optional<Supervisor::AppSnapshot> Supervisor::snapshot(const std::string& name) const {
+  return impl_->snapshot(name);
+}
+std::vector<Supervisor::AppSnapshot> Supervisor::snapshots() const {
+  return impl_->snapshots();
+}
+void Supervisor::onAppsChanged(std::function<void()> hook) {
+  impl_->onAppsChanged(std::move(hook));
 }
 void Supervisor::shutdown(bool forget, std::function<void()> done) {
   impl_->shutdown(forget, std::move(done));

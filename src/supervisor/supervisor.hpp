@@ -13,6 +13,7 @@
 #include <expected>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "common/paths.hpp"
 #include "config/app_spec.hpp"
 #include "store/state_store.hpp"
+#include "supervisor/instance_state.hpp"
 #include "supervisor/port_allocator.hpp"
 #include "supervisor/spawner.hpp"
 
@@ -71,7 +73,21 @@ class Supervisor {
   nlohmann::json list() const;  // one object per instance (see SPEC.md)
   Result describe(const std::string& target) const;
   Result logFiles(const std::string& target) const;
-  nlohmann::json dump() const;  // what `tend save` writes: specs and desired state
+  nlohmann::json dump() const;
+  // Empties the log files (and removes rotated ones) of the target's instances.
+  Result flush(const std::string& target);  // what `tend save` writes: specs and desired state
+
+  // What the gateway needs to know of one app.
+  struct AppSnapshot {
+    AppSpec spec;
+    std::vector<Status> statuses;  // one per instance
+    std::vector<uint16_t> ports;   // one per instance (0: none), assigned even while stopped
+    std::string last_reason;       // the newest reason any instance gave
+  };
+  std::optional<AppSnapshot> snapshot(const std::string& name) const;
+  std::vector<AppSnapshot> snapshots() const;
+  // Called (deferred, on the loop) after apps were added, changed or deleted.
+  void onAppsChanged(std::function<void()> hook);
 
   // Stops every app. With `forget`, apps are marked stopped (tend kill); without, their
   // desired state is kept so the next daemon brings them back (SIGTERM, e.g. at shutdown).

@@ -120,9 +120,11 @@ void TendTest::TearDown() {
   std::filesystem::remove_all(dir_, ec);
 }
 
-RunResult TendTest::tend(const std::vector<std::string>& args,
-                         const std::map<std::string, std::string>& env,
-                         std::chrono::seconds timeout) {
+namespace {
+
+RunResult runWithEnv(const std::vector<std::string>& argv,
+                     const std::map<std::string, std::string>& env,
+                     std::chrono::milliseconds timeout) {
   int out_pipe[2], err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) return {};
   pid_t pid = ::fork();
@@ -131,13 +133,11 @@ RunResult TendTest::tend(const std::vector<std::string>& args,
     ::dup2(null_fd, 0);
     ::dup2(out_pipe[1], 1);
     ::dup2(err_pipe[1], 2);
-    ::setenv("TEND_HOME", home_.c_str(), 1);
-    ::setenv("NO_COLOR", "1", 1);
     for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
-    std::vector<char*> argv{const_cast<char*>(TEND_BINARY)};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(TEND_BINARY, argv.data());
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
     ::_exit(127);
   }
   ::close(out_pipe[1]);
@@ -173,6 +173,22 @@ RunResult TendTest::tend(const std::vector<std::string>& args,
   ::waitpid(pid, &status, 0);
   result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
+}
+
+}  // namespace
+
+RunResult runProgram(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  return runWithEnv(argv, {}, timeout);
+}
+
+RunResult TendTest::tend(const std::vector<std::string>& args,
+                         const std::map<std::string, std::string>& env,
+                         std::chrono::seconds timeout) {
+  std::map<std::string, std::string> all{{"TEND_HOME", home_}, {"NO_COLOR", "1"}};
+  for (const auto& [k, v] : env) all[k] = v;
+  std::vector<std::string> argv{TEND_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return runWithEnv(argv, all, timeout);
 }
 
 nlohmann::json TendTest::list() {

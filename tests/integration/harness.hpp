@@ -26,6 +26,10 @@ struct RunResult {
 bool waitFor(const std::function<bool()>& predicate,
              std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
+// Runs a program (argv[0] searched in PATH) and collects its output.
+RunResult runProgram(const std::vector<std::string>& argv,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
 bool processAlive(pid_t pid);
 // Pids of live processes whose command line contains `needle`.
 std::vector<pid_t> processesWith(const std::string& needle);

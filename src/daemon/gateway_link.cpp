@@ -1,0 +1,116 @@
+#include "daemon/gateway_link.hpp"
+
+#include <charconv>
+
+namespace tend {
+
+AppRunState runStateOf(const Supervisor::AppSnapshot& app) {
+  auto any = [&](Status s) {
+    for (Status st : app.statuses)
+      if (st == s) return true;
+    return false;
+  };
+  if (any(Status::Online)) return AppRunState::Running;
+  if (any(Status::Starting)) return AppRunState::Starting;
+  if (any(Status::Stopping)) return AppRunState::Stopping;
+  // Waiting: it exited during its start and a restart is scheduled; for a request that is
+  // a failed start, answered with the reason rather than held until start_timeout.
+  if (any(Status::Errored) || any(Status::Waiting)) return AppRunState::Failed;
+  return AppRunState::Stopped;
+}
+
+void SupervisorBackend::startApp(const std::string& app,
+                                 std::function<void(std::string error)> done) {
+  supervisor_.start(app, [this, app, done = std::move(done)](Supervisor::Result r) {
+    if (!r) {
+      done(r.error());
+      return;
+    }
+    auto snap = supervisor_.snapshot(app);
+    if (!snap) {
+      done("the app was deleted while it started");
+      return;
+    }
+    AppRunState state = runStateOf(*snap);
+    if (state == AppRunState::Running || state == AppRunState::Starting) {
+      done("");
+    } else {
+      done(snap->last_reason.empty() ? "it did not start" : snap->last_reason);
+    }
+  });
+}
+
+AppRunState SupervisorBackend::state(const std::string& app) const {
+  auto snap = supervisor_.snapshot(app);
+  return snap ? runStateOf(*snap) : AppRunState::Failed;
+}
+
+std::string SupervisorBackend::failureReason(const std::string& app) const {
+  auto snap = supervisor_.snapshot(app);
+  if (!snap) return "no such app";
+  return snap->last_reason;
+}
+
+void SupervisorBackend::stopIdle(const std::string& app) {
+  supervisor_.stop(app, [](Supervisor::Result) {});
+}
+
+void SupervisorBackend::restartRefused(const std::string& app) {
+  supervisor_.restart(app, [](Supervisor::Result) {});
+}
+
+namespace {
+
+// "http://host:port[/...]" -> host and port.
+bool parseTarget(const std::string& url, std::string& host, uint16_t& port) {
+  std::string rest = url;
+  if (rest.starts_with("http://")) rest = rest.substr(7);
+  size_t slash = rest.find('/');
+  if (slash != std::string::npos) rest = rest.substr(0, slash);
+  size_t colon = rest.rfind(':');
+  if (colon == std::string::npos) {
+    host = rest;
+    port = 80;
+    return !host.empty();
+  }
+  host = rest.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  unsigned value = 0;
+  auto [ptr, ec] = std::from_chars(rest.data() + colon + 1, rest.data() + rest.size(), value);
+  if (ec != std::errc() || ptr != rest.data() + rest.size() || value == 0 || value > 65535)
+    return false;
+  port = static_cast<uint16_t>(value);
+  return !host.empty();
+}
+
+}  // namespace
+
+GatewayConfig gatewayConfigFor(const std::vector<std::string>& listen,
+                               const std::vector<Supervisor::AppSnapshot>& apps) {
+  GatewayConfig config;
+  config.listen = listen;
+  for (const auto& app : apps) {
+    if (!app.spec.on_demand) continue;
+    const OnDemandSpec& od = *app.spec.on_demand;
+    GatewayRoute route;
+    route.app = app.spec.name;
+    route.hosts = od.hosts;
+    route.listen = od.listen;
+    route.idle_timeout = od.idle_timeout;
+    route.start_timeout = od.start_timeout;
+    route.loading_page = od.loading_page;
+    route.socket_activated = od.socket_activation;
+    if (!od.target.empty()) {
+      if (!parseTarget(od.target, route.target_host, route.target_port)) continue;
+    } else {
+      route.target_host = "127.0.0.1";
+      route.target_port = app.ports.empty() ? 0 : app.ports.front();
+      if (route.target_port == 0) continue;  // no port could be assigned: nowhere to go
+    }
+    config.routes.push_back(std::move(route));
+  }
+  return config;
+}
+
+}  // namespace tend

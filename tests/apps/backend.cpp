@@ -1,0 +1,168 @@
+// An HTTP backend for the gateway's integration tests. Listens on 127.0.0.1:$PORT (after
+// $BACKEND_DELAY_MS milliseconds, to look like a slow start) and answers:
+//   GET  /anything?x=y   200 "app=<TEND_APP_NAME> method=GET target=/anything?x=y host=<Host>"
+//   POST /echo           200 "bytes=<n> fnv=<FNV-1a of the body>"
+//   GET  /sse?n=N&ms=M   text/event-stream: N events "data: event i", M ms apart
+//   GET  /headers        200 with every request header, one "name: value" per line
+//   GET  /ws (Upgrade)   a WebSocket that echoes every message
+// One thread per connection, keep-alive. `backend never` never listens at all.
+
+#include <unistd.h>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+std::string queryValue(const std::string& target, const std::string& key) {
+  size_t q = target.find('?');
+  if (q == std::string::npos) return "";
+  std::string query = target.substr(q + 1);
+  size_t pos = 0;
+  while (pos < query.size()) {
+    size_t amp = query.find('&', pos);
+    std::string pair = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+    if (pair.rfind(key + "=", 0) == 0) return pair.substr(key.size() + 1);
+    if (amp == std::string::npos) break;
+    pos = amp + 1;
+  }
+  return "";
+}
+
+void serveWebSocket(tcp::socket socket, http::request<http::string_body> req) {
+  beast::websocket::stream<tcp::socket> ws(std::move(socket));
+  ws.accept(req);
+  beast::flat_buffer buffer;
+  while (true) {
+    beast::error_code ec;
+    ws.read(buffer, ec);
+    if (ec) return;
+    ws.text(ws.got_text());
+    ws.write(buffer.data(), ec);
+    if (ec) return;
+    buffer.consume(buffer.size());
+  }
+}
+
+void serve(tcp::socket socket) {
+  const char* app = std::getenv("TEND_APP_NAME");
+  beast::flat_buffer buffer;
+  while (true) {
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(64ull << 20);
+    beast::error_code ec;
+    http::read(socket, buffer, parser, ec);
+    if (ec) return;
+    auto req = parser.release();
+    std::string target(req.target());
+    if (beast::websocket::is_upgrade(req)) {
+      serveWebSocket(std::move(socket), std::move(req));
+      return;
+    }
+    if (target.rfind("/sse", 0) == 0) {
+      int n = std::atoi(queryValue(target, "n").c_str());
+      int ms = std::atoi(queryValue(target, "ms").c_str());
+      http::response<http::empty_body> head{http::status::ok, req.version()};
+      head.set(http::field::content_type, "text/event-stream");
+      head.set(http::field::cache_control, "no-cache");
+      head.chunked(true);
+      http::response_serializer<http::empty_body> sr{head};
+      http::write_header(socket, sr, ec);
+      for (int i = 1; i <= n && !ec; ++i) {
+        std::string event = "data: event " + std::to_string(i) + "\n\n";
+        asio::write(socket, http::make_chunk(asio::buffer(event)), ec);
+        if (i < n) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+      }
+      if (!ec) asio::write(socket, http::make_chunk_last(), ec);
+      if (ec || !req.keep_alive()) return;
+      continue;
+    }
+    http::response<http::string_body> res{http::status::ok, req.version()};
+    res.set(http::field::content_type, "text/plain");
+    if (target == "/echo") {
+      uint64_t fnv = 14695981039346656037ull;
+      for (unsigned char c : req.body()) fnv = (fnv ^ c) * 1099511628211ull;
+      res.body() = "bytes=" + std::to_string(req.body().size()) + " fnv=" + std::to_string(fnv);
+    } else if (target == "/headers") {
+      for (const auto& field : req) {
+        res.body() += std::string(field.name_string()) + ": " + std::string(field.value()) + "\n";
+      }
+    } else {
+      res.body() = std::string("app=") + (app ? app : "?") +
+                   " method=" + std::string(req.method_string()) + " target=" + target +
+                   " host=" + std::string(req[http::field::host]);
+    }
+    res.keep_alive(req.keep_alive());
+    res.prepare_payload();
+    http::write(socket, res, ec);
+    if (ec || !req.keep_alive()) return;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  if (argc > 1 && std::string(argv[1]) == "never") {
+    std::printf("never listening\n");
+    while (true) std::this_thread::sleep_for(std::chrono::hours(1));
+  }
+  asio::io_context io;
+  tcp::acceptor acceptor(io);
+  beast::error_code ec;
+  const char* listen_fds = std::getenv("LISTEN_FDS");
+  const char* listen_pid = std::getenv("LISTEN_PID");
+  if (listen_fds && listen_pid && std::atoi(listen_fds) == 1 &&
+      std::atoi(listen_pid) == ::getpid()) {
+    // Socket activation: the listening socket is fd 3 already.
+    if (const char* delay = std::getenv("BACKEND_DELAY_MS"))
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(delay)));
+    acceptor.assign(tcp::v4(), 3, ec);
+    if (ec) {
+      std::fprintf(stderr, "backend: fd 3 is not a socket: %s\n", ec.message().c_str());
+      return 4;
+    }
+    std::printf("backend using the socket-activated fd 3\n");
+    while (true) {
+      tcp::socket socket(io);
+      acceptor.accept(socket, ec);
+      if (ec) continue;
+      std::thread(serve, std::move(socket)).detach();
+    }
+  }
+  const char* port = std::getenv("PORT");
+  if (!port) {
+    std::fprintf(stderr, "backend: PORT is not set\n");
+    return 2;
+  }
+  if (const char* delay = std::getenv("BACKEND_DELAY_MS"))
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(delay)));
+  tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"),
+                         static_cast<unsigned short>(std::atoi(port)));
+  acceptor.open(endpoint.protocol());
+  acceptor.set_option(asio::socket_base::reuse_address(true));
+  acceptor.bind(endpoint, ec);
+  if (ec) {
+    std::fprintf(stderr, "backend: cannot listen on %s: %s\n", port, ec.message().c_str());
+    return 3;
+  }
+  acceptor.listen();
+  std::printf("backend listening on %s\n", port);
+  while (true) {
+    tcp::socket socket(io);
+    acceptor.accept(socket, ec);
+    if (ec) continue;
+    std::thread(serve, std::move(socket)).detach();
+  }
+}

@@ -1,0 +1,460 @@
+// The on-demand gateway, end to end: the real daemon, real backends (tests/apps/backend.cpp),
+// real clients (curl, wrk when installed, and a Beast WebSocket client).
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include "harness.hpp"
+
+namespace tend::testing {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using tcp = asio::ip::tcp;
+
+struct Http {
+  int code = 0;
+  std::string body;
+};
+
+class GatewayTest : public TendTest {
+ protected:
+  void SetUp() override {
+    TendTest::SetUp();
+    gateway_port_ = freePortRun(1);
+    ASSERT_GT(gateway_port_, 0);
+  }
+
+  struct App {
+    std::string name{};
+    std::string idle = "1s";
+    std::string start_timeout = "5s";
+    std::string extra{};  // more YAML for the app, indented 4 spaces
+    std::vector<std::string> run{};
+    std::string on_demand_extra{};  // more YAML for its on_demand block, indented 6 spaces
+    std::string env{};              // more env entries: ", KEY: value"
+  };
+
+  // Writes and starts a config whose apps are backends behind the gateway.
+  void startConfig(const std::vector<App>& apps) {
+    std::string yaml = fmt::format("gateway:\n  listen: 127.0.0.1:{}\napps:\n", gateway_port_);
+    for (const auto& a : apps) {
+      int port = freePortRun(1);
+      ports_[a.name] = port;
+      std::vector<std::string> run =
+          a.run.empty() ? std::vector<std::string>{BACKEND_BINARY} : a.run;
+      std::string run_yaml;
+      for (const auto& word : run) run_yaml += (run_yaml.empty() ? "" : ", ") + json(word).dump();
+      yaml += fmt::format(R"(  - name: {0}
+    run: [{1}, "{2}"]
+    port: {3}
+    env: {{ TEST_TAG: "{2}"{8} }}
+    on_demand:
+      hosts: [{0}.localhost]
+      idle_timeout: {4}
+      start_timeout: {5}
+{7}{6})",
+                          a.name, run_yaml, tag(), port, a.idle, a.start_timeout, a.extra,
+                          a.on_demand_extra, a.env);
+    }
+    RunResult r = tend({"start", writeFile("tend.yaml", yaml)});
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+  }
+
+  Http get(const std::string& host, const std::string& path,
+           const std::vector<std::string>& more = {}) {
+    std::vector<std::string> argv{"curl",          "-s", "-m", "20", "-H", "Host: " + host, "-w",
+                                  "\n%{http_code}"};
+    argv.insert(argv.end(), more.begin(), more.end());
+    argv.push_back(fmt::format("http://127.0.0.1:{}{}", gateway_port_, path));
+    RunResult r = runProgram(argv, seconds(30));
+    Http h;
+    size_t nl = r.out.rfind('\n');
+    if (nl == std::string::npos) return h;
+    h.body = r.out.substr(0, nl);
+    h.code = std::atoi(r.out.c_str() + nl + 1);
+    return h;
+  }
+
+  std::string status(const std::string& app) { return instance(app).value("status", ""); }
+
+  int startsIn(const std::string& app) {
+    std::string log = readText(home_ + "/daemon.log");
+    int n = 0;
+    std::string needle = app + "[0]: started pid";
+    for (size_t p = 0; (p = log.find(needle, p)) != std::string::npos; ++p) ++n;
+    return n;
+  }
+
+  int gateway_port_ = 0;
+  std::map<std::string, int> ports_;
+};
+
+TEST_F(GatewayTest, StartsAnAppOnItsFirstRequestAndForwardsPathAndQuery) {
+  startConfig({{.name = "a"}});
+  EXPECT_EQ(status("a"), "stopped");
+  EXPECT_EQ(instance("a")["on_demand"], true);
+  Http h = get("a.localhost", "/hello/world?x=1&y=two");
+  EXPECT_EQ(h.code, 200) << h.body;
+  EXPECT_EQ(h.body, "app=a method=GET target=/hello/world?x=1&y=two host=a.localhost");
+  EXPECT_EQ(status("a"), "online");
+  // The hot path: the app is up, requests go straight through.
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(get("A.LOCALHOST:80", "/again").code, 200);
+  EXPECT_EQ(startsIn("a"), 1);
+}
+
+TEST_F(GatewayTest, UnknownHostIs404AndStartsNothing) {
+  startConfig({{.name = "a"}});
+  Http h = get("nobody.localhost", "/");
+  EXPECT_EQ(h.code, 404);
+  EXPECT_NE(h.body.find("nobody.localhost"), std::string::npos) << h.body;
+  EXPECT_EQ(status("a"), "stopped");
+}
+
+TEST_F(GatewayTest, StopsAnAppAfterItsIdleTimeout) {
+  startConfig({{.name = "a", .idle = "700ms"}});
+  ASSERT_EQ(get("a.localhost", "/").code, 200);
+  ASSERT_EQ(status("a"), "online");
+  EXPECT_TRUE(waitFor([&] { return status("a") == "stopped"; }, seconds(10)));
+  EXPECT_TRUE(processesWith(tag()).empty());
+  // And it comes back on the next request.
+  EXPECT_EQ(get("a.localhost", "/").code, 200);
+  EXPECT_EQ(startsIn("a"), 2);
+}
+
+TEST_F(GatewayTest, SteadyTrafficKeepsAnAppAlive) {
+  startConfig({{.name = "a", .idle = "800ms"}});
+  int pid = 0;
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_EQ(get("a.localhost", "/").code, 200);
+    if (i == 0) pid = instance("a").value("pid", 0);
+    std::this_thread::sleep_for(milliseconds(250));
+  }
+  EXPECT_EQ(instance("a")["pid"], pid);
+  EXPECT_EQ(startsIn("a"), 1);
+}
+
+TEST_F(GatewayTest, ThreeColdAppsStartInParallel) {
+  startConfig({{.name = "a"}, {.name = "b"}, {.name = "c"}});
+  std::vector<std::future<Http>> replies;
+  for (std::string app : {"a", "b", "c"})
+    replies.push_back(
+        std::async(std::launch::async, [this, app] { return get(app + ".localhost", "/" + app); }));
+  for (auto& f : replies) EXPECT_EQ(f.get().code, 200);
+  for (std::string app : {"a", "b", "c"}) EXPECT_EQ(status(app), "online") << app;
+}
+
+TEST_F(GatewayTest, PostBodiesArriveWhole) {
+  startConfig({{.name = "a"}});
+  Http empty = get("a.localhost", "/echo", {"-X", "POST", "--data-binary", ""});
+  EXPECT_EQ(empty.body, "bytes=0 fnv=14695981039346656037");
+  std::string big_path = dir_ + "/big.bin";
+  {
+    std::ofstream out(big_path, std::ios::binary);
+    uint32_t x = 12345;
+    for (int i = 0; i < (1 << 20); ++i) {
+      x = x * 1103515245u + 12345u;
+      out.put(static_cast<char>(x >> 24));
+    }
+  }
+  uint64_t fnv = 14695981039346656037ull;
+  for (unsigned char c : readText(big_path)) fnv = (fnv ^ c) * 1099511628211ull;
+  Http big = get("a.localhost", "/echo", {"-X", "POST", "--data-binary", "@" + big_path});
+  EXPECT_EQ(big.body, fmt::format("bytes={} fnv={}", 1 << 20, fnv));
+  Http chunked =
+      get("a.localhost", "/echo",
+          {"-X", "POST", "-H", "Transfer-Encoding: chunked", "--data-binary", "@" + big_path});
+  EXPECT_EQ(chunked.body, fmt::format("bytes={} fnv={}", 1 << 20, fnv));
+}
+
+TEST_F(GatewayTest, HeadersAreForwardedWithXForwardedAndWithoutHopByHop) {
+  startConfig({{.name = "a"}});
+  Http h = get("a.localhost", "/headers",
+               {"-H", "X-Forwarded-For: 10.1.2.3", "-H", "Connection: keep-alive, X-Secret", "-H",
+                "X-Secret: drop me", "-H", "X-Kept: yes"});
+  EXPECT_EQ(h.code, 200);
+  EXPECT_NE(h.body.find("Host: a.localhost"), std::string::npos) << h.body;
+  EXPECT_NE(h.body.find("X-Forwarded-For: 10.1.2.3, 127.0.0.1"), std::string::npos) << h.body;
+  EXPECT_NE(h.body.find("X-Forwarded-Proto: http"), std::string::npos) << h.body;
+  EXPECT_NE(h.body.find("X-Forwarded-Host: a.localhost"), std::string::npos) << h.body;
+  EXPECT_NE(h.body.find("X-Kept: yes"), std::string::npos) << h.body;
+  EXPECT_EQ(h.body.find("X-Secret"), std::string::npos) << h.body;
+}
+
+// Reads an HTTP response from a raw socket, recording when each SSE event arrived.
+std::vector<std::chrono::steady_clock::time_point> sseArrivals(int port, const std::string& host,
+                                                               int events) {
+  std::vector<std::chrono::steady_clock::time_point> arrivals;
+  asio::io_context io;
+  tcp::socket socket(io);
+  beast::error_code ec;
+  socket.connect({asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)}, ec);
+  if (ec) return arrivals;
+  std::string req =
+      fmt::format("GET /sse?n={}&ms=300 HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n",
+                  events, host);
+  asio::write(socket, asio::buffer(req), ec);
+  std::string seen;
+  char buf[4096];
+  while (static_cast<int>(arrivals.size()) < events) {
+    size_t n = socket.read_some(asio::buffer(buf), ec);
+    if (ec) break;
+    seen.append(buf, n);
+    size_t count = 0;
+    for (size_t p = 0; (p = seen.find("data: event", p)) != std::string::npos; ++p) ++count;
+    while (arrivals.size() < count) arrivals.push_back(std::chrono::steady_clock::now());
+  }
+  return arrivals;
+}
+
+TEST_F(GatewayTest, ServerSentEventsFromAColdStartArriveOneByOne) {
+  startConfig({{.name = "a"}});
+  auto arrivals = sseArrivals(gateway_port_, "a.localhost", 4);
+  ASSERT_EQ(arrivals.size(), 4u);
+  // Produced 300 ms apart: relayed as produced, not buffered until the end.
+  for (size_t i = 1; i < arrivals.size(); ++i)
+    EXPECT_GE(arrivals[i] - arrivals[i - 1], milliseconds(150)) << "event " << i;
+}
+
+class WsClient {
+ public:
+  bool open(int port, const std::string& host) {
+    beast::error_code ec;
+    ws_.next_layer().connect({asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)},
+                             ec);
+    if (ec) return false;
+    ws_.handshake(host, "/ws", ec);
+    return !ec;
+  }
+  std::string echo(const std::string& text) {
+    beast::error_code ec;
+    ws_.write(asio::buffer(text), ec);
+    if (ec) return "write failed: " + ec.message();
+    beast::flat_buffer buffer;
+    ws_.read(buffer, ec);
+    if (ec) return "read failed: " + ec.message();
+    return beast::buffers_to_string(buffer.data());
+  }
+  void close() {
+    beast::error_code ec;
+    ws_.close(beast::websocket::close_code::normal, ec);
+  }
+  void vanish() {
+    beast::error_code ec;
+    ws_.next_layer().close(ec);
+  }
+
+ private:
+  asio::io_context io_;
+  beast::websocket::stream<tcp::socket> ws_{io_};
+};
+
+TEST_F(GatewayTest, WebSocketFromAColdStartIsTunnelled) {
+  startConfig({{.name = "a"}});
+  WsClient ws;
+  ASSERT_TRUE(ws.open(gateway_port_, "a.localhost"));
+  EXPECT_EQ(ws.echo("hello"), "hello");
+  EXPECT_EQ(ws.echo(std::string(100000, 'x')), std::string(100000, 'x'));
+  ws.close();
+}
+
+TEST_F(GatewayTest, AnOpenWebSocketKeepsTheAppAliveUntilItCloses) {
+  startConfig({{.name = "a", .idle = "500ms"}});
+  WsClient ws;
+  ASSERT_TRUE(ws.open(gateway_port_, "a.localhost"));
+  std::this_thread::sleep_for(milliseconds(1500));  // three idle timeouts
+  EXPECT_EQ(status("a"), "online");
+  EXPECT_EQ(ws.echo("still here"), "still here");
+  ws.close();
+  EXPECT_TRUE(waitFor([&] { return status("a") == "stopped"; }, seconds(10)));
+}
+
+TEST_F(GatewayTest, AWebSocketClientThatVanishesDoesNotKeepTheAppAlive) {
+  startConfig({{.name = "a", .idle = "500ms"}});
+  {
+    WsClient ws;
+    ASSERT_TRUE(ws.open(gateway_port_, "a.localhost"));
+    ws.vanish();  // no close frame
+  }
+  EXPECT_TRUE(waitFor([&] { return status("a") == "stopped"; }, seconds(10)));
+}
+
+TEST_F(GatewayTest, HundredsOfConcurrentRequestsToAStoppedAppAllSucceedWithOneStart) {
+  startConfig({{.name = "a", .env = ", BACKEND_DELAY_MS: \"300\""}});
+  std::vector<std::string> argv{"curl",
+                                "-s",
+                                "--parallel",
+                                "--parallel-immediate",
+                                "--parallel-max",
+                                "300",
+                                "-m",
+                                "30",
+                                "-H",
+                                "Host: a.localhost",
+                                "-w",
+                                "%{http_code} %{url_effective}\\n",
+                                "-o",
+                                "/dev/null"};
+  for (int i = 0; i < 300; ++i)
+    argv.push_back(fmt::format("http://127.0.0.1:{}/r{}", gateway_port_, i));
+  RunResult r = runProgram(argv, seconds(60));
+  int ok = 0;
+  for (size_t p = 0; (p = r.out.find("200 http", p)) != std::string::npos; ++p) ++ok;
+  EXPECT_EQ(ok, 300) << r.out.substr(0, 2000) << r.err;
+  EXPECT_EQ(startsIn("a"), 1);
+}
+
+TEST_F(GatewayTest, AnAppThatNeverListensGets504AfterStartTimeout) {
+  startConfig({{.name = "a", .start_timeout = "700ms", .run = {BACKEND_BINARY, "never"}}});
+  Http h = get("a.localhost", "/");
+  EXPECT_EQ(h.code, 504);
+  EXPECT_NE(h.body.find("a"), std::string::npos);
+}
+
+TEST_F(GatewayTest, AStartCommandThatFailsGets502WithTheReason) {
+  startConfig({{.name = "a", .run = {"/nonexistent/program"}}});
+  Http h = get("a.localhost", "/");
+  EXPECT_EQ(h.code, 502);
+  EXPECT_NE(h.body.find("cannot execute /nonexistent/program"), std::string::npos) << h.body;
+}
+
+TEST_F(GatewayTest, AnAppKilledWhileOnlineIsServedAgainSoon) {
+  startConfig({{.name = "a", .idle = "1m"}});
+  ASSERT_EQ(get("a.localhost", "/").code, 200);
+  int pid = instance("a").value("pid", 0);
+  ASSERT_GT(pid, 0);
+  ::kill(pid, SIGKILL);
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(waitFor([&] { return get("a.localhost", "/").code == 200; }, seconds(5)));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(3));
+}
+
+TEST_F(GatewayTest, SmugglingAttemptsAndOversizedHeadersAreRefused) {
+  startConfig({{.name = "a"}});
+  auto raw = [&](const std::string& request) {
+    asio::io_context io;
+    tcp::socket s(io);
+    beast::error_code ec;
+    s.connect({asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(gateway_port_)}, ec);
+    asio::write(s, asio::buffer(request), ec);
+    std::string reply;
+    char buf[4096];
+    while (true) {
+      size_t n = s.read_some(asio::buffer(buf), ec);
+      if (ec) break;
+      reply.append(buf, n);
+      if (reply.find("\r\n\r\n") != std::string::npos) break;
+    }
+    return reply.substr(0, reply.find("\r\n"));
+  };
+  EXPECT_EQ(raw("POST /echo HTTP/1.1\r\nHost: a.localhost\r\nContent-Length: 4\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+            "HTTP/1.1 400 Bad Request");
+  EXPECT_EQ(raw("POST /echo HTTP/1.1\r\nHost: a.localhost\r\nContent-Length: 4\r\n"
+                "Content-Length: 5\r\n\r\nabcde"),
+            "HTTP/1.1 400 Bad Request");
+  EXPECT_EQ(
+      raw("GET / HTTP/1.1\r\nHost: a.localhost\r\nX-Big: " + std::string(70000, 'x') + "\r\n\r\n"),
+      "HTTP/1.1 431 Request Header Fields Too Large");
+  // The gateway still serves.
+  EXPECT_EQ(get("a.localhost", "/").code, 200);
+}
+
+TEST_F(GatewayTest, AStalledHalfRequestDoesNotHoldTheGateway) {
+  startConfig({{.name = "a"}});
+  asio::io_context io;
+  tcp::socket s(io);
+  s.connect({asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(gateway_port_)});
+  asio::write(s, asio::buffer(std::string("GET / HTTP/1.1\r\nHost: a.loc")));
+  EXPECT_EQ(get("a.localhost", "/").code, 200);
+}
+
+TEST_F(GatewayTest, SocketActivationHandsTheListeningSocketToTheApp) {
+  startConfig({{.name = "sa",
+                .on_demand_extra = "      socket_activation: true\n",
+                .env = ", BACKEND_DELAY_MS: \"400\""}});
+  Http h = get("sa.localhost", "/activated");
+  EXPECT_EQ(h.code, 200) << h.body;
+  RunResult logs = tend({"logs", "sa", "--lines", "5"});
+  EXPECT_NE(logs.out.find("socket-activated fd 3"), std::string::npos) << logs.out;
+}
+
+TEST_F(GatewayTest, AServiceTendDoesNotSpawnIsCheckedStartedAndStopped) {
+  int port = freePortRun(1);
+  std::string pidfile = dir_ + "/svc.pid";
+  std::string yaml = fmt::format(R"(gateway:
+  listen: 127.0.0.1:{0}
+apps:
+  - name: svc
+    start: PORT={1} {2} {3} > /dev/null 2>&1 & echo $! > {4}
+    check: test -s {4} && kill -0 $(cat {4})
+    stop: kill $(cat {4}) && rm -f {4}
+    on_demand:
+      hosts: [svc.localhost]
+      target: http://127.0.0.1:{1}
+      idle_timeout: 700ms
+      start_timeout: 5s
+)",
+                                 gateway_port_, port, BACKEND_BINARY, tag(), pidfile);
+  ASSERT_EQ(tend({"start", writeFile("tend.yaml", yaml)}).status, 0);
+  EXPECT_EQ(status("svc"), "stopped");
+  Http h = get("svc.localhost", "/x");
+  EXPECT_EQ(h.code, 200) << h.body;
+  EXPECT_EQ(processesWith(tag()).size(), 1u);
+  // Idle: its stop command runs.
+  EXPECT_TRUE(waitFor([&] { return processesWith(tag()).empty(); }, seconds(10)));
+  EXPECT_TRUE(waitFor([&] { return status("svc") == "stopped"; }));
+  RunResult logs = tend({"logs", "svc", "--lines", "50"});
+  EXPECT_EQ(logs.status, 0);
+}
+
+TEST_F(GatewayTest, AFailingStartCommandOfAServiceGets502) {
+  std::string yaml = fmt::format(R"(gateway:
+  listen: 127.0.0.1:{0}
+apps:
+  - name: broken
+    start: echo "no such container" >&2; exit 3
+    on_demand:
+      hosts: [broken.localhost]
+      target: http://127.0.0.1:9
+)",
+                                 gateway_port_);
+  ASSERT_EQ(tend({"start", writeFile("tend.yaml", yaml)}).status, 0);
+  Http h = get("broken.localhost", "/");
+  EXPECT_EQ(h.code, 502);
+  EXPECT_NE(h.body.find("start command failed: exited with code 3"), std::string::npos) << h.body;
+  RunResult logs = tend({"logs", "broken", "--lines", "5"});
+  EXPECT_NE(logs.out.find("no such container"), std::string::npos) << logs.out;
+}
+
+TEST_F(GatewayTest, WrkAgainstAWarmAppHasNoErrors) {
+  if (runProgram({"sh", "-c", "command -v wrk"}).status != 0) GTEST_SKIP() << "wrk not installed";
+  startConfig({{.name = "a", .idle = "1m"}});
+  ASSERT_EQ(get("a.localhost", "/").code, 200);
+  RunResult r = runProgram({"wrk", "-t1", "-c8", "-d2s", "-H", "Host: a.localhost",
+                            fmt::format("http://127.0.0.1:{}/", gateway_port_)},
+                           seconds(30));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.find("Non-2xx"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("Socket errors"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Requests/sec"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace tend::testing

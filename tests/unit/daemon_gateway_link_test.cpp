@@ -1,0 +1,54 @@
+#include "daemon/gateway_link.hpp"
+
+#include <gtest/gtest.h>
+
+namespace tend {
+namespace {
+
+Supervisor::AppSnapshot onDemandApp(const std::string& name, std::vector<Status> statuses,
+                                    uint16_t port = 3001) {
+  Supervisor::AppSnapshot snap;
+  snap.spec.name = name;
+  snap.spec.on_demand = OnDemandSpec{};
+  snap.spec.on_demand->hosts = {name + ".localhost"};
+  snap.statuses = std::move(statuses);
+  snap.ports.assign(snap.statuses.size(), port);
+  return snap;
+}
+
+TEST(GatewayLink, RunStateFollowsTheInstances) {
+  EXPECT_EQ(runStateOf(onDemandApp("a", {Status::Stopped})), AppRunState::Stopped);
+  EXPECT_EQ(runStateOf(onDemandApp("a", {Status::Starting})), AppRunState::Starting);
+  EXPECT_EQ(runStateOf(onDemandApp("a", {Status::Stopped, Status::Online})), AppRunState::Running);
+  EXPECT_EQ(runStateOf(onDemandApp("a", {Status::Stopping})), AppRunState::Stopping);
+  EXPECT_EQ(runStateOf(onDemandApp("a", {Status::Errored})), AppRunState::Failed);
+  // Exited during its start, a restart scheduled: a request gets the reason, not a wait.
+  EXPECT_EQ(runStateOf(onDemandApp("a", {Status::Waiting})), AppRunState::Failed);
+}
+
+TEST(GatewayLink, RoutesTargetTheAppsPortUnlessATargetIsGiven) {
+  auto a = onDemandApp("a", {Status::Stopped}, 4100);
+  auto b = onDemandApp("b", {Status::Stopped}, 0);
+  b.spec.on_demand->target = "http://[::1]:8081";
+  b.spec.on_demand->socket_activation = true;
+  Supervisor::AppSnapshot plain;  // no on_demand: not behind the gateway
+  plain.spec.name = "plain";
+  GatewayConfig c = gatewayConfigFor({"127.0.0.1:8080"}, {a, b, plain});
+  ASSERT_EQ(c.routes.size(), 2u);
+  EXPECT_EQ(c.listen, std::vector<std::string>{"127.0.0.1:8080"});
+  EXPECT_EQ(c.routes[0].app, "a");
+  EXPECT_EQ(c.routes[0].target_host, "127.0.0.1");
+  EXPECT_EQ(c.routes[0].target_port, 4100);
+  EXPECT_EQ(c.routes[0].hosts, std::vector<std::string>{"a.localhost"});
+  EXPECT_EQ(c.routes[1].target_host, "::1");
+  EXPECT_EQ(c.routes[1].target_port, 8081);
+  EXPECT_TRUE(c.routes[1].socket_activated);
+}
+
+TEST(GatewayLink, AnAppWithNoPortYetGetsNoRoute) {
+  GatewayConfig c = gatewayConfigFor({}, {onDemandApp("a", {Status::Stopped}, 0)});
+  EXPECT_TRUE(c.routes.empty());
+}
+
+}  // namespace
+}  // namespace tend
