@@ -6,6 +6,30 @@
 // Upgrade/WebSocket tunnels, and asks for an app to be stopped once it has been idle for
 // its idle_timeout with no open connection.
 //
+// What clients see (the choices where SPEC.md is silent):
+// - Routing: router.hpp. "*.example.com" matches subdomains at any depth, not
+//   "example.com" itself. An absolute-form target ("GET http://host/path") routes by its
+//   host. No Host on HTTP/1.1, or a malformed one: 400. Unknown host: 404 "tend: no app for
+//   host 'x'", and nothing starts.
+// - Refused before anything is routed: request_head.hpp (400, 414, 431, 501). Other
+//   Expect than 100-continue: 417 (100-continue is answered by the gateway itself once the
+//   app is there, and not forwarded). CONNECT: 501.
+// - Errors name the app and why: start failed 502, not accepting within start_timeout
+//   504, refused while running 502 (and GatewayBackend::restartRefused), no answer within
+//   upstream_response_timeout 504, hold queue full 503. Bodies are "tend: ...\n".
+// - The loading page (route.loading_page, a GET whose Accept names text/html, app not
+//   ready) is a 503 with Retry-After: 1 and a page that reloads itself every second.
+// - Forwarded requests keep Host and framing (Content-Length, or chunked), lose hop-by-hop
+//   headers, and get X-Forwarded-For (appended), X-Forwarded-Proto: http and
+//   X-Forwarded-Host. Responses lose hop-by-hop headers; a close-delimited body is chunked
+//   for HTTP/1.1 clients (keeping their connection), and a chunked one is sent up to the
+//   close to HTTP/1.0 clients.
+// - Idle: an app may be stopped once it has had no request, event stream (a response of
+//   type text/event-stream) or tunnel open for idle_timeout, counted from when the last
+//   one ended. An idle keep-alive connection of a client does not keep its app running.
+// - A request arriving while the app is Stopping waits (the backend's state is polled
+//   every ready_probe_interval) and then starts the app again.
+//
 // Lives on the daemon's io_context thread; not thread-safe. Boost.Asio/Beast stay in the
 // .cpp files of this folder (pimpl), so including this header is cheap.
 

@@ -390,6 +390,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     upstream_ = std::make_shared<beast::tcp_stream>(std::move(*u.socket));
     upstream_reused_ = u.reused;
     upstream_buf_.clear();
+    request_done_ = request_failed_ = false;
     if (req_out_.head.empty()) rewriteRequestHeaders();
     req_out_.head_sent = false;
     if (expect_continue_ && !client_http10_) {
@@ -505,7 +506,10 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
 
   // The app stopped reading or closed. Its answer (or the lack of one) decides what the
   // client gets: the response side is still waiting for it.
-  void onRequestFailed() { request_failed_ = true; }
+  void onRequestFailed() {
+    request_failed_ = true;
+    maybeFinish();
+  }
 
   // --- response: app -> client -----------------------------------------------------------
 
@@ -616,8 +620,8 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
         res_out_.chunked = true;
       }
     }
-    if (!request_done_ && has_body_) {
-      // Answered before the upload finished: the rest of the upload cannot be skipped
+    if (!req_->is_done()) {
+      // Answered before the whole upload was read: the rest of it cannot be skipped
       // reliably, so this connection ends with the response.
       client_keep_alive_ = false;
     }
@@ -745,6 +749,9 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
 
   void maybeFinish() {
     if (!response_done_) return;
+    if (!request_done_ && req_->is_done() && !request_failed_) {
+      return;  // the last piece of the upload is still being written: onRequestDone() ends
+    }
     if (!request_done_) {
       // The app answered before taking the whole upload: neither connection is reusable.
       client_keep_alive_ = false;

@@ -112,6 +112,7 @@ uint16_t freePort() {
 //   /chunked?n=N      a chunked body of N pieces
 //   /download?size=N  N bytes, Content-Length framed
 //   /close-delimited  a body ended by closing the connection
+//   /early            413 as soon as the head is in, without reading the body
 //   /ws               a WebSocket echo
 //   anything else     the request as text: method, target, headers
 // In silent mode it reads requests and never answers.
@@ -221,6 +222,10 @@ class TestApp {
             ++requests;
             if (silent) {
               while (receiveSome(fd, in)) in.clear();
+              return finish(fd);
+            }
+            if (parser.get().target() == "/early") {  // refuses an upload before reading it
+              sendAll(fd, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n");
               return finish(fd);
             }
           }
@@ -863,6 +868,20 @@ TEST_F(GatewayRelayTest, RelaysAChunkedUpload) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->body,
             "length=" + std::to_string(body.size()) + " checksum=" + std::to_string(fnv1a(body)));
+}
+
+TEST_F(GatewayRelayTest, RelaysAnAnswerThatComesBeforeTheUploadEnds) {
+  run({route("web")});
+  Client c(port);
+  ASSERT_TRUE(
+      c.send("POST /early HTTP/1.1\r\nHost: web.localhost\r\nContent-Length: 10000000\r\n\r\n" +
+             std::string(1 << 20, 'x')));
+  auto res = c.read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 413);
+  EXPECT_FALSE(res->keep_alive);
+  EXPECT_TRUE(c.closedWithin(5s));
+  EXPECT_TRUE(countsReturnToZero("web"));
 }
 
 TEST_F(GatewayRelayTest, AnswersExpectContinueItself) {
