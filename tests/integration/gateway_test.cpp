@@ -119,6 +119,31 @@ TEST_F(GatewayTest, StartsAnAppOnItsFirstRequestAndForwardsPathAndQuery) {
   EXPECT_EQ(startsIn("a"), 1);
 }
 
+TEST_F(GatewayTest, AManuallyStartedOnDemandAppIsStillStoppedWhenIdle) {
+  startConfig({{.name = "a", .idle = "700ms"}});
+  ASSERT_EQ(tend({"start", "a"}).status, 0);
+  EXPECT_EQ(status("a"), "online");
+  EXPECT_TRUE(waitFor([&] { return status("a") == "stopped"; }, seconds(10)));
+  // And `tend stop` works on it like on any app.
+  ASSERT_EQ(get("a.localhost", "/").code, 200);
+  ASSERT_EQ(tend({"stop", "a"}).status, 0);
+  EXPECT_EQ(status("a"), "stopped");
+}
+
+TEST_F(GatewayTest, ALoadingPageForBrowsersWhileApiClientsAreHeld) {
+  startConfig({{.name = "a",
+                .on_demand_extra = "      loading_page: true\n",
+                .env = ", BACKEND_DELAY_MS: \"500\""}});
+  Http page = get("a.localhost", "/", {"-H", "Accept: text/html,application/xhtml+xml"});
+  // 503 (with a refresh): the page is not the app's, so nothing caches it as such.
+  EXPECT_EQ(page.code, 503);
+  EXPECT_NE(page.body.find("Starting a"), std::string::npos) << page.body;
+  EXPECT_NE(page.body.find("refresh"), std::string::npos) << page.body;
+  Http api = get("a.localhost", "/api", {"-H", "Accept: application/json"});
+  EXPECT_EQ(api.code, 200);
+  EXPECT_EQ(api.body, "app=a method=GET target=/api host=a.localhost");
+}
+
 TEST_F(GatewayTest, UnknownHostIs404AndStartsNothing) {
   startConfig({{.name = "a"}});
   Http h = get("nobody.localhost", "/");
