@@ -123,3 +123,47 @@ TEST_F(Cli, ShellCommandStringsRunUnderSh) {
 
 }  // namespace
 }  // namespace tend::testing
+
+namespace tend::testing {
+namespace {
+
+TEST_F(Cli, FlushEmptiesAnAppsLogs) {
+  ASSERT_EQ(tend({"start", testapp(), "--name", "talker", "--", "print", "3", tag()}).status, 0);
+  std::string out_log = home_ + "/logs/talker-0-out.log";
+  ASSERT_TRUE(waitFor([&] { return readText(out_log).find("out line 3") != std::string::npos; }));
+  RunResult r = tend({"flush", "talker"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(readText(out_log), "");
+  EXPECT_EQ(tend({"flush", "nobody"}).status, 1);
+}
+
+TEST_F(Cli, StartsAPm2EcosystemFileAndNamesWhatItDoesNotSupport) {
+  std::string eco = writeFile("ecosystem.json", fmt::format(R"({{
+  "apps": [{{
+    "name": "pm2app",
+    "script": "{}",
+    "args": ["env", "{}/env", "{}"],
+    "env": {{ "GREETING": "hello" }},
+    "env_production": {{ "GREETING": "prod" }},
+    "max_memory_restart": "300M",
+    "vizion": false
+  }}]
+}})",
+                                                            testapp(), dir_, tag()));
+  RunResult r = tend({"start", eco, "--env", "production"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("vizion"), std::string::npos) << r.err;
+  EXPECT_EQ(instance("pm2app")["status"], "online");
+  ASSERT_TRUE(waitFor([&] { return !readText(dir_ + "/env").empty(); }));
+  EXPECT_NE(readText(dir_ + "/env").find("GREETING=prod\n"), std::string::npos);
+}
+
+TEST_F(Cli, StartupPrintsSystemdUnits) {
+  RunResult r = tend({"startup"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("Type=notify"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" daemon"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace tend::testing
