@@ -236,7 +236,9 @@ void App::activate() {
 }
 
 void App::pollStopping(uint64_t generation) {
-  probe_timer_.expires_after(core_.limits.ready_probe_interval);
+  // A stop takes as long as the app's kill_timeout at most; no need to ask as often as
+  // the readiness probe connects.
+  probe_timer_.expires_after(std::max<Duration>(core_.limits.ready_probe_interval, Duration(10)));
   probe_timer_.async_wait([weak = weak_from_this(), generation](ErrorCode ec) {
     auto self = weak.lock();
     if (ec || !self || self->closed() || generation != self->generation_) return;
