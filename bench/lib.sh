@@ -76,6 +76,14 @@ ratio_x() {
   if [ "$r" = n/a ]; then printf 'n/a'; else printf '%sx' "$r"; fi
 }
 
+# meets VALUE lt|ge LIMIT: "yes", "**no**", or "n/a" when VALUE is missing.
+meets() {
+  awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
+    if (v == "" || v == "n/a" || v == "nan") { print "n/a"; exit }
+    ok = (op == "lt") ? (v + 0 < l + 0) : (v + 0 >= l + 0)
+    print ok ? "yes" : "**no**" }'
+}
+
 # A horizontal bar scaled to MAX: bar VALUE MAX [WIDTH]
 bar() {
   LC_ALL=C awk -v v="$1" -v m="$2" -v w="${3:-50}" 'BEGIN {

@@ -334,14 +334,6 @@ write_list_md() {
   } > "$LIST_MD"
 }
 
-# meets VALUE lt|ge LIMIT: "yes", "no", or "n/a".
-meets() {
-  awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
-    if (v == "" || v == "n/a" || v == "nan") { print "n/a"; exit }
-    ok = (op == "lt") ? (v + 0 < l + 0) : (v + 0 >= l + 0)
-    print ok ? "yes" : "**no**" }'
-}
-
 log "figure (a): list wall time"
 try LIST_FAIL fig_list
 if [ -z "$LIST_FAIL" ]; then write_list_md 1; else write_list_md 0; fi
@@ -638,6 +630,20 @@ crash_row() {
 } > "$CRASH_MD"
 
 # ---------------------------------------------------------------------------------------
+# Gateway figures (bench/gateway.sh: tend's gateway vs nginx vs direct), in their own
+# temporary TEND_HOME and nginx prefix; BENCH_GATEWAY=0 skips them.
+
+GATEWAY_MD=$OUT/gateway.md
+if [ "${BENCH_GATEWAY:-1}" != 0 ]; then
+  log "gateway figures (bench/gateway.sh)"
+  if ! TEND_BIN=${TEND:-${TEND_BIN:-}} timeout 900 "$BENCH_DIR/gateway.sh" "$GATEWAY_MD" 2> "$OUT/gateway.log"; then
+    { echo "## Gateway"; echo; echo "failed: bench/gateway.sh exited non-zero: $(tail -n 3 "$OUT/gateway.log" | tr '\n' ' ')"; echo; } > "$GATEWAY_MD"
+  fi
+else
+  : > "$GATEWAY_MD"
+fi
+
+# ---------------------------------------------------------------------------------------
 # The report
 
 tend_version() {
@@ -693,6 +699,7 @@ mkdir -p "$(dirname "$DOC")"
   [ -s "$OUT/crash-pm2.txt" ] && p=$(stats < "$OUT/crash-pm2.txt" | cut -d' ' -f1)
   echo "| crash to restarted (median) | $(or_failed "$t" "$(us_ms "${t:-0}") ms") | $(or_failed "$p" "$(us_ms "${p:-0}") ms") | $(ratio_x "$p" "$t") | < 10 ms + backoff | $(meets "$(if [ -n "$t" ]; then us_ms "$t"; fi)" lt 10) |"
   echo
+  [ ! -s "$GATEWAY_MD" ] || { echo "The gateway figures (tend vs nginx vs the app directly) are in [Gateway](#gateway)."; echo; }
   echo "## Machine"
   echo
   machine_info
@@ -710,7 +717,7 @@ mkdir -p "$(dirname "$DOC")"
   echo
   [ -z "$TEND_FAIL" ] || { echo "**tend set-up failed:** $TEND_FAIL"; echo; }
   [ -z "$PM2_FAIL" ] || { echo "**PM2 set-up failed:** $PM2_FAIL"; echo; }
-  cat "$LIST_MD" "$RSS_MD" "$CRASH_MD"
+  cat "$LIST_MD" "$RSS_MD" "$CRASH_MD" "$GATEWAY_MD"
   echo "## Exact commands"
   echo
   echo "\`\$WORK\` is the run's temporary directory (\`TEND_HOME=\$WORK/tend-home\`,"

@@ -1,0 +1,559 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2016  # single-quoted $ and backticks are meant literally here
+# Gateway benchmarks: tend's on-demand HTTP gateway side by side with the app directly and
+# with nginx (Debian's, as a keep-alive reverse proxy), in one run. Writes a Markdown
+# section (default bench/out/gateway/gateway.md) that bench/run.sh puts into
+# docs/BENCHMARKS.md; it can also run alone:
+#
+#   bench/gateway.sh [OUTPUT.md]
+#
+# Figures:
+#   (a) rps      warm app, keep-alive, small response: wrk -t2 -c32 -d5s, direct / nginx / tend
+#   (b) latency  wrk --latency -t1 -c1: p50 and p99 of direct / nginx / tend, and the added part
+#   (c) cold     time to first byte through tend for a stopped app, minus the app's own
+#                spawn-to-listening time without tend (medians of BENCH_GW_COLD runs each)
+#   (d) stream   1 GiB POSTed to /echo directly and through tend (MB/s), and the tend
+#                daemon's VmHWM afterwards
+#
+# Environment (all optional):
+#   TEND_BIN=path           tend binary (default build/src/tend; built with ninja when missing)
+#   TEND_BACKEND_BIN=path   the test backend (default build/tests/tend_backend)
+#   BENCH_GW_DURATION=5s    wrk duration per run in (a) and (b)
+#   BENCH_GW_COLD=10        cold starts per side in (c)
+#   BENCH_GW_STREAM=3       1 GiB transfers per side in (d), alternating
+#   BENCH_KEEP=1            keep the temporary directory
+#
+# Loopback only. Uses its own temporary TEND_HOME and nginx prefix, stops both (tend kill,
+# nginx by pid) on exit. Every step is under `timeout`; the whole run takes about a minute.
+set -euo pipefail
+export LC_ALL=C
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$BENCH_DIR")
+# shellcheck source=lib.sh
+source "$BENCH_DIR/lib.sh"
+
+GOUT=$BENCH_DIR/out/gateway                 # raw results (git-ignored)
+MD=${1:-$GOUT/gateway.md}
+DUR=${BENCH_GW_DURATION:-5s}
+COLD_N=${BENCH_GW_COLD:-10}
+STREAM_N=${BENCH_GW_STREAM:-3}
+
+rm -rf "$GOUT"
+mkdir -p "$GOUT"
+GW=$(mktemp -d "${TMPDIR:-/tmp}/tend-gw-bench.XXXXXX")
+export TEND_HOME=$GW/tend-home
+mkdir -p "$TEND_HOME"
+GCMDS=$GOUT/commands.txt
+: > "$GCMDS"
+TEND=
+NGINX_PID=
+DIRECT_PID=
+SINK_PID=
+
+gw_cleanup() {
+  local rc=$?
+  set +e
+  trap - EXIT INT TERM
+  log "gateway: cleaning up"
+  if [ -n "$TEND" ] && [ -x "$TEND" ] && { [ -S "$TEND_HOME/tend.sock" ] || [ -f "$TEND_HOME/tend.pid" ]; }; then
+    timeout 30 "$TEND" kill >/dev/null 2>&1
+  fi
+  if [ -f "$TEND_HOME/tend.pid" ]; then
+    local p
+    p=$(tr -dc 0-9 < "$TEND_HOME/tend.pid")
+    [ -n "$p" ] && kill -0 "$p" 2>/dev/null && kill -9 "$p" 2>/dev/null
+  fi
+  for p in $NGINX_PID $DIRECT_PID $SINK_PID; do
+    kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+  done
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then log "kept $GW"; else rm -rf "$GW"; fi
+  exit "$rc"
+}
+trap gw_cleanup EXIT
+trap 'exit 130' INT TERM
+
+glogged() {
+  local a line=
+  for a in "$@"; do
+    if [[ $a =~ ^[A-Za-z0-9_./:=+@%-]+$ ]]; then line+="$a "; else line+="'$a' "; fi
+  done
+  printf '%s\n' "${line% }" >> "$GCMDS"
+  "$@"
+}
+
+accepts() { { exec 9<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1; exec 9>&-; }
+
+# A TCP port below the ephemeral range that no socket on this machine uses (ss).
+used_ports=" "
+free_port() {
+  local p lo
+  lo=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  [ "$lo" -gt 12000 ] || lo=32768
+  while :; do
+    p=$((10000 + RANDOM % (lo - 11000)))
+    [[ $used_ports == *" $p "* ]] && continue
+    if [ -z "$(ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null)" ] && ! accepts "$p"; then
+      used_ports+="$p "
+      echo "$p"
+      return
+    fi
+  done
+}
+
+# ---------------------------------------------------------------------------------------
+# Set-up
+
+SETUP_FAIL=
+NGINX_FAIL=
+setup_tools() {
+  local need=()
+  command -v wrk >/dev/null || need+=(wrk)
+  command -v curl >/dev/null || need+=(curl)
+  command -v jq >/dev/null || need+=(jq)
+  [ ${#need[@]} -eq 0 ] || apt_ensure "${need[@]}"
+  command -v wrk >/dev/null || fail "wrk is not installed"
+  command -v curl >/dev/null || fail "curl is not installed"
+}
+setup_nginx() {
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_ensure nginx
+  [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || fail "nginx is not installed"
+}
+# Binaries are copied into the temp dir, so a concurrent rebuild cannot swap them mid-run.
+setup_bins() {
+  local t=${TEND_BIN:-$ROOT/build/src/tend} b=${TEND_BACKEND_BIN:-$ROOT/build/tests/tend_backend}
+  if [ ! -x "$t" ] || [ ! -x "$b" ]; then
+    (cd "$ROOT" && ninja -C build tend tend_backend) > "$GOUT/build.log" 2>&1 \
+      || fail "ninja -C build tend tend_backend failed (bench/out/gateway/build.log)"
+  fi
+  cp "$t" "$GW/tend"; cp "$b" "$GW/tend_backend"; cp "$BENCH_DIR/sink.py" "$GW/sink.py"
+  command -v python3 >/dev/null || fail "python3 (for bench/sink.py) is missing"
+}
+try SETUP_FAIL setup_tools
+[ -n "$SETUP_FAIL" ] || try SETUP_FAIL setup_bins
+try NGINX_FAIL setup_nginx
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+BACKEND=$GW/tend_backend
+
+P_DIRECT=$(free_port)   # the backend run by hand
+P_NGINX=$(free_port)    # nginx in front of P_DIRECT
+P_GW=$(free_port)       # tend's gateway
+P_APP=$(free_port)      # the backend tend runs on demand
+P_COLD=$(free_port)     # the backend started by hand in (c)
+P_SINK=$(free_port)     # bench/sink.py run by hand in (d)
+P_SINK_APP=$(free_port) # bench/sink.py run by tend on demand in (d)
+HOST=b.localhost
+SINK_HOST=s.localhost
+
+start_direct() {
+  PORT=$P_DIRECT "$BACKEND" > "$GOUT/direct.log" 2>&1 &
+  DIRECT_PID=$!
+  echo "PORT=$P_DIRECT \$WORK/tend_backend &" >> "$GCMDS"
+  wait_for 10 accepts "$P_DIRECT" || fail "tend_backend on $P_DIRECT did not accept in 10 s"
+  curl -fsS -m 5 "http://127.0.0.1:$P_DIRECT/" > /dev/null || fail "GET / on the direct backend failed"
+}
+
+start_nginx() {
+  local d=$GW/nginx
+  mkdir -p "$d/logs" "$d/tmp"
+  cat > "$d/nginx.conf" <<EOF
+worker_processes 1;
+error_log $d/logs/error.log warn;
+pid $d/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $d/tmp/body;
+  proxy_temp_path $d/tmp/proxy;
+  fastcgi_temp_path $d/tmp/fastcgi;
+  uwsgi_temp_path $d/tmp/uwsgi;
+  scgi_temp_path $d/tmp/scgi;
+  upstream app { server 127.0.0.1:$P_DIRECT; keepalive 64; }
+  server {
+    listen 127.0.0.1:$P_NGINX;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+    }
+  }
+}
+EOF
+  cp "$d/nginx.conf" "$GOUT/nginx.conf"
+  "$NGINX" -p "$d" -c "$d/nginx.conf" -g 'daemon off;' > "$GOUT/nginx.log" 2>&1 &
+  NGINX_PID=$!
+  echo "nginx -p \$WORK/nginx -c \$WORK/nginx/nginx.conf -g 'daemon off;' &" >> "$GCMDS"
+  wait_for 10 accepts "$P_NGINX" || fail "nginx did not listen on $P_NGINX: $(tail -n 2 "$GOUT/nginx.log" | tr '\n' ' ')"
+  curl -fsS -m 5 "http://127.0.0.1:$P_NGINX/" > /dev/null || fail "GET / through nginx failed"
+}
+
+tend_status() { timeout 10 "$TEND" list --json | jq -r '.[] | select(.name == "b") | .status'; }
+
+start_tend() {
+  cat > "$GW/tend.yaml" <<EOF
+gateway: {listen: 127.0.0.1:$P_GW}
+apps:
+  - name: b
+    run: [$BACKEND]
+    port: $P_APP
+    on_demand: {hosts: [$HOST], idle_timeout: 10m}
+  - name: s
+    run: [$(command -v python3), $GW/sink.py]
+    port: $P_SINK_APP
+    on_demand: {hosts: [$SINK_HOST], idle_timeout: 10m}
+EOF
+  sed "s#$GW#\$WORK#g" "$GW/tend.yaml" > "$GOUT/tend.yaml"
+  echo "tend start \$WORK/tend.yaml" >> "$GCMDS"
+  timeout 30 "$TEND" start "$GW/tend.yaml" > "$GOUT/tend-start.log" 2>&1 \
+    || fail "tend start exited $?: $(tail -n 2 "$GOUT/tend-start.log" | tr '\n' ' ')"
+  timeout 10 "$TEND" ping --json | jq -er .pid > "$GW/tend-pid" || fail "tend ping --json gave no pid"
+  wait_for 10 accepts "$P_GW" || fail "tend's gateway did not listen on $P_GW"
+  # warm it: the first request starts the app
+  curl -fsS -m 30 -H "Host: $HOST" "http://127.0.0.1:$P_GW/" > /dev/null \
+    || fail "warm-up GET through tend's gateway failed"
+  [ "$(tend_status)" = online ] || fail "app b is $(tend_status) after the warm-up request"
+}
+
+TEND_FAIL=$SETUP_FAIL
+DIRECT_FAIL=$SETUP_FAIL
+if [ -z "$SETUP_FAIL" ]; then
+  TEND=$GW/tend
+  log "gateway: ports direct $P_DIRECT, nginx $P_NGINX, tend gateway $P_GW, app $P_APP"
+  try DIRECT_FAIL start_direct
+  if [ -z "$DIRECT_FAIL" ] && [ -z "$NGINX_FAIL" ]; then try NGINX_FAIL start_nginx; fi
+  [ -z "$DIRECT_FAIL" ] || NGINX_FAIL=${NGINX_FAIL:-backend: $DIRECT_FAIL}
+  try TEND_FAIL start_tend
+fi
+
+# URL and extra wrk/curl args per side.
+url_of() {
+  case $1 in
+    direct) echo "http://127.0.0.1:$P_DIRECT/" ;;
+    nginx) echo "http://127.0.0.1:$P_NGINX/" ;;
+    tend) echo "http://127.0.0.1:$P_GW/" ;;
+  esac
+}
+fail_of() {
+  case $1 in direct) echo "$DIRECT_FAIL" ;; nginx) echo "$NGINX_FAIL" ;; tend) echo "$TEND_FAIL" ;; esac
+}
+
+# run_wrk SIDE NAME WRK-ARGS...: runs wrk against SIDE, output in $GOUT/NAME-SIDE.txt.
+run_wrk() {
+  local side=$1 name=$2; shift 2
+  local hdr=()
+  [ "$side" = tend ] && hdr=(-H "Host: $HOST")
+  local out=$GOUT/$name-$side.txt
+  glogged timeout 60 wrk "$@" "${hdr[@]+"${hdr[@]}"}" "$(url_of "$side")" > "$out" 2>&1 \
+    || fail "wrk exited $?: $(tail -n 2 "$out" | tr '\n' ' ')"
+  if grep -q 'Non-2xx\|Socket errors' "$out"; then
+    fail "wrk saw errors: $(grep 'Non-2xx\|Socket errors' "$out" | tr '\n' ' ' | tr -s ' ')"
+  fi
+  grep -q '^Requests/sec' "$out" || fail "no Requests/sec in wrk's output"
+}
+
+# A wrk latency value ("123.45us", "1.20ms", "2.00s") in ms.
+to_ms() {
+  awk -v x="$1" 'BEGIN {
+    if (x ~ /us$/) { sub(/us$/, "", x); printf "%.4f", x / 1000 }
+    else if (x ~ /ms$/) { sub(/ms$/, "", x); printf "%.4f", x }
+    else if (x ~ /s$/) { sub(/s$/, "", x); printf "%.4f", x * 1000 }
+    else print "nan" }'
+}
+rps_of() { awk '/^Requests\/sec/ { print $2 }' "$GOUT/rps-$1.txt" 2>/dev/null; }
+pct_of() { to_ms "$(awk -v p="$2" '$1 == p { print $2 }' "$GOUT/lat-$1.txt" 2>/dev/null)"; }
+
+# ---------------------------------------------------------------------------------------
+# (a) throughput and (b) latency, the three sides one after the other in each figure
+
+SIDES=(direct nginx tend)
+declare -A RPS_FAIL LAT_FAIL
+for s in "${SIDES[@]}"; do RPS_FAIL[$s]=$(fail_of "$s"); LAT_FAIL[$s]=$(fail_of "$s"); done
+log "gateway (a): wrk -t2 -c32 -d$DUR, direct / nginx / tend"
+for s in "${SIDES[@]}"; do
+  if [ -z "${RPS_FAIL[$s]}" ]; then try r run_wrk "$s" rps -t2 -c32 "-d$DUR"; RPS_FAIL[$s]=$r; fi
+done
+log "gateway (b): wrk --latency -t1 -c1 -d$DUR, direct / nginx / tend"
+for s in "${SIDES[@]}"; do
+  if [ -z "${LAT_FAIL[$s]}" ]; then try r run_wrk "$s" lat --latency -t1 -c1 "-d$DUR"; LAT_FAIL[$s]=$r; fi
+done
+
+# ---------------------------------------------------------------------------------------
+# (c) cold start
+
+COLD_TEND_FAIL=$TEND_FAIL
+COLD_FLOOR_FAIL=$SETUP_FAIL
+: > "$GOUT/cold-tend.txt"; : > "$GOUT/cold-floor.txt"; : > "$GOUT/cold-tend-codes.txt"
+
+cold_tend_once() {
+  timeout 30 "$TEND" stop b > /dev/null 2>&1 || fail "tend stop b exited $?"
+  wait_for 10 test_status stopped || fail "b is $(tend_status) 10 s after tend stop"
+  wait_for 10 not_accepts "$P_APP" || fail "port $P_APP still accepts after tend stop"
+  local res code ttfb
+  res=$(curl -sS -m 30 -o /dev/null -w '%{http_code} %{time_starttransfer}' -H "Host: $HOST" \
+    "http://127.0.0.1:$P_GW/") || fail "curl through tend failed: $res"
+  read -r code ttfb <<< "$res"
+  echo "$code" >> "$GOUT/cold-tend-codes.txt"
+  [ "$code" = 200 ] || fail "cold request got HTTP $code"
+  awk -v t="$ttfb" 'BEGIN { printf "%.0f\n", t * 1e6 }' >> "$GOUT/cold-tend.txt"
+}
+test_status() { [ "$(tend_status)" = "$1" ]; }
+not_accepts() { ! accepts "$1"; }
+
+# fork + exec of the backend to the moment it accepts a TCP connection; busy-polls with
+# bash's /dev/tcp (no fork per poll).
+cold_floor_once() {
+  local t0 t1 pid deadline=$((SECONDS + 10))
+  t0=$(now_us)
+  PORT=$P_COLD "$BACKEND" > /dev/null 2>&1 &
+  pid=$!
+  until accepts "$P_COLD"; do
+    if [ "$SECONDS" -ge "$deadline" ]; then kill "$pid"; wait "$pid" 2>/dev/null; fail "no accept in 10 s"; fi
+  done
+  t1=$(now_us)
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  echo $((t1 - t0)) >> "$GOUT/cold-floor.txt"
+  wait_for 5 not_accepts "$P_COLD" || fail "port $P_COLD still accepts after kill"
+}
+
+log "gateway (c): cold start, $COLD_N times each"
+cat >> "$GCMDS" <<EOF
+# cold start, $COLD_N times, alternating:
+#   tend stop b; (wait for stopped); curl -o /dev/null -w '%{http_code} %{time_starttransfer}' -H 'Host: $HOST' http://127.0.0.1:GPORT/
+#   floor: t0=\$EPOCHREALTIME; PORT=P \$WORK/tend_backend & ; busy-poll connect (bash /dev/tcp) until it accepts; t1=\$EPOCHREALTIME
+EOF
+for i in $(seq 1 "$COLD_N"); do
+  if [ -z "$COLD_TEND_FAIL" ]; then try COLD_TEND_FAIL cold_tend_once; fi
+  if [ -z "$COLD_FLOOR_FAIL" ]; then try COLD_FLOOR_FAIL cold_floor_once; fi
+done
+
+# ---------------------------------------------------------------------------------------
+# (d) 1 GiB streamed
+
+STREAM_FILE=$GW/1g.bin
+declare -A STREAM_FAIL=([direct]=$DIRECT_FAIL [tend]=$TEND_FAIL)
+HWM_BEFORE=; HWM_AFTER=; RSS_AFTER=
+if [ -z "$TEND_FAIL" ] && [ -s "$GW/tend-pid" ]; then
+  HWM_BEFORE=$(status_kb "$(cat "$GW/tend-pid")" VmHWM 2>/dev/null || true)
+fi
+
+start_sink() {
+  PORT=$P_SINK python3 "$GW/sink.py" > "$GOUT/sink.log" 2>&1 &
+  SINK_PID=$!
+  echo "PORT=$P_SINK python3 \$WORK/sink.py &" >> "$GCMDS"
+  wait_for 10 accepts "$P_SINK" || fail "sink.py on $P_SINK did not accept in 10 s"
+  curl -fsS -m 5 "http://127.0.0.1:$P_SINK/" > /dev/null || fail "GET / on sink.py failed"
+}
+warm_tend_sink() {
+  curl -fsS -m 30 -H "Host: $SINK_HOST" "http://127.0.0.1:$P_GW/" > /dev/null \
+    || fail "warm-up GET of app s through tend failed"
+}
+
+stream_once() {
+  local side=$1 hdr=() url
+  if [ "$side" = tend ]; then
+    hdr=(-H "Host: $SINK_HOST"); url="http://127.0.0.1:$P_GW/echo"
+  else
+    url="http://127.0.0.1:$P_SINK/echo"
+  fi
+  local out=$GOUT/stream-$side.last
+  # -T streams the file (--data-binary @file would read all of it into curl's memory
+  # first); -X POST keeps the method; an empty Expect skips 100-continue.
+  glogged timeout 300 curl -sS -X POST -T "$STREAM_FILE" -H 'Expect:' \
+    -H 'Content-Type: application/octet-stream' "${hdr[@]+"${hdr[@]}"}" \
+    -o "$GOUT/stream-$side.body" -w '%{http_code} %{speed_upload} %{size_upload} %{time_total}\n' \
+    "$url" > "$out" 2> "$out.err" || fail "curl exited $?: $(head -c 200 "$out.err" | tr '\n' ' ')"
+  local code
+  read -r code _ < "$out"
+  [ "$code" = 200 ] || fail "HTTP $code: $(head -c 200 "$GOUT/stream-$side.body" | tr '\n' ' ')"
+  grep -q 1073741824 "$GOUT/stream-$side.body" \
+    || fail "the sink did not count 1073741824 bytes: $(head -c 200 "$GOUT/stream-$side.body" | tr '\n' ' ')"
+  [ "${2:-1}" = 0 ] || cat "$out" >> "$GOUT/stream-$side.txt"
+}
+
+log "gateway (d): 1 GiB POST, direct / tend"
+if [ -z "${STREAM_FAIL[direct]}" ]; then try r start_sink; STREAM_FAIL[direct]=$r; fi
+if [ -z "${STREAM_FAIL[tend]}" ]; then try r warm_tend_sink; STREAM_FAIL[tend]=$r; fi
+truncate -s 1G "$STREAM_FILE"
+echo "truncate -s 1G \$WORK/1g.bin" >> "$GCMDS"
+: > "$GOUT/stream-direct.txt"; : > "$GOUT/stream-tend.txt"
+for i in $(seq 0 "$STREAM_N"); do   # round 0 is an unrecorded warm-up
+  for s in direct tend; do
+    if [ -z "${STREAM_FAIL[$s]}" ]; then try r stream_once "$s" "$((i > 0))"; STREAM_FAIL[$s]=$r; fi
+  done
+done
+if [ -z "$TEND_FAIL" ] && [ -s "$GW/tend-pid" ]; then
+  HWM_AFTER=$(status_kb "$(cat "$GW/tend-pid")" VmHWM 2>/dev/null || true)
+  RSS_AFTER=$(status_kb "$(cat "$GW/tend-pid")" VmRSS 2>/dev/null || true)
+fi
+rm -f "$STREAM_FILE"
+speed_of() { awk '{ print $2 / 1e6 }' "$GOUT/stream-$1.txt" 2>/dev/null | stats | awk '{ printf "%.1f", $1 }'; }
+
+# ---------------------------------------------------------------------------------------
+# The report section
+
+cell_fail() { printf 'failed: %s' "$1"; }
+kb_mb() { awk -v x="$1" 'BEGIN { printf "%.1f MB", x / 1024 }'; }
+diff_ms() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || a == "" || b == "") print "n/a"; else printf "%+.3f ms", a - b }'; }
+
+nginx_ver=$("$NGINX" -v 2>&1 | sed 's#.*/##' || echo unknown)
+wrk_ver=$(dpkg-query -W -f='${Version}' wrk 2>/dev/null || echo unknown)
+{
+  echo "## Gateway"
+  echo
+  echo "tend's on-demand HTTP gateway next to the same app reached directly and through"
+  echo "nginx $nginx_ver (Debian's package, \`worker_processes 1\`, run by the script with its"
+  echo "own prefix, as a reverse proxy with an upstream \`keepalive 64\`, \`proxy_http_version"
+  echo "1.1\` and \`Connection \"\"\`). The app is \`tests/tend_backend\` (GET → a small text"
+  echo "body, POST /echo → the byte count). Under tend it is an \`on_demand\` app routed by"
+  echo "\`Host: $HOST\`, warmed with one request before the figures. Loopback only; wrk"
+  echo "$wrk_ver, curl $(curl --version | awk 'NR == 1 { print $2 }'). Raw output in"
+  echo "\`bench/out/gateway/\`."
+  echo
+  [ -z "$SETUP_FAIL" ] || { echo "**set-up failed:** $SETUP_FAIL"; echo; }
+
+  echo "### Warm app, keep-alive, small response"
+  echo
+  echo "\`wrk -t2 -c32 -d$DUR\`, one side after the other. Target: tend ≥ 1.0x nginx."
+  echo
+  echo "| path | req/s | vs direct | check |"
+  echo "| --- | ---: | ---: | --- |"
+  d=$(rps_of direct || true)
+  for s in "${SIDES[@]}"; do
+    if [ -n "${RPS_FAIL[$s]}" ]; then echo "| $s | $(cell_fail "${RPS_FAIL[$s]}") | | |"; continue; fi
+    v=$(rps_of "$s")
+    echo "| $s | **$(fmt_num "$v" 0)** | $(ratio_x "$v" "$d" 2) | $(awk '/requests in/ { print $1 " requests, " $5 " read" }' "$GOUT/rps-$s.txt"), no errors |"
+  done
+  echo
+  t=$(rps_of tend || true); n=$(rps_of nginx || true)
+  if [ -z "${RPS_FAIL[tend]}" ] && [ -z "${RPS_FAIL[nginx]}" ]; then
+    echo "| ratio | value | target | met |"
+    echo "| --- | ---: | --- | --- |"
+    echo "| tend / nginx (req/s) | **$(ratio_x "$t" "$n" 2)** | ≥ 1.0x | $(meets "$(ratio "$t" "$n" 2)" ge 1.0) |"
+    echo
+  fi
+
+  echo "### Added latency"
+  echo
+  echo "\`wrk --latency -t1 -c1 -d$DUR\` (one connection, sequential keep-alive requests), per"
+  echo "side; \"added\" is the side's percentile minus the direct one. Target: added p50"
+  echo "< 0.1 ms, added p99 < 0.5 ms."
+  echo
+  echo "| path | p50 | p99 | added p50 | added p99 | req/s |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+  dp50=$(pct_of direct 50% || true); dp99=$(pct_of direct 99% || true)
+  for s in "${SIDES[@]}"; do
+    if [ -n "${LAT_FAIL[$s]}" ]; then echo "| $s | $(cell_fail "${LAT_FAIL[$s]}") | | | | |"; continue; fi
+    p50=$(pct_of "$s" 50%); p99=$(pct_of "$s" 99%)
+    a50=; a99=
+    if [ "$s" != direct ] && [ -z "${LAT_FAIL[direct]}" ]; then a50=$(diff_ms "$p50" "$dp50"); a99=$(diff_ms "$p99" "$dp99"); fi
+    echo "| $s | $(fmt_num "$p50" 3) ms | $(fmt_num "$p99" 3) ms | ${a50:-} | ${a99:-} | $(fmt_num "$(awk '/^Requests\/sec/ { print $2 }' "$GOUT/lat-$s.txt")" 0) |"
+  done
+  echo
+  if [ -z "${LAT_FAIL[tend]}" ] && [ -z "${LAT_FAIL[direct]}" ]; then
+    tp50=$(pct_of tend 50%); tp99=$(pct_of tend 99%)
+    a50=$(awk -v a="$tp50" -v b="$dp50" 'BEGIN { printf "%.3f", a - b }')
+    a99=$(awk -v a="$tp99" -v b="$dp99" 'BEGIN { printf "%.3f", a - b }')
+    echo "| target | value | target | met |"
+    echo "| --- | ---: | --- | --- |"
+    echo "| tend added p50 | $a50 ms | < 0.1 ms | $(meets "$a50" lt 0.1) |"
+    echo "| tend added p99 | $a99 ms | < 0.5 ms | $(meets "$a99" lt 0.5) |"
+    echo
+  fi
+
+  echo "### Cold start"
+  echo
+  echo "Time to first byte through tend for a stopped app (\`tend stop b\`, wait until it is"
+  echo "listed stopped and its port refuses, then \`curl -w '%{time_starttransfer}'\` through the"
+  echo "gateway), against the floor: the harness starting the same backend itself (fork +"
+  echo "exec) and busy-polling a TCP connect until it accepts. $COLD_N runs each, alternating."
+  echo "Overhead = tend median minus floor median. Target: under 5 ms."
+  echo
+  echo "| side | runs | median | p90 | min | max | check |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | --- |"
+  for who in tend floor; do
+    f=$GOUT/cold-$who.txt
+    fl=$COLD_TEND_FAIL; [ "$who" = floor ] && fl=$COLD_FLOOR_FAIL
+    label="tend: TTFB of a stopped app"; [ "$who" = floor ] && label="floor: spawn to listening, no tend"
+    if [ ! -s "$f" ]; then echo "| $label | 0 | $(cell_fail "${fl:-no data}") | | | | |"; continue; fi
+    read -r med p90 min max n <<< "$(stats < "$f")"
+    echo "| $label | $n | **$(awk -v x="$med" 'BEGIN{printf "%.2f", x/1000}') ms** | $(awk -v x="$p90" 'BEGIN{printf "%.2f", x/1000}') ms | $(awk -v x="$min" 'BEGIN{printf "%.2f", x/1000}') ms | $(awk -v x="$max" 'BEGIN{printf "%.2f", x/1000}') ms | ${fl:+failed after $n runs: $fl}${fl:-ok} |"
+  done
+  echo
+  if [ -s "$GOUT/cold-tend.txt" ] && [ -s "$GOUT/cold-floor.txt" ]; then
+    tm=$(stats < "$GOUT/cold-tend.txt" | cut -d' ' -f1); fm=$(stats < "$GOUT/cold-floor.txt" | cut -d' ' -f1)
+    ov=$(awk -v a="$tm" -v b="$fm" 'BEGIN { printf "%.2f", (a - b) / 1000 }')
+    echo "| target | value | target | met |"
+    echo "| --- | ---: | --- | --- |"
+    echo "| cold start overhead (medians) | **$ov ms** | < 5 ms | $(meets "$ov" lt 5) |"
+    echo
+    for who in tend floor; do
+      echo "<details><summary>$who: every run (ms, in order)</summary>"
+      echo
+      awk '{ printf "%s%.2f", (NR > 1 ? ", " : ""), $1 / 1000 } END { print "" }' "$GOUT/cold-$who.txt"
+      echo
+      echo "</details>"
+      echo
+    done
+  fi
+
+  echo "### 1 GiB streamed"
+  echo
+  echo "One POST of 1 GiB (a sparse file from \`truncate -s 1G\`) to \`bench/sink.py\`, which"
+  echo "reads the body in 1 MiB reads, counts and drops it (tend_backend's \`/echo\` keeps the"
+  echo "body in memory and stops at 64 MiB, so it cannot take 1 GiB). The sink runs by hand"
+  echo "(direct) and as a second on_demand app \`s\` (\`Host: $SINK_HOST\`, warmed first) under"
+  echo "tend: \`curl -X POST -T FILE -H 'Expect:' -o /dev/null -w '%{speed_upload}'\` (\`-T\`"
+  echo "streams the file; \`--data-binary @FILE\` would first read all 1 GiB into curl). MB is"
+  echo "10^6 bytes. Target: tend ≥ 0.8x direct; the daemon's peak RSS is its VmHWM after the"
+  echo "transfer (it includes every earlier figure)."
+  echo
+  echo "$STREAM_N transfers per side after one unrecorded warm-up each, alternating direct and"
+  echo "tend; median MB/s."
+  echo
+  echo "| path | median MB/s | every run (MB/s) | check |"
+  echo "| --- | ---: | --- | --- |"
+  for s in direct tend; do
+    if [ ! -s "$GOUT/stream-$s.txt" ]; then echo "| $s | $(cell_fail "${STREAM_FAIL[$s]:-no data}") | | |"; continue; fi
+    echo "| $s | **$(speed_of "$s")** | $(awk '{ printf "%s%.1f", (NR > 1 ? ", " : ""), $2 / 1e6 }' "$GOUT/stream-$s.txt") | ${STREAM_FAIL[$s]:+failed: ${STREAM_FAIL[$s]}; }$(awk '{ print $3 }' "$GOUT/stream-$s.last") bytes sent; sink said \`$(head -c 60 "$GOUT/stream-$s.body" | tr -d '\n|')\` |"
+  done
+  echo
+  echo "| figure | value | target | met |"
+  echo "| --- | ---: | --- | --- |"
+  if [ -s "$GOUT/stream-direct.txt" ] && [ -s "$GOUT/stream-tend.txt" ]; then
+    sr=$(ratio "$(speed_of tend)" "$(speed_of direct)" 2)
+    echo "| tend / direct (MB/s) | **${sr}x** | ≥ 0.8x | $(meets "$sr" ge 0.8) |"
+  fi
+  if [ -n "$HWM_AFTER" ]; then
+    echo "| tend daemon VmHWM after the transfer | $(kb_mb "$HWM_AFTER") | reported | |"
+    [ -z "$HWM_BEFORE" ] || echo "| tend daemon VmHWM before it (after the wrk figures) | $(kb_mb "$HWM_BEFORE") | | |"
+    [ -z "$RSS_AFTER" ] || echo "| tend daemon VmRSS after it | $(kb_mb "$RSS_AFTER") | | |"
+  fi
+  echo
+
+  echo "### Gateway set-up and commands"
+  echo
+  echo "\`\$WORK\` is the run's temporary directory (\`TEND_HOME=\$WORK/tend-home\`)."
+  echo
+  echo '```sh'
+  sed -e "s#$GW#\$WORK#g" -e "s#$ROOT#\$ROOT#g" "$GCMDS"
+  echo '```'
+  echo
+  if [ -f "$GOUT/tend.yaml" ]; then
+    echo '```yaml'
+    cat "$GOUT/tend.yaml"
+    echo '```'
+    echo
+  fi
+  if [ -f "$GOUT/nginx.conf" ]; then
+    echo "<details><summary>nginx.conf</summary>"
+    echo
+    echo '```nginx'
+    sed -e "s#$GW#\$WORK#g" "$GOUT/nginx.conf"
+    echo '```'
+    echo
+    echo "</details>"
+    echo
+  fi
+} > "$MD"
+log "gateway: wrote $MD"
