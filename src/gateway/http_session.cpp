@@ -52,7 +52,11 @@ using ResponseParser = http::response_parser<http::buffer_body>;
 using Buffers = std::array<asio::const_buffer, 4>;
 
 constexpr size_t kLeadingSlack = 64;  // room for empty lines before a request head
-constexpr size_t kReadSize = 64 * 1024;
+// Heads are read a little at a time, bodies in large pieces: an idle or waiting connection
+// holds a few KiB, a busy one up to its limits (see trimBuffers()).
+constexpr size_t kHeadReadSize = 4 * 1024;
+constexpr size_t kBodyReadSize = 64 * 1024;
+constexpr size_t kKeptBufferSize = 8 * 1024;
 constexpr auto kLingerTime = std::chrono::seconds(2);
 
 bool startsWithNoCase(std::string_view s, std::string_view prefix) {
@@ -177,13 +181,16 @@ struct Outgoing {
 class HttpSession;
 
 // Every completion handler of a session is a Step: a member function to call, the app
-// connection generation it belongs to, and what the operation uses besides the session.
-// One handler type means each Asio operation template is instantiated once per stream and
+// connection generation it belongs to, which connection the operation is on (the session
+// counts what is pending on each), and what the operation uses besides the session. One
+// handler type means each Asio operation template is instantiated once per stream and
 // buffer type instead of once per lambda.
 struct Step {
   using Fn = void (HttpSession::*)(uint64_t gen, ErrorCode ec, size_t n);
+  enum class On { Client, Upstream };
   std::shared_ptr<HttpSession> self;
   Fn fn;
+  On on;
   uint64_t gen = 0;
   std::shared_ptr<void> keep;
   void operator()(ErrorCode ec, size_t n = 0);
@@ -212,10 +219,32 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   void abort() override { fail(); }
 
  private:
-  Step step(Step::Fn fn, std::shared_ptr<void> keep = {}) {
-    return Step{shared_from_this(), fn, up_gen_, std::move(keep)};
+  // The handler of an operation on the client's connection, or on the app's.
+  Step clientStep(Step::Fn fn, std::shared_ptr<void> keep = {}) {
+    ++client_ops_;
+    return Step{shared_from_this(), fn, Step::On::Client, up_gen_, std::move(keep)};
+  }
+  Step upstreamStep(Step::Fn fn) {
+    ++upstream_ops_;
+    return Step{shared_from_this(), fn, Step::On::Upstream, up_gen_, upstream_};
   }
 
+ public:
+  void complete(const Step& step, ErrorCode ec, size_t n) {
+    --(step.on == Step::On::Client ? client_ops_ : upstream_ops_);
+    if (resume_pending_) {
+      // The exchange ended while this operation was pending: its result does not matter,
+      // and once nothing is pending the connection goes on (see endExchange()).
+      if (client_ops_ == 0 && upstream_ops_ == 0) {
+        resume_pending_ = false;
+        if (!aborted_) afterExchange();
+      }
+      return;
+    }
+    ((*this).*step.fn)(step.gen, ec, n);
+  }
+
+ private:
   static size_t room(const beast::flat_buffer& b) { return b.max_size() - b.size(); }
 
   // --- the request head ------------------------------------------------------------------
@@ -231,8 +260,8 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     } else {
       client_.expires_after(core_->limits.keep_alive_timeout);
     }
-    client_.async_read_some(client_buf_.prepare(std::min(room(client_buf_), kReadSize)),
-                            step(&HttpSession::onHeadRead));
+    client_.async_read_some(client_buf_.prepare(std::min(room(client_buf_), kHeadReadSize)),
+                            clientStep(&HttpSession::onHeadRead));
   }
 
   void onHeadRead(uint64_t, ErrorCode ec, size_t n) {
@@ -357,18 +386,12 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   void watchClient() {
     if (has_body_ || watching_ || aborted_) return;
     watching_ = true;
-    client_.socket().async_wait(tcp::socket::wait_read, step(&HttpSession::onWatch));
+    client_.socket().async_wait(tcp::socket::wait_read, clientStep(&HttpSession::onWatch));
   }
 
   void onWatch(uint64_t, ErrorCode ec, size_t) {
     watching_ = false;
-    if (aborted_ || handed_off_) return;
-    if (resume_pending_) {
-      resume_pending_ = false;
-      afterExchange();
-      return;
-    }
-    if (ec) return;
+    if (aborted_ || handed_off_ || ec) return;
     char byte;
     ssize_t n = ::recv(client_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
@@ -398,7 +421,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       client_.expires_after(core_->limits.client_io_timeout);
       asio::async_write(client_, Buffers{asio::buffer(kContinue)},
-                        step(&HttpSession::onContinueWritten));
+                        clientStep(&HttpSession::onContinueWritten));
       return;
     }
     pumpRequest();
@@ -461,20 +484,12 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       if (ec == http::error::need_more) break;
     }
     client_.expires_after(core_->limits.client_io_timeout);
-    client_reading_ = true;
-    client_.async_read_some(client_buf_.prepare(std::min(room(client_buf_), kReadSize)),
-                            step(&HttpSession::onRequestRead));
+    client_.async_read_some(client_buf_.prepare(std::min(room(client_buf_), kBodyReadSize)),
+                            clientStep(&HttpSession::onRequestRead));
   }
 
   void onRequestRead(uint64_t gen, ErrorCode ec, size_t n) {
-    client_reading_ = false;
-    if (aborted_) return;
-    if (resume_pending_) {
-      resume_pending_ = false;
-      afterExchange();
-      return;
-    }
-    if (gen != up_gen_) return;
+    if (aborted_ || gen != up_gen_) return;
     if (ec) {
       // The client went away mid-upload or stalled.
       fail();
@@ -488,7 +503,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     upstream_->expires_after(core_->limits.client_io_timeout);
     asio::async_write(
         *upstream_, req_out_.frame(req_body_.get(), n, last),
-        step(last ? &HttpSession::onRequestDone : &HttpSession::onRequestWritten, upstream_));
+        upstreamStep(last ? &HttpSession::onRequestDone : &HttpSession::onRequestWritten));
   }
 
   void onRequestWritten(uint64_t gen, ErrorCode ec, size_t) {
@@ -543,8 +558,8 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       return;
     }
     upstream_->expires_at(response_deadline_);
-    upstream_->async_read_some(upstream_buf_.prepare(std::min(room(upstream_buf_), kReadSize)),
-                               step(&HttpSession::onResponseHeadRead, upstream_));
+    upstream_->async_read_some(upstream_buf_.prepare(std::min(room(upstream_buf_), kHeadReadSize)),
+                               upstreamStep(&HttpSession::onResponseHeadRead));
   }
 
   void onResponseHeadRead(uint64_t gen, ErrorCode ec, size_t n) {
@@ -673,8 +688,8 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       return;
     }
     upstream_->expires_after(core_->limits.stream_idle_timeout);
-    upstream_->async_read_some(upstream_buf_.prepare(std::min(room(upstream_buf_), kReadSize)),
-                               step(&HttpSession::onResponseRead, upstream_));
+    upstream_->async_read_some(upstream_buf_.prepare(std::min(room(upstream_buf_), kBodyReadSize)),
+                               upstreamStep(&HttpSession::onResponseRead));
   }
 
   void onResponseRead(uint64_t gen, ErrorCode ec, size_t n) {
@@ -697,8 +712,9 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
 
   void writeResponsePiece(size_t n, bool last) {
     client_.expires_after(core_->limits.client_io_timeout);
-    asio::async_write(client_, res_out_.frame(res_body_.get(), n, last),
-                      step(last ? &HttpSession::onResponseDone : &HttpSession::onResponseWritten));
+    asio::async_write(
+        client_, res_out_.frame(res_body_.get(), n, last),
+        clientStep(last ? &HttpSession::onResponseDone : &HttpSession::onResponseWritten));
   }
 
   void onResponseWritten(uint64_t gen, ErrorCode ec, size_t) {
@@ -728,7 +744,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     res_out_.chunked = false;
     client_.expires_after(core_->limits.client_io_timeout);
     asio::async_write(client_, res_out_.frame(nullptr, 0, true),
-                      step(&HttpSession::onUpgradeWritten));
+                      clientStep(&HttpSession::onUpgradeWritten));
   }
 
   void onUpgradeWritten(uint64_t gen, ErrorCode ec, size_t) {
@@ -798,7 +814,8 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     *out += "\r\n";
     if (!is_head_) *out += body;  // a HEAD gets the headers a GET would
     client_.expires_after(core_->limits.client_io_timeout);
-    asio::async_write(client_, Buffers{asio::buffer(*out)}, step(&HttpSession::onOwnWritten, out));
+    asio::async_write(client_, Buffers{asio::buffer(*out)},
+                      clientStep(&HttpSession::onOwnWritten, out));
   }
 
   void onOwnWritten(uint64_t, ErrorCode ec, size_t) {
@@ -808,15 +825,16 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   }
 
   // The exchange is over (answered, by the app or by the gateway). Before the client's
-  // connection is read again or lingers, a read still pending on it (the rest of an upload,
-  // or the watch) is cancelled and waited for: its handler then calls afterExchange().
+  // connection is read again or lingers, and before the exchange's buffers go, whatever is
+  // still pending (the rest of an upload, the watch, a write to the app's connection, which
+  // is closed by now) is cancelled and waited for: complete() then calls afterExchange().
   void endExchange() {
     closeUpstream();
     request_guard_.release();
     stream_guard_.release();
     app_.reset();
     ++up_gen_;
-    if (client_reading_ || watching_) {
+    if (client_ops_ > 0 || upstream_ops_ > 0) {
       resume_pending_ = true;
       ErrorCode ignored;
       client_.socket().cancel(ignored);
@@ -830,6 +848,8 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     req_.reset();
     req_out_ = Outgoing{};
     res_out_ = Outgoing{};
+    watching_ = false;  // a cancelled watch's handler did not run
+    trimBuffers();
     if (!client_keep_alive_) {
       lingerClose();
       return;
@@ -840,6 +860,18 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     client_http10_ = false;
     client_keep_alive_ = true;
     readHead();
+  }
+
+  // Between requests a connection keeps only small buffers: the body pieces go, and read
+  // buffers that grew for a large head or body shrink back.
+  void trimBuffers() {
+    req_body_.reset();
+    res_body_.reset();
+    upstream_buf_.clear();  // its bytes belonged to the app's connection, which is gone
+    if (upstream_buf_.capacity() > kKeptBufferSize) upstream_buf_.shrink_to_fit();
+    if (client_buf_.size() == 0 && client_buf_.capacity() > kKeptBufferSize) {
+      client_buf_.shrink_to_fit();
+    }
   }
 
   // Closing at once could turn unread request bytes into a reset that destroys the response
@@ -855,8 +887,8 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     if (aborted_) return;
     client_buf_.clear();
     client_.expires_at(linger_until_);
-    client_.async_read_some(client_buf_.prepare(std::min(room(client_buf_), kReadSize)),
-                            step(&HttpSession::onDrained));
+    client_.async_read_some(client_buf_.prepare(std::min(room(client_buf_), kHeadReadSize)),
+                            clientStep(&HttpSession::onDrained));
   }
 
   void onDrained(uint64_t, ErrorCode ec, size_t) {
@@ -919,14 +951,15 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   bool request_failed_ = false;
   bool waiting_ = false;
   bool watching_ = false;
-  bool client_reading_ = false;  // a read of the request body is pending on client_
-  bool resume_pending_ = false;  // endExchange() waits for that read (or the watch) to end
+  int client_ops_ = 0;           // operations pending on client_
+  int upstream_ops_ = 0;         // and on the app's connections (this one or an older one)
+  bool resume_pending_ = false;  // endExchange() waits for them to end
   bool handed_off_ = false;
   bool aborted_ = false;
 };
 
 void Step::operator()(ErrorCode ec, size_t n) {
-  ((*self).*fn)(gen, ec, n);
+  self->complete(*this, ec, n);
 }
 
 }  // namespace

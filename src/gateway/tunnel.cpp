@@ -10,7 +10,7 @@ namespace {
 using ErrorCode = boost::system::error_code;
 using SteadyClock = std::chrono::steady_clock;
 
-constexpr size_t kTunnelBuffer = 16 * 1024;
+constexpr size_t kTunnelBuffer = 8 * 1024;  // per direction; tunnels are often many and idle
 constexpr auto kHalfCloseLinger = std::chrono::seconds(2);
 
 class Tunnel : public Connection, public std::enable_shared_from_this<Tunnel> {
