@@ -463,7 +463,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       writeRequestPiece(0, true);
       return;
     }
-    if (!req_body_) req_body_ = std::make_unique<char[]>(core_->limits.relay_buffer);
+    if (!req_body_) req_body_ = std::make_unique_for_overwrite<char[]>(core_->limits.relay_buffer);
     auto& body = req_->get().body();
     while (client_buf_.size() > 0) {
       body.data = req_body_.get();
@@ -651,7 +651,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     if (event_stream) stream_guard_ = app_->tracker().beginStream();
     // A stream may go quiet for long: notice a client that leaves meanwhile.
     if (!no_body && (event_stream || !res_->content_length())) watchClient();
-    if (!res_body_) res_body_ = std::make_unique<char[]>(core_->limits.relay_buffer);
+    if (!res_body_) res_body_ = std::make_unique_for_overwrite<char[]>(core_->limits.relay_buffer);
     pumpResponse();
   }
 
