@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -79,6 +80,12 @@ int runDaemon(const DaemonOptions& options) {
   // Orphaned grandchildren of apps become ours, so they are reaped and a process group
   // empties promptly even where PID 1 does not reap.
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  // Each relayed request holds two descriptors: allow as many as the hard limit does.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
 
   auto store = StateStore::open(paths.database);
   if (!store) {
