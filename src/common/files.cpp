@@ -15,7 +15,7 @@ namespace tend {
 std::expected<std::string, std::string> readFile(const std::string& path, size_t max_bytes) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return std::unexpected(std::string(std::strerror(errno)));
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return std::unexpected(std::string(std::strerror(errno)));
   if (S_ISDIR(st.st_mode)) return std::unexpected(std::string("it is a directory"));
   std::string out;

@@ -657,7 +657,6 @@ std::expected<ConfigNode, ConfigErrors> parseJson(const std::string& text,
   return std::move(*root);
 }
 
-
 }  // namespace
 
 std::optional<ConfigFormat> formatFromPath(const std::string& path) {

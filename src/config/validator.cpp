@@ -17,8 +17,8 @@
 #include <limits>
 #include <map>
 
-#include "common/files.hpp"
 #include "common/duration.hpp"
+#include "common/files.hpp"
 #include "common/paths.hpp"
 #include "common/text.hpp"
 #include "common/unique_fd.hpp"
@@ -623,7 +623,6 @@ class Validator {
     if (!ok) return std::nullopt;
     return out;
   }
-
 
   void instances(const ConfigNode& node, AppSpec& spec) {
     if (node.kind == Kind::Scalar && node.scalar == "max") {

@@ -13,17 +13,6 @@ bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && toLower(a) == toLower(b);
 }
 
-template <typename F>
-void forEachElement(std::string_view list, F&& f) {
-  while (true) {
-    auto comma = list.find(',');
-    auto element = trim(list.substr(0, comma));
-    if (!element.empty()) f(element);
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-}
-
 }  // namespace
 
 bool isHopByHopHeader(std::string_view name) {
@@ -41,13 +30,13 @@ bool mayDropConnectionOption(std::string_view name) {
 
 std::vector<std::string> connectionOptions(std::string_view connection_value) {
   std::vector<std::string> out;
-  forEachElement(connection_value, [&](std::string_view e) { out.push_back(toLower(e)); });
+  forEachListElement(connection_value, [&](std::string_view e) { out.push_back(toLower(e)); });
   return out;
 }
 
 bool listHasToken(std::string_view list, std::string_view token) {
   bool found = false;
-  forEachElement(list, [&](std::string_view e) { found = found || iequals(e, token); });
+  forEachListElement(list, [&](std::string_view e) { found = found || iequals(e, token); });
   return found;
 }
 
@@ -62,7 +51,7 @@ std::string appendForwardedFor(std::string_view existing, std::string_view clien
 
 bool acceptsHtml(std::string_view accept) {
   bool found = false;
-  forEachElement(accept, [&](std::string_view e) {
+  forEachListElement(accept, [&](std::string_view e) {
     auto type = trim(e.substr(0, e.find(';')));
     found = found || iequals(type, "text/html");
   });

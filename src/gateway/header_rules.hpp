@@ -12,7 +12,22 @@
 #include <string_view>
 #include <vector>
 
+#include "common/text.hpp"
+
 namespace tend {
+
+// Calls f(element) for each element of a comma-separated header list, trimmed, skipping
+// empty ones (RFC 9110 section 5.6.1 lets a recipient ignore those).
+template <typename F>
+void forEachListElement(std::string_view list, F&& f) {
+  while (true) {
+    auto comma = list.find(',');
+    auto element = trim(list.substr(0, comma));
+    if (!element.empty()) f(element);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+}
 
 // Case-insensitive. The fixed list above; headers named in Connection come on top.
 bool isHopByHopHeader(std::string_view name);

@@ -1,5 +1,7 @@
 #include "gateway/request_head.hpp"
 
+#include "gateway/header_rules.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <optional>
@@ -35,19 +37,6 @@ HeadScan reject(int status, std::string reason) {
   out.status = status;
   out.reason = std::move(reason);
   return out;
-}
-
-// Splits a comma-separated list, trimming each element and dropping empty ones (RFC 9110
-// section 5.6.1 lets a recipient ignore those).
-template <typename F>
-void forEachListElement(std::string_view list, F&& f) {
-  while (true) {
-    auto comma = list.find(',');
-    auto element = trim(list.substr(0, comma));
-    if (!element.empty()) f(element);
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
 }
 
 std::optional<uint64_t> parseLength(std::string_view s) {
