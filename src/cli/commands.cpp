@@ -278,6 +278,7 @@ int cmdLogs(const LogsOptions& o) {
   for (const auto& f : *files) {
     std::string label = fmt::format("{}[{}]", f.value("name", ""), f.value("instance", 0));
     for (bool err : {false, true}) {
+      if ((err && o.out_only) || (!err && o.err_only)) continue;
       std::string path = f.value(err ? "err" : "out", "");
       followed.push_back({path, label, err});
       for (auto& text : tailLinesAcrossRotation(path, static_cast<size_t>(std::max(0, o.lines))))

@@ -36,6 +36,8 @@ struct LogsOptions {
   int lines = 15;
   bool follow = false;
   bool json = false;
+  bool out_only = false;  // --out: stdout only
+  bool err_only = false;  // --err: stderr only
 };
 int cmdLogs(const LogsOptions& options);
 int cmdPing(bool json);

@@ -307,6 +307,13 @@ TEST_F(Lifecycle, LogsHoldStdoutAndStderrWithTimestamps) {
   EXPECT_TRUE(r.out.find("Z out line 1") != std::string::npos) << r.out;
   std::string file = readText(home_ + "/logs/talker-0-out.log");
   EXPECT_NE(file.find("Z out line 1\n"), std::string::npos) << file;
+  RunResult out_only = tend({"logs", "talker", "--out", "--lines", "10"});
+  EXPECT_NE(out_only.out.find("out line 3"), std::string::npos) << out_only.out;
+  EXPECT_EQ(out_only.out.find("err line"), std::string::npos) << out_only.out;
+  RunResult err_only = tend({"logs", "talker", "--err", "--lines", "10"});
+  EXPECT_NE(err_only.out.find("err line 3"), std::string::npos) << err_only.out;
+  EXPECT_EQ(err_only.out.find("out line"), std::string::npos) << err_only.out;
+  EXPECT_EQ(tend({"logs", "talker", "--out", "--err"}).status, 2);
   RunResult json_logs = tend({"logs", "talker", "--json", "--lines", "1"});
   EXPECT_NE(json_logs.out.find("\"stream\":\"err\""), std::string::npos) << json_logs.out;
 }
