@@ -18,6 +18,7 @@
 
 #include "common/files.hpp"
 #include "common/paths.hpp"
+#include "common/run.hpp"
 #include "common/text.hpp"
 #include "common/unique_fd.hpp"
 
@@ -224,34 +225,11 @@ std::string startupInstructions(const StartupTarget& t) {
 }
 
 std::string runCommand(const std::vector<std::string>& argv) {
-  UniqueFd err_r, err_w;
-  if (!makePipe(err_r, err_w)) return fmt::format("cannot make a pipe: {}", std::strerror(errno));
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, err_w.get(), 2);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return fmt::format("cannot run {}: {}", argv[0], std::strerror(rc));
-  err_w.reset();
-  std::string err;
-  char buf[4096];
-  while (true) {
-    const ssize_t n = ::read(err_r.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    if (err.size() < 16 * 1024) err.append(buf, static_cast<size_t>(n));
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  auto ran = runCapturing(argv, "", std::chrono::minutes(2));
+  if (!ran) return fmt::format("cannot run {}: {}", argv[0], ran.error());
+  const int status = ran->status;
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
-  std::string why(trim(err));
+  std::string why(trim(ran->err));
   if (why.empty())
     why = WIFEXITED(status) ? fmt::format("exit status {}", WEXITSTATUS(status))
                             : fmt::format("killed by {}", signalName(WTERMSIG(status)));
