@@ -74,7 +74,7 @@ void Handlers::handle(const Request& req, ReplyLine reply) {
   } else if (cmd == "kill") {
     log_.info("kill requested: stopping every app");
     supervisor_.shutdown(/*forget=*/true, [this, reply] {
-      reply(okReply({{"stopped", true}}));
+      reply(okReply({{"stopped", true}, {"pid", ::getpid()}}));
       hooks_.on_kill();
     });
   } else {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/close_range.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -22,6 +23,17 @@ namespace tend {
 
 bool daemonRunning(const Paths& paths) {
   return LockFile::isHeld(paths.lock);
+}
+
+bool waitForExit(pid_t pid, std::chrono::milliseconds timeout) {
+  if (pid <= 0) return true;
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd) return errno == ESRCH;  // already gone
+  pollfd p{pidfd.get(), POLLIN, 0};
+  int n;
+  do n = ::poll(&p, 1, static_cast<int>(timeout.count()));
+  while (n < 0 && errno == EINTR);
+  return n > 0;
 }
 
 bool Client::tryConnect() {

@@ -4,6 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/types.h>
+
+#include <chrono>
 #include <expected>
 #include <string>
 
@@ -34,5 +37,8 @@ class Client {
 
 // True while a daemon holds the lock of `paths`.
 bool daemonRunning(const Paths& paths);
+
+// Waits until process `pid` has exited (a zombie counts as exited); false on timeout.
+bool waitForExit(pid_t pid, std::chrono::milliseconds timeout);
 
 }  // namespace tend

@@ -334,11 +334,10 @@ int cmdKill() {
   }
   auto reply = client->request({{"cmd", "kill"}});
   if (!reply) return fail(reply.error());
-  // Return only once the daemon is gone, so that "tend kill" leaves nothing behind.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (daemonRunning(paths) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  if (daemonRunning(paths)) return fail("the daemon did not exit within 10s");
+  // Return only once the daemon process has exited (not merely released its lock), so that
+  // "tend kill" leaves nothing behind.
+  if (!waitForExit(reply->value("pid", 0), std::chrono::seconds(10)))
+    return fail("the daemon did not exit within 10s");
   std::printf("daemon stopped; every app was stopped\n");
   return kExitOk;
 }
