@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev
   systemd nodejs  # systemd-analyze verifies `tend startup`'s units; node reads ecosystem.config.js
   curl procps python3 wrk
+  tmux  # the `tend monit` tests drive it in a real terminal
 )
 
 missing=()

@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "cli/commands.hpp"
+#include "cli/monit.hpp"
 
 namespace tend {
 
@@ -69,6 +70,10 @@ int runCli(int argc, char** argv) {
   auto* out_flag = c_logs->add_flag("--out", logs.out_only, "Only stdout");
   c_logs->add_flag("--err", logs.err_only, "Only stderr")->excludes(out_flag);
   c_logs->callback([&] { run = [&] { return cmdLogs(logs); }; });
+
+  auto* c_monit = app.add_subcommand(
+      "monit", "Live dashboard: status, cpu, memory and logs; keys restart, stop, start");
+  c_monit->callback([&] { run = [] { return cmdMonit(); }; });
 
   auto* c_ping =
       app.add_subcommand("ping", "Check that the daemon answers (starting it if needed)");

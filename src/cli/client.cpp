@@ -96,6 +96,10 @@ std::expected<void, std::string> Client::startDaemon() {
   return std::unexpected(fmt::format("the daemon did not start; {}:{}", paths_.daemon_log, why));
 }
 
+void Client::interrupt() {
+  if (fd_) ::shutdown(fd_.get(), SHUT_RDWR);
+}
+
 std::expected<nlohmann::json, std::string> Client::request(const nlohmann::json& req) {
   if (!fd_) return std::unexpected("not connected to the daemon");
   std::string line = req.dump() + "\n";

@@ -23,6 +23,10 @@ class Client {
   std::expected<void, std::string> connect(bool autostart);
   // Sends one request and returns the reply's `data`, or its error message.
   std::expected<nlohmann::json, std::string> request(const nlohmann::json& request);
+  // Makes a request blocked in another thread return an error now (the daemon still carries
+  // out what it was asked); the connection is unusable afterwards. Safe from any thread once
+  // connect() has returned.
+  void interrupt();
 
   const Paths& paths() const { return paths_; }
 

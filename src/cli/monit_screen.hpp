@@ -1,0 +1,74 @@
+#pragma once
+// The pure half of `tend monit`: keystrokes into keys, and the daemon's list plus a log tail
+// into the lines of one frame. No terminal I/O here (that is monit.cpp), so unit tests check
+// frames and key decoding without a terminal.
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tend::monit {
+
+enum class Key { Up, Down, PageUp, PageDown, Home, End, Restart, Stop, Start, Quit, Redraw };
+
+// Turns the bytes a terminal sends into keys. An escape sequence split across two reads is
+// completed by the next feed; unknown sequences and other bytes are ignored.
+class KeyDecoder {
+ public:
+  std::vector<Key> feed(std::string_view bytes);
+
+ private:
+  std::string pending_;  // an unfinished escape sequence (bounded)
+};
+
+// `text` made safe and short enough for a terminal line: control characters (including ESC,
+// so an app's log cannot move the cursor) and invalid UTF-8 become '?', tabs a space, and
+// the result takes at most `max_columns` columns (wide characters count two, combining
+// marks none). `columns` receives the width taken.
+std::string fitColumns(std::string_view text, size_t max_columns, size_t* columns = nullptr);
+
+struct LogLine {
+  std::string text;
+  bool err = false;  // from the err log
+};
+
+struct Message {
+  enum class Kind { None, Busy, Done, Failed };
+  Kind kind = Kind::None;
+  std::string text;
+};
+
+// Everything one frame shows.
+struct MonitView {
+  std::string home;                                    // TEND_HOME, in the title
+  nlohmann::json instances = nlohmann::json::array();  // the daemon's `list` reply
+  size_t selected = 0;                                 // index into instances
+  std::string error;          // the daemon cannot be reached: shown in the table's place
+  std::string log_label;      // whose logs: "api[0]"
+  std::vector<LogLine> logs;  // oldest first
+  Message message;            // the last action's outcome
+};
+
+// One terminal row: its bytes (SGR sequences included) and the columns it covers.
+struct ScreenLine {
+  std::string text;
+  size_t width = 0;
+  bool operator==(const ScreenLine&) const = default;
+};
+
+// Exactly `height` rows, none wider than `width`: a title, the instance table (scrolled to
+// keep the selection visible, the selected row marked '>' and in reverse video), the
+// selected instance's log tail, and a status line with the last action's outcome and the
+// keys. `color` adds status colours; reverse video and bold are used either way.
+std::vector<ScreenLine> renderFrame(const MonitView& view, size_t width, size_t height, bool color);
+
+// How many log lines a frame of `height` rows has room for with `instances` table rows.
+size_t logRows(size_t instances, size_t height);
+
+// "api", or "api[1]" for a second instance or any instance of a cluster (as `tend list`).
+std::string instanceLabel(const nlohmann::json& instance);
+
+}  // namespace tend::monit
