@@ -105,6 +105,8 @@ int startConfigFile(const std::string& path, const std::string& pm2_env, bool as
   for (const auto& app : config.apps) apps.push_back(toJson(app));
   json request{{"cmd", "start"}, {"apps", apps}};
   if (config.gateway) request["gateway"] = {{"listen", config.gateway->listen}};
+  if (config.api)
+    request["api"] = {{"listen", config.api->listen}, {"token_file", config.api->token_file}};
   return printList(call(request), as_json);
 }
 
@@ -224,8 +226,16 @@ int cmdDescribe(const std::string& target, bool as_json) {
       if (inst.contains("port") && inst["port"].is_number())
         row(p + "port", std::to_string(inst["port"].get<int>()));
       row(p + "restarts", std::to_string(inst.value("restarts", 0)));
-      if (inst.value("pid", 0))
+      if (inst.value("pid", 0)) {
         row(p + "uptime", humanDuration(Duration(inst.value("uptime_ms", int64_t{0}))));
+        row(p + "cpu", fmt::format("{:.1f}%", inst.value("cpu", 0.0)));
+        row(p + "memory", humanSize(inst.value("memory", uint64_t{0})));
+      }
+      if (inst.contains("last_exit_code")) {
+        std::string sig = inst.value("last_exit_signal", "");
+        row(p + "last exit",
+            sig.empty() ? fmt::format("code {}", inst.value("last_exit_code", 0)) : sig);
+      }
       if (!inst.value("reason", "").empty()) row(p + "last event", inst.value("reason", ""));
       row(p + "out log", inst.value("out_log", ""));
       row(p + "err log", inst.value("err_log", ""));
@@ -248,6 +258,7 @@ int cmdDescribe(const std::string& target, bool as_json) {
           row("idle for", humanDuration(Duration(g.value("idle_ms", int64_t{0}))));
       }
     }
+    if (spec.contains("max_memory")) row("max memory", spec.value("max_memory", ""));
     for (const auto& h : app["restart_history"])
       row("restart", fmt::format("{} [{}] {}", h.value("at", ""), h.value("instance", 0),
                                  h.value("reason", "")));

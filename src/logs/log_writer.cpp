@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <utility>
 
 namespace tend {
 namespace {
@@ -106,6 +107,10 @@ LogWriter::LogWriter(std::string path, bool timestamps, uint64_t max_size, int m
       max_files_(max_files < 0 ? 0 : max_files),
       fs_(fs) {}
 
+LogWriter::~LogWriter() {
+  if (fd_) flush(0);
+}
+
 bool LogWriter::ensureOpen(int64_t wall_ms) {
   if (fd_) return true;
   auto fd = fs_.openAppend(path_);
@@ -151,6 +156,11 @@ void LogWriter::writeFailed(std::string message, int64_t wall_ms) {
 }
 
 void LogWriter::write(std::string_view line, int64_t wall_ms) {
+  append(line, wall_ms);
+  flush(wall_ms);
+}
+
+void LogWriter::append(std::string_view line, int64_t wall_ms) {
   const bool waiting =
       failed_at_ && wall_ms >= *failed_at_ && wall_ms < *failed_at_ + kRetryIntervalMs;
   if (trouble_ == Trouble::Write && waiting) {
@@ -161,53 +171,71 @@ void LogWriter::write(std::string_view line, int64_t wall_ms) {
     ++dropped_lines_;
     return;
   }
-  buffer_.clear();
-  if (torn_) buffer_ += '\n';  // end the piece a failed write left, so this line stands alone
-  if (timestamps_) {
-    buffer_ += formatTimestamp(wall_ms);
-    buffer_ += ' ';
-  }
-  buffer_.append(line);
-  buffer_ += '\n';
-
-  if (regular_ && max_size_ > 0 && size_ > 0 && size_ + buffer_.size() > max_size_ &&
+  const size_t line_bytes = (timestamps_ ? kStampBytes : 0) + line.size() + 1;
+  if (regular_ && max_size_ > 0 && size_ + pending_.size() > 0 &&
+      size_ + pending_.size() + line_bytes > max_size_ &&
       !(trouble_ == Trouble::Rotate && waiting)) {
-    const bool had_torn_prefix = torn_;
-    if (std::error_code ec = rotate()) {
-      failed_at_ = wall_ms;
-      std::string message = fmt::format("cannot rotate {}: {}", path_, ec.message());
-      if (trouble_ != Trouble::Rotate)
-        notify(fmt::format("{}; writing on past its size limit", message));
-      trouble_ = Trouble::Rotate;
-      last_error_ = std::move(message);
-    } else {
-      if (had_torn_prefix) buffer_.erase(0, 1);  // the torn piece went with the old file
-      if (trouble_ == Trouble::Rotate) {
-        notify(fmt::format("rotating {} works again", path_));
-        trouble_ = Trouble::None;
-        failed_at_.reset();
-        last_error_.clear();
-      }
-      if (!ensureOpen(wall_ms)) {
-        ++dropped_lines_;
-        return;
+    // Rotation happens between lines: write out what the current file gets first.
+    flush(wall_ms);
+    if (trouble_ == Trouble::Write) {
+      ++dropped_lines_;
+      return;
+    }
+    if (size_ > 0) {
+      if (std::error_code ec = rotate()) {
+        failed_at_ = wall_ms;
+        std::string message = fmt::format("cannot rotate {}: {}", path_, ec.message());
+        if (trouble_ != Trouble::Rotate)
+          notify(fmt::format("{}; writing on past its size limit", message));
+        trouble_ = Trouble::Rotate;
+        last_error_ = std::move(message);
+      } else {
+        if (trouble_ == Trouble::Rotate) {
+          notify(fmt::format("rotating {} works again", path_));
+          trouble_ = Trouble::None;
+          failed_at_.reset();
+          last_error_.clear();
+        }
+        if (!ensureOpen(wall_ms)) {
+          ++dropped_lines_;
+          return;
+        }
       }
     }
   }
+  if (pending_.empty() && torn_) pending_ += '\n';  // end the piece a failed write left
+  if (timestamps_) {
+    if (wall_ms != stamp_ms_) {
+      stamp_ = formatTimestamp(wall_ms);
+      stamp_ += ' ';
+      stamp_ms_ = wall_ms;
+    }
+    pending_ += stamp_;
+  }
+  pending_.append(line);
+  pending_ += '\n';
+  ++pending_lines_;
+  if (pending_.size() >= kBatchBytes) flush(wall_ms);
+}
 
+void LogWriter::flush(int64_t wall_ms) {
+  if (pending_.empty()) return;
+  const uint64_t lines = std::exchange(pending_lines_, 0);
   size_t done = 0;
-  while (done < buffer_.size()) {
-    auto n = fs_.write(fd_.get(), std::string_view(buffer_).substr(done));
+  while (done < pending_.size()) {
+    auto n = fs_.write(fd_.get(), std::string_view(pending_).substr(done));
     if (!n) {
       // Cut off what got written, so the file never holds part of a line; when even that
       // fails, the next line starts with '\n' instead.
       if (done > 0 && fs_.truncate(fd_.get(), size_)) torn_ = true;
+      pending_.clear();
       writeFailed(fmt::format("cannot write {}: {}", path_, n.error().message()), wall_ms);
-      ++dropped_lines_;
+      dropped_lines_ += lines;
       return;
     }
     done += *n;
   }
+  pending_.clear();
   size_ += done;
   torn_ = false;
   if (trouble_ == Trouble::Write) {

@@ -3,8 +3,10 @@
 // ("2026-11-21T23:40:00.123Z "), and rotates the file by size.
 //
 // Guarantees:
-// - A line is written with one write(2) (or truncated away when the write fails part-way),
-//   so it is never split across two files and readers never see half of it.
+// - Lines are written whole: appended lines are batched (up to kBatchBytes) and written
+//   with one write(2) per batch at flush() (or truncated away when the write fails
+//   part-way), so a line is never split across two files and a fast writer costs one
+//   syscall per batch, not per line.
 // - Rotation happens between lines: before a line would take the file past `max_size`,
 //   app.log.(N-1) -> app.log.N, ..., app.log -> app.log.1 (the oldest is replaced), then a
 //   new app.log is opened. A line longer than `max_size` goes whole into a file of its own.
@@ -71,16 +73,24 @@ class LogWriter {
   static constexpr int kDefaultMaxFiles = 5;
   // After a failure, lines arriving within this much wall time are dropped without trying.
   static constexpr int64_t kRetryIntervalMs = 1000;
+  static constexpr size_t kBatchBytes = 64 * 1024;
+  static constexpr size_t kStampBytes = 25;  // "2026-11-21T23:40:00.123Z "
 
   // `max_size` 0: never rotate. `max_files` 0: no rotated files are kept (the file is
   // emptied instead of renamed).
   LogWriter(std::string path, bool timestamps, uint64_t max_size = kDefaultMaxSize,
             int max_files = kDefaultMaxFiles, LogFs& fs = LogFs::real());
+  ~LogWriter();
   LogWriter(const LogWriter&) = delete;
   LogWriter& operator=(const LogWriter&) = delete;
 
-  // Appends `line` and a '\n'. `wall_ms` stamps the line and paces retries after a failure.
+  // Appends `line` and a '\n' and writes it out. `wall_ms` stamps the line and paces
+  // retries after a failure.
   void write(std::string_view line, int64_t wall_ms);
+  // Appends `line` to the pending batch (written once it holds kBatchBytes, before a
+  // rotation, or at flush()). Whoever appends must flush() before going idle.
+  void append(std::string_view line, int64_t wall_ms);
+  void flush(int64_t wall_ms);
 
   // Empties the file and removes the rotated ones (`tend flush`). Also makes the next
   // write try at once, whatever failed before.
@@ -124,7 +134,10 @@ class LogWriter {
   std::string last_error_;
   uint64_t dropped_lines_ = 0;
   uint64_t dropped_at_failure_ = 0;  // dropped_lines_ when the current trouble began
-  std::string buffer_;
+  std::string pending_;              // whole lines not written yet
+  uint64_t pending_lines_ = 0;
+  std::string stamp_;  // the formatted prefix of stamp_ms_ (many lines share a millisecond)
+  int64_t stamp_ms_ = -1;
   std::function<void(const std::string&)> status_handler_;
 };
 

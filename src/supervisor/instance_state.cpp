@@ -1,6 +1,9 @@
 #include "supervisor/instance_state.hpp"
 
+#include <fmt/format.h>
+
 #include <cassert>
+#include <utility>
 
 namespace tend {
 
@@ -51,6 +54,7 @@ Transition InstanceMachine::start() {
 
 Transition InstanceMachine::stop() {
   start_after_stop_ = false;
+  restart_cause_.clear();
   switch (status_) {
     case Status::Starting:
     case Status::Online:
@@ -136,7 +140,10 @@ Transition InstanceMachine::exited(TimePoint now, Duration uptime, const ExitSta
       if (start_after_stop_) {
         start_after_stop_ = false;
         policy_.reset();
-        return move(Status::Starting, {Action::Spawn}, status.describe() + "; restarting");
+        std::string cause = std::exchange(restart_cause_, {});
+        return move(Status::Starting, {Action::Spawn},
+                    cause.empty() ? status.describe() + "; restarting"
+                                  : fmt::format("{}; restarted ({})", cause, status.describe()));
       }
       return move(Status::Stopped, {}, status.describe());
     case Status::Starting:
@@ -148,6 +155,14 @@ Transition InstanceMachine::exited(TimePoint now, Duration uptime, const ExitSta
       break;
   }
   return move(status_);
+}
+
+Transition InstanceMachine::limitExceeded(const std::string& why) {
+  if (status_ != Status::Starting && status_ != Status::Online) return move(status_);
+  user_asked_ = false;
+  start_after_stop_ = true;
+  restart_cause_ = why;
+  return move(Status::Stopping, {Action::RecordRestart, Action::SendStopSignal}, why);
 }
 
 Transition InstanceMachine::restartDue() {

@@ -59,6 +59,10 @@ class InstanceMachine {
   Transition exited(TimePoint now, Duration uptime, const ExitStatus& status);
   // The restart timer fired.
   Transition restartDue();
+  // The running process broke a limit (max_memory, a failing health check): restart it,
+  // recording `why` as the restart's cause. Not a user's restart, and not a crash: the
+  // restart policy's backoff and max_restarts do not apply (as PM2's max_memory_restart).
+  Transition limitExceeded(const std::string& why);
 
  private:
   Transition move(Status to, std::vector<Action> actions = {}, std::string reason = {});
@@ -67,7 +71,8 @@ class InstanceMachine {
 
   Status status_ = Status::Stopped;
   bool start_after_stop_ = false;
-  bool user_asked_ = false;  // the pending spawn comes from a user's start/restart
+  std::string restart_cause_;  // why the stop in progress restarts (limitExceeded)
+  bool user_asked_ = false;    // the pending spawn comes from a user's start/restart
   std::string last_reason_;
   RestartPolicy policy_;
 };

@@ -54,6 +54,8 @@ class PipeReader : public std::enable_shared_from_this<PipeReader> {
   }
 
   void start() { doWait(); }
+  // Also gets each line, after the log file did.
+  void observe(std::function<void(std::string_view)> on_line) { on_line_ = std::move(on_line); }
   void close() {
     boost::system::error_code ignored;
     stream_.close(ignored);
@@ -72,7 +74,11 @@ class PipeReader : public std::enable_shared_from_this<PipeReader> {
 
   void onReadable() {
     static std::array<char, 64 * 1024> buffer;
-    auto sink = [this](std::string_view line) { writer_->write(line, clock_.wallMillis()); };
+    const int64_t now = clock_.wallMillis();  // one stamp per read: a read takes microseconds
+    auto sink = [this, now](std::string_view line) {
+      writer_->append(line, now);
+      if (on_line_) on_line_(line);
+    };
     for (int i = 0; i < kReadsPerWakeup; ++i) {
       if (!stream_.is_open()) return;
       ssize_t n = ::read(stream_.native_handle(), buffer.data(), buffer.size());
@@ -82,9 +88,11 @@ class PipeReader : public std::enable_shared_from_this<PipeReader> {
       }
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
       splitter_.finish(sink);  // end of stream (or an error): nothing more will come
+      writer_->flush(now);
       close();
       return;
     }
+    writer_->flush(now);
     doWait();
   }
 
@@ -92,6 +100,7 @@ class PipeReader : public std::enable_shared_from_this<PipeReader> {
   LineSplitter splitter_;
   std::shared_ptr<LogWriter> writer_;
   Clock& clock_;
+  std::function<void(std::string_view)> on_line_;
 };
 
 struct Instance {
@@ -434,7 +443,24 @@ class Supervisor::Impl {
     return out;
   }
 
+  std::optional<std::vector<Status>> statuses(const std::string& name) const {
+    for (const auto& app : apps_) {
+      if (app->spec.name != name) continue;
+      std::vector<Status> out;
+      for (const auto& inst : app->instances) out.push_back(inst->machine.status());
+      return out;
+    }
+    return std::nullopt;
+  }
+  void onInstanceOnline(std::function<void(const std::string&)> hook) {
+    instance_online_ = std::move(hook);
+  }
+
   void onAppsChanged(std::function<void()> hook) { apps_changed_ = std::move(hook); }
+  void onEvent(std::function<void(const json&)> hook) { event_ = std::move(hook); }
+  void onLogLine(std::function<void(const std::string&, int, bool, std::string_view)> hook) {
+    log_line_ = std::move(hook);
+  }
 
   void shutdown(bool forget, std::function<void()> done) {
     std::set<int64_t> ids;
@@ -615,6 +641,14 @@ class Supervisor::Impl {
     by_pid_[*pid] = {app.id, inst.index};
     inst.out_reader = std::make_shared<PipeReader>(io_, std::move(out_r), inst.out_log, clock_);
     inst.err_reader = std::make_shared<PipeReader>(io_, std::move(err_r), inst.err_log, clock_);
+    if (log_line_) {
+      inst.out_reader->observe([this, name = app.spec.name, index = inst.index](auto line) {
+        if (log_line_) log_line_(name, index, false, line);
+      });
+      inst.err_reader->observe([this, name = app.spec.name, index = inst.index](auto line) {
+        if (log_line_) log_line_(name, index, true, line);
+      });
+    }
     inst.out_reader->start();
     inst.err_reader->start();
     persistInstance(app, inst);
@@ -769,6 +803,20 @@ class Supervisor::Impl {
     if (t.changed)
       log_.info("{}[{}]: {}{}", app.spec.name, inst.index, statusName(t.status),
                 t.reason.empty() ? "" : " (" + t.reason + ")");
+    // Before the actions: a spawn applies the next transitions (and tells of them) itself.
+    if (t.changed && event_) {
+      event_({{"type", "state"},
+              {"app", app.spec.name},
+              {"instance", inst.index},
+              {"status", std::string(statusName(t.status))},
+              {"reason", t.reason},
+              {"pid", inst.pid}});
+      if (std::ranges::find(t.actions, Action::RecordRestart) != t.actions.end())
+        event_({{"type", "restart"},
+                {"app", app.spec.name},
+                {"instance", inst.index},
+                {"reason", t.reason}});
+    }
     for (Action action : t.actions) {
       switch (action) {
         case Action::Spawn:
@@ -784,24 +832,26 @@ class Supervisor::Impl {
           inst.restart_timer.cancel();
           break;
         case Action::RecordRestart:
-          recordRestart(app, inst, t.reason);
+          // A limit restart is recorded before its stop: the last exit is an older one.
+          recordRestart(app, inst, t.reason, /*with_exit=*/t.status != Status::Stopping);
           break;
       }
     }
     if (t.changed) {
       finishPendingIfStopped(app);
       checkWaiters();
+      if (t.status == Status::Online && instance_online_) instance_online_(app.spec.name);
     }
   }
 
-  void recordRestart(App& app, Instance& inst, const std::string& reason) {
+  void recordRestart(App& app, Instance& inst, const std::string& reason, bool with_exit) {
     ++inst.restarts;
     StateStore::RestartRow row;
     row.app_id = app.id;
     row.index = inst.index;
     row.at_ms = clock_.wallMillis();
     row.reason = reason;
-    if (inst.last_exit) {
+    if (inst.last_exit && with_exit) {
       row.exit_code = inst.last_exit->exit_code;
       row.signal = inst.last_exit->signal;
     }
@@ -1141,8 +1191,20 @@ class Supervisor::Impl {
         }
         inst->last_ticks = u.cpu_ticks;
         inst->last_sample = now;
+        enforceMemoryLimit(*app, *inst);
       }
     }
+  }
+
+  // max_memory: an instance whose process tree uses more is restarted, with the cause kept.
+  void enforceMemoryLimit(App& app, Instance& inst) {
+    if (!app.spec.max_memory || inst.memory <= *app.spec.max_memory) return;
+    if (inst.machine.status() != Status::Online && inst.machine.status() != Status::Starting)
+      return;
+    apply(app, inst,
+          inst.machine.limitExceeded(fmt::format("memory {} over max_memory {}",
+                                                 humanSize(inst.memory),
+                                                 humanSize(*app.spec.max_memory))));
   }
 
   void closeInstanceIo(Instance& inst) {
@@ -1177,6 +1239,9 @@ class Supervisor::Impl {
   std::map<pid_t, std::function<void(ExitStatus)>> helpers_;  // check/start/stop commands
   std::vector<std::shared_ptr<Waiter>> waiters_;
   std::function<void()> apps_changed_;
+  std::function<void(const std::string&)> instance_online_;
+  std::function<void(const json&)> event_;
+  std::function<void(const std::string&, int, bool, std::string_view)> log_line_;
 };
 
 Supervisor::Supervisor(Deps deps) : impl_(std::make_unique<Impl>(deps)) {}
@@ -1222,8 +1287,21 @@ std::optional<Supervisor::AppSnapshot> Supervisor::snapshot(const std::string& n
 std::vector<Supervisor::AppSnapshot> Supervisor::snapshots() const {
   return impl_->snapshots();
 }
+std::optional<std::vector<Status>> Supervisor::statuses(const std::string& name) const {
+  return impl_->statuses(name);
+}
+void Supervisor::onInstanceOnline(std::function<void(const std::string& app)> hook) {
+  impl_->onInstanceOnline(std::move(hook));
+}
 void Supervisor::onAppsChanged(std::function<void()> hook) {
   impl_->onAppsChanged(std::move(hook));
+}
+void Supervisor::onEvent(std::function<void(const nlohmann::json&)> event) {
+  impl_->onEvent(std::move(event));
+}
+void Supervisor::onLogLine(
+    std::function<void(const std::string&, int, bool, std::string_view)> log_line) {
+  impl_->onLogLine(std::move(log_line));
 }
 void Supervisor::shutdown(bool forget, std::function<void()> done) {
   impl_->shutdown(forget, std::move(done));

@@ -86,8 +86,24 @@ class Supervisor {
   };
   std::optional<AppSnapshot> snapshot(const std::string& name) const;
   std::vector<AppSnapshot> snapshots() const;
+  // The statuses of one app's instances: what the gateway asks, without copying the spec.
+  // nullopt when there is no such app.
+  std::optional<std::vector<Status>> statuses(const std::string& name) const;
+  // Called (synchronously, on the loop) when an instance comes online, whoever started it
+  // (the gateway counts an app's idle time from then). It must not call back into the
+  // supervisor.
+  void onInstanceOnline(std::function<void(const std::string& app)> hook);
   // Called (deferred, on the loop) after apps were added, changed or deleted.
   void onAppsChanged(std::function<void()> hook);
+  // Observers (the HTTP API's event stream). `event` is called synchronously on the loop,
+  // with {"type": "state", "app", "instance", "status", "reason", "pid"} when an instance's
+  // status changes and {"type": "restart", "app", "instance", "reason"} when one is
+  // restarted by policy. `log_line` is called for every line an instance writes (after it
+  // went to the log file). Neither may call back into the supervisor.
+  void onEvent(std::function<void(const nlohmann::json& event)> event);
+  void onLogLine(
+      std::function<void(const std::string& app, int instance, bool err, std::string_view line)>
+          log_line);
 
   // Stops every app. With `forget`, apps are marked stopped (tend kill); without, their
   // desired state is kept so the next daemon brings them back (SIGTERM, e.g. at shutdown).

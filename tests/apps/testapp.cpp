@@ -7,6 +7,7 @@
 //   listen                       listen on 127.0.0.1:$PORT, answer each connection "ok\n"
 //   print N                      print N numbered lines to stdout and stderr, then run
 //   ignore-term                  ignore SIGTERM, run until SIGKILL
+//   alloc MB                     allocate and touch MB mebibytes, then run
 // Every mode that runs also takes an unused trailing argument (a tag) so that tests can
 // find their own processes in /proc.
 
@@ -122,6 +123,13 @@ int main(int argc, char** argv) {
   if (mode == "ignore-term") {
     ::signal(SIGTERM, SIG_IGN);
     std::printf("ignoring SIGTERM\n");
+    runForever();
+  }
+  if (mode == "alloc" && argc > 2) {
+    size_t bytes = static_cast<size_t>(std::atoi(argv[2])) << 20;
+    auto* block = static_cast<volatile char*>(std::malloc(bytes));
+    for (size_t i = 0; block && i < bytes; i += 4096) block[i] = 1;
+    std::printf("allocated %s MiB\n", argv[2]);
     runForever();
   }
   std::fprintf(stderr, "testapp: unknown mode '%s'\n", mode.c_str());

@@ -68,6 +68,32 @@ TEST_F(Lifecycle, ProcessKilledWithSigkillIsRestartedWithANewPid) {
   EXPECT_NE(d.out.find("killed by SIGKILL"), std::string::npos) << d.out;
 }
 
+TEST_F(Lifecycle, AnAppOverMaxMemoryIsRestartedWithTheCauseRecorded) {
+  std::string cfg = configWith(fmt::format(R"(  - name: hog
+    run: ["{0}", "alloc", "300", "{1}"]
+    max_memory: 150M
+    max_restarts: 1
+  - name: small
+    run: ["{0}", "sleep", "{1}"]
+    max_memory: 150M
+)",
+                                           testapp(), tag()));
+  RunResult r = tend({"start", cfg});
+  ASSERT_EQ(r.status, 0) << r.err;
+  // Restarted again and again (not a crash: max_restarts does not end it as errored).
+  ASSERT_TRUE(waitFor([&] { return instance("hog").value("restarts", 0) >= 2; }, seconds(30)))
+      << list().dump();
+  EXPECT_NE(instance("hog").value("status", ""), "errored");
+  RunResult d = tend({"describe", "hog", "--json"});
+  json history = json::parse(d.out)[0]["restart_history"];
+  ASSERT_FALSE(history.empty()) << d.out;
+  EXPECT_NE(history[0].value("reason", "").find("over max_memory 150.0mb"), std::string::npos)
+      << d.out;
+  RunResult text = tend({"describe", "hog"});
+  EXPECT_NE(text.out.find("max memory"), std::string::npos) << text.out;
+  EXPECT_EQ(instance("small").value("restarts", -1), 0);
+}
+
 TEST_F(Lifecycle, CrashLoopEndsErroredAfterMaxRestarts) {
   std::string cfg = configWith(fmt::format(R"(  - name: crashy
     run: ["{}", "crash", "0", "3", "{}"]

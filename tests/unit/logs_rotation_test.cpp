@@ -134,6 +134,62 @@ TEST_F(LogRotation, NeverLosesOrSplitsALineAcrossFiles) {
   EXPECT_EQ(w.droppedLines(), 0u);
 }
 
+TEST_F(LogRotation, AppendedLinesAreWrittenWithOneWritePerBatch) {
+  LogWriter w(log, false, /*max_size=*/0, /*max_files=*/5, faulty);
+  for (int i = 0; i < 100; ++i) w.append("line " + std::to_string(i), now);
+  EXPECT_EQ(faulty.writes, 0);
+  EXPECT_EQ(readAll(log), "");
+  w.flush(now);
+  EXPECT_EQ(faulty.writes, 1);
+  std::string text = readAll(log);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 100);
+  EXPECT_EQ(text.substr(0, 14), "line 0\nline 1\n");
+  w.flush(now);  // nothing pending: no write
+  EXPECT_EQ(faulty.writes, 1);
+}
+
+TEST_F(LogRotation, ABatchIsWrittenOnceItHoldsBatchBytes) {
+  LogWriter w(log, false, /*max_size=*/0, /*max_files=*/5, faulty);
+  const std::string line(999, 'x');  // 1000 bytes with its '\n'
+  for (size_t i = 0; i < LogWriter::kBatchBytes / 1000 + 1; ++i) w.append(line, now);
+  EXPECT_EQ(faulty.writes, 1);  // without any flush: memory stays bounded
+  EXPECT_EQ(readAll(log).size() % 1000, 0u);
+}
+
+TEST_F(LogRotation, BatchedLinesStillRotateBetweenLines) {
+  constexpr uint64_t kMax = 1000;
+  LogWriter w(log, true, kMax, /*max_files=*/1000);
+  std::string expected;
+  for (int i = 0; i < 2000; ++i) {
+    std::string line = "line " + std::to_string(i) + " " + std::string(i % 97, 'x');
+    w.append(line, now + i / 10);
+    expected += formatTimestamp(now + i / 10) + " " + line + "\n";
+    if (i % 50 == 49) w.flush(now);
+  }
+  w.flush(now);
+  std::string joined;
+  for (int i = 1000; i >= 1; --i) {
+    const std::string path = rotatedLogPath(log, i);
+    if (!exists(path)) continue;
+    std::string text = readAll(path);
+    EXPECT_LE(text.size(), kMax) << path;
+    EXPECT_EQ(text.back(), '\n') << path;
+    joined += text;
+  }
+  joined += readAll(log);
+  EXPECT_EQ(joined, expected);
+}
+
+TEST_F(LogRotation, AFailedBatchCountsEveryLineDropped) {
+  faulty.space = 25;  // room for part of the batch only
+  LogWriter w(log, false, /*max_size=*/0, /*max_files=*/5, faulty);
+  for (int i = 0; i < 10; ++i) w.append("0123456789", now);  // 11 bytes each
+  w.flush(now);
+  EXPECT_EQ(w.droppedLines(), 10u);
+  EXPECT_EQ(readAll(log), "");  // the written part was cut off: no half line
+  EXPECT_FALSE(w.lastError().empty());
+}
+
 TEST_F(LogRotation, ALineLongerThanMaxSizeGoesWholeIntoAFileOfItsOwn) {
   LogWriter w(log, false, /*max_size=*/16, /*max_files=*/5);
   w.write("short", now);

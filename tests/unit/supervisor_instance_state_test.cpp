@@ -42,6 +42,45 @@ TEST_F(InstanceMachineTest, StartingWhatRunsDoesNothing) {
   EXPECT_TRUE(t.actions.empty());
 }
 
+TEST_F(InstanceMachineTest, ALimitRestartStopsThenStartsWithItsCause) {
+  runOnline();
+  Transition t = m.limitExceeded("memory 600mb over max_memory 512mb");
+  EXPECT_EQ(t.status, Status::Stopping);
+  EXPECT_EQ(t.actions, (std::vector<Action>{Action::RecordRestart, Action::SendStopSignal}));
+  EXPECT_EQ(t.reason, "memory 600mb over max_memory 512mb");
+  // A second breach while it stops changes nothing.
+  EXPECT_TRUE(m.limitExceeded("again").actions.empty());
+  t = m.exited(clock.now(), 5s, ExitStatus{-1, SIGTERM});
+  EXPECT_EQ(t.status, Status::Starting);
+  EXPECT_EQ(t.actions, std::vector<Action>{Action::Spawn});
+  EXPECT_NE(t.reason.find("over max_memory"), std::string::npos) << t.reason;
+}
+
+TEST_F(InstanceMachineTest, LimitRestartsNeverExhaustMaxRestarts) {
+  runOnline();
+  for (int i = 0; i < 5; ++i) {  // max_restarts is 2 in quickSpec
+    m.limitExceeded("over");
+    m.exited(clock.now(), 10ms, ExitStatus{-1, SIGTERM});
+    m.spawned();
+    m.ready();
+    ASSERT_EQ(m.status(), Status::Online);
+  }
+}
+
+TEST_F(InstanceMachineTest, ALimitBreachOfAStoppedInstanceDoesNothing) {
+  Transition t = m.limitExceeded("over");
+  EXPECT_EQ(t.status, Status::Stopped);
+  EXPECT_TRUE(t.actions.empty());
+}
+
+TEST_F(InstanceMachineTest, AStopDuringALimitRestartStaysStopped) {
+  runOnline();
+  m.limitExceeded("over");
+  m.stop();
+  Transition t = m.exited(clock.now(), 5s, ExitStatus{-1, SIGTERM});
+  EXPECT_EQ(t.status, Status::Stopped);
+}
+
 TEST_F(InstanceMachineTest, StopSignalsThenExitMeansStopped) {
   runOnline();
   Transition t = m.stop();
