@@ -71,6 +71,10 @@ void Handlers::handle(const Request& req, ReplyLine reply) {
     save(reply);
   } else if (cmd == "resurrect") {
     resurrect(reply);
+  } else if (cmd == "dashboard") {
+    auto r = hooks_.dashboard_link ? hooks_.dashboard_link()
+                                   : std::unexpected(std::string("the HTTP API is not built in"));
+    reply(r ? okReply(*r) : errorReply(r.error()));
   } else if (cmd == "kill") {
     log_.info("kill requested: stopping every app");
     supervisor_.shutdown(/*forget=*/true, [this, reply] {
@@ -103,6 +107,13 @@ void Handlers::start(const Request& req, const ReplyLine& reply) {
   }
   if (req.args.contains("gateway") && hooks_.configure_gateway) {
     std::string err = hooks_.configure_gateway(req.args["gateway"]);
+    if (!err.empty()) {
+      reply(errorReply(err + "; nothing was started"));
+      return;
+    }
+  }
+  if (req.args.contains("api") && hooks_.configure_api) {
+    std::string err = hooks_.configure_api(req.args["api"]);
     if (!err.empty()) {
       reply(errorReply(err + "; nothing was started"));
       return;

@@ -2,6 +2,7 @@
 // Handlers: what each control command does. Shared by the Unix control socket now and the
 // HTTP API later, so both always agree. Runs on the daemon's event-loop thread.
 
+#include <expected>
 #include <functional>
 #include <string>
 
@@ -23,6 +24,10 @@ class Handlers {
     std::function<std::string(const nlohmann::json& gateway)> configure_gateway;
     // The gateway's figures for an on-demand app (open connections, last request, ...).
     std::function<nlohmann::json(const std::string& app)> gateway_stats;
+    // Applies a config's api section ({"listen": [...], "token_file": "..."}); "" or why not.
+    std::function<std::string(const nlohmann::json& api)> configure_api;
+    // A one-time login link to the dashboard ({"url": ...}), or why there is none.
+    std::function<std::expected<nlohmann::json, std::string>()> dashboard_link;
   };
   Handlers(Supervisor& supervisor, const Paths& paths, Logger& log, Hooks hooks);
 

@@ -23,10 +23,12 @@ const std::map<std::string, std::vector<Field>, std::less<>>& commands() {
       {"kill", {}},
       {"save", {}},
       {"resurrect", {}},
+      {"dashboard", {}},
       {"start",
        {{"target", Type::String, false},
         {"apps", Type::Array, false},
-        {"gateway", Type::Object, false}}},
+        {"gateway", Type::Object, false},
+        {"api", Type::Object, false}}},
       {"stop", {{"target", Type::String, true}}},
       {"restart", {{"target", Type::String, true}}},
       {"delete", {{"target", Type::String, true}}},
@@ -101,6 +103,8 @@ std::expected<Request, std::string> parseRequest(std::string_view line) {
     return std::unexpected("'start' needs exactly one of 'target' and 'apps'");
   if (spec->first == "start" && j.contains("gateway") && !j.contains("apps"))
     return std::unexpected("'gateway' comes with 'apps' (a config file)");
+  if (spec->first == "start" && j.contains("api") && !j.contains("apps"))
+    return std::unexpected("'api' comes with 'apps' (a config file)");
   return Request{spec->first, std::move(j)};
 }
 

@@ -111,6 +111,13 @@ int runCli(int argc, char** argv) {
   c_resurrect->add_flag("--json", as_json, "Print JSON");
   c_resurrect->callback([&] { run = [&] { return cmdResurrect(as_json); }; });
 
+  bool no_open = false;
+  auto* c_dashboard =
+      app.add_subcommand("dashboard", "Print (and open) a one-time login link to the dashboard");
+  c_dashboard->add_flag("--no-open", no_open, "Only print the link");
+  c_dashboard->add_flag("--json", as_json, "Print JSON");
+  c_dashboard->callback([&] { run = [&] { return cmdDashboard(no_open, as_json); }; });
+
   bool background = false;
   auto* c_daemon = app.add_subcommand("daemon", "Run the daemon in the foreground (for systemd)");
   c_daemon->add_flag("--background", background, "Started by the CLI: log to the file only");

@@ -49,5 +49,7 @@ int cmdStartup(bool install, bool uninstall);
 int cmdSave(bool json);
 int cmdResurrect(bool json);
 int cmdDaemon(bool background);
+// Prints a one-time login link to the web dashboard (and opens it, unless `no_open`).
+int cmdDashboard(bool no_open, bool json);
 
 }  // namespace tend

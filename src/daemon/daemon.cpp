@@ -17,6 +17,7 @@
 #include "api/handlers.hpp"
 #include "common/files.hpp"
 #include "common/logger.hpp"
+#include "daemon/api_service.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/gateway_link.hpp"
 #include "daemon/lock_file.hpp"
@@ -100,7 +101,9 @@ int runDaemon(const DaemonOptions& options) {
   SocketPortProbe probe;
   Supervisor supervisor({io, paths, **store, ops, probe, log, SystemClock::instance()});
 
-  SupervisorBackend backend(supervisor);
+  ApiService api(io, paths, supervisor, log);
+  SupervisorBackend supervisor_backend(supervisor);
+  EventingBackend backend(supervisor_backend, api.hub());  // activations, idle stops
   Gateway gateway(io, backend, log, SystemClock::instance());
   std::vector<std::string> gateway_listen = loadGatewayListen(paths, log);
   auto configureGateway = [&]() -> std::string {
@@ -119,6 +122,7 @@ int runDaemon(const DaemonOptions& options) {
     exit_timer.async_wait([&](boost::system::error_code) {
       server->close();
       gateway.close();
+      api.close();
       io.stop();
     });
   };
@@ -154,7 +158,10 @@ int runDaemon(const DaemonOptions& options) {
         s->last_request_ms ? SystemClock::instance().wallMillis() - s->last_request_ms : 0;
     return j;
   };
+  hooks.configure_api = [&](const nlohmann::json& section) { return api.configure(section); };
+  hooks.dashboard_link = [&] { return api.dashboardLink(); };
   Handlers handlers(supervisor, paths, log, std::move(hooks));
+  api.start(handlers, gateway);
   server = std::make_unique<ControlServer>(io, handlers, log);
   if (auto err = server->listen(paths.socket); !err.empty()) {
     log.error("{}", err);
@@ -174,6 +181,7 @@ int runDaemon(const DaemonOptions& options) {
   log.info("daemon started (pid {}) in {}", ::getpid(), paths.home);
   supervisor.restore();
   configureGateway();
+  api.restore();
   notifySystemd("READY=1");
   io.run();
 

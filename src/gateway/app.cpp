@@ -4,6 +4,7 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
+#include <algorithm>
 #include <cerrno>
 
 #include "common/duration.hpp"
@@ -253,6 +254,7 @@ void App::pollStopping(uint64_t generation) {
 void App::beginStart(uint64_t generation) {
   phase_ = Phase::Starting;
   ++activations_;
+  cold_start_ = true;
   core_.log.info("gateway: starting app '{}' for a request", name());
   // The callback may come at once (inside startApp) or much later, or after a newer
   // activation: the generation tells.
@@ -308,6 +310,14 @@ void App::onReady(uint64_t, tcp::socket socket) {
   auto took = std::chrono::duration_cast<Duration>(core_.clock.now() - activation_began_);
   core_.log.info("gateway: app '{}' accepts connections on {} ({} after the first request)", name(),
                  targetText(), formatDuration(took));
+  if (cold_start_) {
+    double seconds = std::chrono::duration<double>(took).count();
+    const auto& bounds = Gateway::AppStats::kColdStartBounds;
+    size_t bucket = static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), seconds) -
+                                        bounds.begin());
+    ++stats_.cold_starts[bucket];
+    stats_.cold_start_seconds += seconds;
+  }
   finishActivation();
   verified_ = true;
   tracker_.touch();
@@ -341,8 +351,16 @@ void App::onStartTimeout(uint64_t generation) {
   failWaiters(504, "app '" + name() + "' " + why);
 }
 
+void App::addStats(Gateway::AppStats& s) const {
+  s.responses = stats_.responses;
+  s.idle_stops = stats_.idle_stops;
+  s.cold_starts = stats_.cold_starts;
+  s.cold_start_seconds = stats_.cold_start_seconds;
+}
+
 void App::finishActivation() {
   phase_ = Phase::Idle;
+  cold_start_ = false;
   ++generation_;  // late probe and start callbacks of this activation are ignored
   start_deadline_.cancel();
   probe_timer_.cancel();
@@ -417,6 +435,7 @@ void App::onIdleTimer() {
                      formatDuration(route_.idle_timeout));
       verified_ = false;
       clearPool();
+      ++stats_.idle_stops;
       core_.backend.stopIdle(name());
     }
     // Look again one idle_timeout from now: an app started by someone else is stopped too.

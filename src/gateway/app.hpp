@@ -59,6 +59,12 @@ class App : public std::enable_shared_from_this<App> {
 
   IdleTracker& tracker() { return tracker_; }
   uint64_t activations() const { return activations_; }
+  // For /metrics (see Gateway::AppStats).
+  void countResponse(int status) {
+    if (status >= 100 && status < 600) ++stats_.responses[static_cast<size_t>(status / 100 - 1)];
+  }
+  // Fills the figures kept here into `s`.
+  void addStats(Gateway::AppStats& s) const;
 
   // The route was removed or the gateway closes: held requests get 503, timers stop.
   void shutdown();
@@ -106,6 +112,8 @@ class App : public std::enable_shared_from_this<App> {
   bool verified_ = false;    // a connection succeeded since the app last (re)started
   bool shut_down_ = false;
   uint64_t activations_ = 0;
+  Gateway::AppStats stats_;    // responses, idle stops, cold starts
+  bool cold_start_ = false;    // this activation started the app
   TimePoint activation_began_{};
 };
 

@@ -187,6 +187,7 @@ class Gateway::Impl {
     s.last_request_ms = app->tracker().lastRequestWallMs();
     s.requests = app->tracker().requests();
     s.activations = app->activations();
+    app->addStats(s);
     return s;
   }
 

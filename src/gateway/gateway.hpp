@@ -33,6 +33,7 @@
 // Lives on the daemon's io_context thread; not thread-safe. Boost.Asio/Beast stay in the
 // .cpp files of this folder (pimpl), so including this header is cheap.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -102,6 +103,15 @@ class Gateway {
     int64_t last_request_ms = 0;  // wall clock of the last request, 0 when none
     uint64_t requests = 0;
     uint64_t activations = 0;  // cold starts caused by a request
+    // For /metrics: responses sent by status class (1xx..5xx), idle stops, and cold start
+    // durations (request to accepting connections) per bucket of kColdStartBounds (seconds;
+    // not cumulative, the last one is beyond every bound).
+    static constexpr std::array<double, 10> kColdStartBounds{0.05, 0.1, 0.25, 0.5, 1,
+                                                             2.5,  5,   10,   30,  60};
+    std::array<uint64_t, 5> responses{};
+    uint64_t idle_stops = 0;
+    std::array<uint64_t, kColdStartBounds.size() + 1> cold_starts{};
+    double cold_start_seconds = 0;  // their sum
   };
   std::optional<AppStats> stats(const std::string& app) const;
 

@@ -617,6 +617,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       return;
     }
     res_->eager(true);
+    app_->countResponse(static_cast<int>(status));
 
     bool no_body = res_->is_done();
     bool close_delimited = !no_body && res_->need_eof();
@@ -797,6 +798,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   void sendOwn(int status, std::string_view type, std::string_view extra, const std::string& body,
                bool close) {
     closeUpstream();
+    if (app_) app_->countResponse(status);
     // A request body that was not read makes the connection unusable for the next request.
     bool unread_body = req_ && !req_->is_done();
     if (close || unread_body || !req_) client_keep_alive_ = false;

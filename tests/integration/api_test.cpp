@@ -1,0 +1,505 @@
+// The HTTP API end to end: the real daemon with an `api` section, real curl, raw sockets for
+// slow clients and event streams, a Beast WebSocket client, and promtool when installed.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <chrono>
+#include <regex>
+#include <thread>
+
+#include "harness.hpp"
+
+namespace tend::testing {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using tcp = asio::ip::tcp;
+
+struct Http {
+  int code = 0;
+  std::string body;
+  std::string headers;
+  json j() const { return json::parse(body, nullptr, false); }
+};
+
+// A TCP connection to 127.0.0.1:port with deadlines on every read.
+class RawClient {
+ public:
+  explicit RawClient(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  }
+  ~RawClient() { ::close(fd_); }
+  bool connected() const { return connected_; }
+  void send(const std::string& bytes) {
+    size_t done = 0;
+    while (done < bytes.size()) {
+      ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+      if (n <= 0) return;
+      done += static_cast<size_t>(n);
+    }
+  }
+  // Reads until `done(received)` or the peer closes or the deadline passes. True when the
+  // peer closed the connection.
+  bool readUntil(const std::function<bool(const std::string&)>& done, milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done(received)) {
+      auto left =
+          std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[4096];
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return true;
+      received.append(buf, static_cast<size_t>(n));
+    }
+    return false;
+  }
+  std::string received;
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+class ApiTest : public TendTest {
+ protected:
+  void SetUp() override {
+    TendTest::SetUp();
+    port_ = freePortRun(1);
+    ASSERT_GT(port_, 0);
+  }
+
+  // Starts a config with the API on port_ and one long-running app, "web".
+  void startWithApi(const std::map<std::string, std::string>& env = {}) {
+    std::string yaml = fmt::format(R"(api:
+  listen: 127.0.0.1:{0}
+apps:
+  - name: web
+    run: ["{1}", "sleep", "web-{2}"]
+)",
+                                   port_, testapp(), tag());
+    RunResult r = tend({"start", writeFile("tend.yaml", yaml)}, env);
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+    token_ = readText(home_ + "/api.token");
+    while (!token_.empty() && token_.back() == '\n') token_.pop_back();
+    ASSERT_EQ(token_.size(), 64u);
+  }
+
+  std::string url(const std::string& path) const {
+    return fmt::format("http://127.0.0.1:{}{}", port_, path);
+  }
+
+  // curl with `extra` arguments; the token unless `auth` is false.
+  Http curl(const std::string& method, const std::string& path, std::vector<std::string> extra = {},
+            bool auth = true) {
+    std::vector<std::string> argv = {
+        "curl", "-s", "-S", "-X", method, "-D", "-", "-w", "\n%{http_code}", "--max-time", "20"};
+    if (auth) {
+      argv.push_back("-H");
+      argv.push_back("Authorization: Bearer " + token_);
+    }
+    for (auto& e : extra) argv.push_back(e);
+    argv.push_back(url(path));
+    RunResult r = runProgram(argv, seconds(30));
+    Http h;
+    auto nl = r.out.rfind('\n');
+    if (nl == std::string::npos) return h;
+    h.code = std::atoi(r.out.c_str() + nl + 1);
+    std::string all = r.out.substr(0, nl);
+    auto split = all.find("\r\n\r\n");
+    if (split != std::string::npos) {
+      h.headers = all.substr(0, split);
+      h.body = all.substr(split + 4);
+    } else {
+      h.body = all;
+    }
+    return h;
+  }
+
+  int webPid() { return instance("web").value("pid", 0); }
+
+  int port_ = 0;
+  std::string token_;
+};
+
+TEST_F(ApiTest, TokenFileIsCreatedPrivateWithARandomToken) {
+  startWithApi();
+  struct stat st {};
+  ASSERT_EQ(::stat((home_ + "/api.token").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_TRUE(std::regex_match(token_, std::regex("[0-9a-f]{64}")));
+}
+
+TEST_F(ApiTest, WithoutOrWithAWrongTokenEverythingIs401AndNothingChanges) {
+  startWithApi();
+  int pid = webPid();
+  ASSERT_GT(pid, 0);
+  for (bool with_wrong : {false, true}) {
+    std::vector<std::string> extra;
+    if (with_wrong) extra = {"-H", "Authorization: Bearer " + std::string(64, 'a')};
+    for (auto [method, path] :
+         std::vector<std::pair<std::string, std::string>>{{"GET", "/api/apps"},
+                                                          {"POST", "/api/apps/web/stop"},
+                                                          {"POST", "/api/apps/web/restart"},
+                                                          {"DELETE", "/api/apps/web"},
+                                                          {"GET", "/metrics"},
+                                                          {"GET", "/api/events"},
+                                                          {"GET", "/api/nothing-here"}}) {
+      Http h = curl(method, path, extra, /*auth=*/false);
+      EXPECT_EQ(h.code, 401) << method << " " << path << ": " << h.body;
+      EXPECT_TRUE(h.j().contains("error")) << h.body;
+      EXPECT_NE(h.headers.find("WWW-Authenticate: Bearer"), std::string::npos) << h.headers;
+    }
+  }
+  // A cookie that is not a session is no better.
+  EXPECT_EQ(curl("POST", "/api/apps/web/stop", {"-H", "Cookie: tend_session=abc"}, false).code,
+            401);
+  json web = instance("web");
+  EXPECT_EQ(web["status"], "online");
+  EXPECT_EQ(web["pid"], pid);
+  EXPECT_EQ(web["restarts"], 0);
+}
+
+TEST_F(ApiTest, ListAndDescribeAgreeWithTheCli) {
+  startWithApi();
+  Http h = curl("GET", "/api/apps");
+  ASSERT_EQ(h.code, 200) << h.body;
+  EXPECT_NE(h.headers.find("Content-Type: application/json"), std::string::npos);
+  json http_list = h.j();
+  json cli_list = list();
+  ASSERT_EQ(http_list.size(), cli_list.size());
+  for (size_t i = 0; i < cli_list.size(); ++i) {
+    for (const char* key : {"name", "id", "instance", "pid", "status", "restarts", "port"})
+      EXPECT_EQ(http_list[i][key], cli_list[i][key]) << key;
+  }
+  Http d = curl("GET", "/api/apps/web");
+  ASSERT_EQ(d.code, 200) << d.body;
+  RunResult cli = tend({"describe", "web", "--json"});
+  ASSERT_EQ(cli.status, 0);
+  json cli_describe = json::parse(cli.out);
+  EXPECT_EQ(d.j()[0]["spec"], cli_describe[0]["spec"]);
+  EXPECT_EQ(d.j()[0]["instances"][0]["pid"], cli_describe[0]["instances"][0]["pid"]);
+}
+
+TEST_F(ApiTest, StopStartRestartThroughHttpShowInTendList) {
+  startWithApi();
+  int pid = webPid();
+  Http stop = curl("POST", "/api/apps/web/stop");
+  ASSERT_EQ(stop.code, 200) << stop.body;
+  EXPECT_EQ(stop.j()[0]["status"], "stopped");
+  EXPECT_EQ(instance("web")["status"], "stopped");
+  EXPECT_FALSE(processAlive(pid));
+
+  Http start =
+      curl("POST", "/api/apps/web/start", {"-H", "Content-Type: application/json", "-d", "{}"});
+  ASSERT_EQ(start.code, 200) << start.body;
+  json web = instance("web");
+  EXPECT_EQ(web["status"], "online");
+  int started = web["pid"];
+  EXPECT_GT(started, 0);
+
+  Http restart = curl("POST", "/api/apps/web/restart");
+  ASSERT_EQ(restart.code, 200) << restart.body;
+  web = instance("web");
+  EXPECT_EQ(web["status"], "online");
+  EXPECT_NE(web["pid"], started);
+  remember(web["pid"]);
+
+  // reload is a restart for now
+  Http reload = curl("POST", "/api/apps/web/reload");
+  ASSERT_EQ(reload.code, 200) << reload.body;
+  EXPECT_NE(instance("web")["pid"], web["pid"]);
+
+  Http logs = curl("GET", "/api/apps/web/logs?lines=50");
+  ASSERT_EQ(logs.code, 200) << logs.body;
+  EXPECT_NE(logs.body.find("testapp started pid="), std::string::npos) << logs.body;
+
+  Http save = curl("POST", "/api/save");
+  ASSERT_EQ(save.code, 200) << save.body;
+  EXPECT_EQ(save.j()["apps"], 1);
+
+  Http del = curl("DELETE", "/api/apps/web");
+  ASSERT_EQ(del.code, 200) << del.body;
+  EXPECT_TRUE(instancesOf("web").empty());
+}
+
+TEST_F(ApiTest, BadRequestsGetJsonErrorsAndChangeNothing) {
+  startWithApi();
+  int pid = webPid();
+  auto json_body = [](const std::string& body) {
+    return std::vector<std::string>{"-H", "Content-Type: application/json", "--data-binary", body};
+  };
+  struct Case {
+    std::string method, path;
+    std::vector<std::string> extra;
+    int code;
+    std::string says;
+  };
+  std::string huge = "{\"x\": \"" + std::string(200 * 1024, 'a') + "\"}";
+  std::string huge_file = writeFile("huge.json", huge);
+  std::vector<Case> cases = {
+      {"POST", "/api/apps/web/stop", json_body("{not json"), 400, "malformed JSON"},
+      {"POST", "/api/apps/web/stop", json_body("[1,2]"), 400, "JSON object"},
+      {"POST", "/api/apps/web/stop", json_body("{\"force\": true}"), 400, "unknown field 'force'"},
+      {"POST", "/api/apps/web/stop", {"-H", "Content-Type: text/plain", "-d", "{}"}, 415, "JSON"},
+      {"POST", "/api/apps/nope/stop", {}, 404, "no app named 'nope'"},
+      {"GET", "/api/apps/nope", {}, 404, "no app named 'nope'"},
+      {"GET", "/api/apps?verbose=1", {}, 400, "query parameter"},
+      {"GET", "/api/apps/web/logs?lines=abc", {}, 400, "lines"},
+      {"GET", "/api/no-such-thing", {}, 404, "no route"},
+      {"PUT", "/api/apps/web", {}, 405, "not allowed"},
+      {"GET", "/api/apps/web/stop", {}, 405, "not allowed"},
+      {"POST", "/api/apps/web/scale", json_body("{\"instances\": 2}"), 501, "not supported"},
+      {"POST", "/api/apps/web/scale", json_body("{\"instances\": -1}"), 400, "instances"},
+      {"POST", "/api/apps/web/scale", json_body("{\"replicas\": 2}"), 400, "unknown field"},
+      {"POST", "/api/apps/nope/scale", json_body("{\"instances\": 2}"), 404, "no app"},
+      {"POST",
+       "/api/apps/web/stop",
+       {"-H", "Content-Type: application/json", "--data-binary", "@" + huge_file},
+       413,
+       "larger than"},
+  };
+  for (const auto& c : cases) {
+    Http h = curl(c.method, c.path, c.extra);
+    EXPECT_EQ(h.code, c.code) << c.method << " " << c.path << ": " << h.body;
+    json j = h.j();
+    ASSERT_TRUE(j.is_object() && j.contains("error")) << c.path << ": " << h.body;
+    EXPECT_NE(j["error"].get<std::string>().find(c.says), std::string::npos)
+        << c.path << ": " << h.body;
+  }
+  EXPECT_EQ(curl("PUT", "/api/apps/web").headers.find("Allow: GET, DELETE") != std::string::npos,
+            true);
+  json web = instance("web");
+  EXPECT_EQ(web["status"], "online");
+  EXPECT_EQ(web["pid"], pid);
+  EXPECT_EQ(curl("GET", "/api/apps").code, 200);  // and the API still serves
+}
+
+TEST_F(ApiTest, CrossOriginRequestsAreRefusedAndNoCorsHeaderIsSent) {
+  startWithApi();
+  int pid = webPid();
+  Http h = curl("POST", "/api/apps/web/stop", {"-H", "Origin: http://evil.example"});
+  EXPECT_EQ(h.code, 403) << h.body;
+  EXPECT_NE(h.j().value("error", "").find("cross-origin"), std::string::npos);
+  // A DNS-rebinding page: its Origin matches its Host, but the name is not the API's.
+  h = curl("POST", "/api/apps/web/restart",
+           {"-H", fmt::format("Origin: http://evil.example:{}", port_), "-H",
+            fmt::format("Host: evil.example:{}", port_)});
+  EXPECT_EQ(h.code, 403) << h.body;
+  EXPECT_EQ(h.headers.find("Access-Control-Allow-Origin"), std::string::npos);
+  json web = instance("web");
+  EXPECT_EQ(web["status"], "online");
+  EXPECT_EQ(web["pid"], pid);
+  // The dashboard's own origin may.
+  h = curl("POST", "/api/apps/web/restart",
+           {"-H", fmt::format("Origin: http://127.0.0.1:{}", port_)});
+  EXPECT_EQ(h.code, 200) << h.body;
+  // A preflight gets nothing that would allow a cross-origin call.
+  h = curl("OPTIONS", "/api/apps/web/stop",
+           {"-H", "Origin: http://evil.example", "-H", "Access-Control-Request-Method: POST"});
+  EXPECT_NE(h.code, 200);
+  EXPECT_EQ(h.headers.find("Access-Control-Allow"), std::string::npos) << h.headers;
+}
+
+TEST_F(ApiTest, ASlowClientIsClosedAfterTheReadTimeoutAndTheDaemonCarriesOn) {
+  startWithApi({{"TEND_API_READ_TIMEOUT_MS", "300"}});
+  RawClient slow(port_);
+  ASSERT_TRUE(slow.connected());
+  // Half a request head, then nothing.
+  slow.send("POST /api/apps/web/stop HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bea");
+  bool closed = slow.readUntil([](const std::string&) { return false; }, seconds(20));
+  EXPECT_TRUE(closed);
+  EXPECT_NE(slow.received.find("408"), std::string::npos) << slow.received;
+  // A body that never completes, too.
+  RawClient slow_body(port_);
+  slow_body.send(
+      fmt::format("POST /api/apps/web/stop HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  "Authorization: Bearer {}\r\nContent-Type: application/json\r\n"
+                  "Content-Length: 100\r\n\r\n{{",
+                  token_));
+  EXPECT_TRUE(slow_body.readUntil([](const std::string&) { return false; }, seconds(20)));
+  EXPECT_NE(slow_body.received.find("408"), std::string::npos) << slow_body.received;
+  EXPECT_EQ(instance("web")["status"], "online");
+  EXPECT_EQ(curl("GET", "/api/apps").code, 200);
+}
+
+TEST_F(ApiTest, ServerSentEventsTellOfARestartAndOfLogLines) {
+  startWithApi();
+  int pid = webPid();
+  RawClient events(port_);
+  ASSERT_TRUE(events.connected());
+  events.send(
+      fmt::format("GET /api/events?app=web HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  "Authorization: Bearer {}\r\n\r\n",
+                  token_));
+  ASSERT_FALSE(events.readUntil(
+      [](const std::string& s) { return s.find("retry:") != std::string::npos; }, seconds(10)));
+  EXPECT_NE(events.received.find("Content-Type: text/event-stream"), std::string::npos);
+  ASSERT_EQ(curl("POST", "/api/apps/web/restart").code, 200);
+  int new_pid = webPid();
+  remember(new_pid);
+  ASSERT_NE(new_pid, pid);
+  std::string online = fmt::format("\"pid\":{},\"reason\"", new_pid);
+  events.readUntil(
+      [&](const std::string& s) {
+        return s.find(online) != std::string::npos &&
+               s.find(fmt::format("testapp started pid={}", new_pid)) != std::string::npos;
+      },
+      seconds(10));
+  EXPECT_NE(events.received.find("event: state"), std::string::npos) << events.received;
+  EXPECT_NE(events.received.find("\"status\":\"stopping\""), std::string::npos);
+  EXPECT_NE(events.received.find(online), std::string::npos) << events.received;
+  EXPECT_NE(events.received.find("event: log"), std::string::npos) << events.received;
+  EXPECT_NE(events.received.find(fmt::format("testapp started pid={}", new_pid)),
+            std::string::npos);
+}
+
+TEST_F(ApiTest, LogsFollowStreamsNewLines) {
+  startWithApi();
+  RawClient follow(port_);
+  follow.send(
+      fmt::format("GET /api/apps/web/logs?lines=5&follow=1 HTTP/1.1\r\nHost: x\r\n"
+                  "Authorization: Bearer {}\r\n\r\n",
+                  token_));
+  ASSERT_FALSE(follow.readUntil(
+      [](const std::string& s) { return s.find("testapp started") != std::string::npos; },
+      seconds(10)))
+      << follow.received;
+  ASSERT_EQ(curl("POST", "/api/apps/web/restart").code, 200);
+  int pid = webPid();
+  remember(pid);
+  follow.readUntil(
+      [&](const std::string& s) {
+        return s.find(fmt::format("started pid={}", pid)) != std::string::npos;
+      },
+      seconds(10));
+  EXPECT_NE(follow.received.find(fmt::format("started pid={}", pid)), std::string::npos)
+      << follow.received;
+}
+
+TEST_F(ApiTest, WebSocketEventsTellOfARestart) {
+  startWithApi();
+  asio::io_context io;
+  beast::websocket::stream<tcp::socket> ws(io);
+  tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port_));
+  ws.next_layer().connect(ep);
+  ws.set_option(
+      beast::websocket::stream_base::decorator([this](beast::websocket::request_type& req) {
+        req.set(beast::http::field::authorization, "Bearer " + token_);
+      }));
+  ws.handshake(fmt::format("127.0.0.1:{}", port_), "/api/events/ws?app=web&types=state");
+  std::thread restart([this] { curl("POST", "/api/apps/web/restart"); });
+  bool saw_online = false;
+  for (int i = 0; i < 10 && !saw_online; ++i) {
+    beast::flat_buffer buffer;
+    ws.read(buffer);
+    json event = json::parse(beast::buffers_to_string(buffer.data()));
+    EXPECT_EQ(event["type"], "state");
+    EXPECT_EQ(event["app"], "web");
+    saw_online = event["status"] == "online";
+  }
+  restart.join();
+  EXPECT_TRUE(saw_online);
+  remember(webPid());
+}
+
+TEST_F(ApiTest, WebSocketFromAnotherOriginIsRefused) {
+  startWithApi();
+  Http h = curl(
+      "GET", "/api/events/ws",
+      {"-H", "Connection: Upgrade", "-H", "Upgrade: websocket", "-H", "Sec-WebSocket-Version: 13",
+       "-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "-H", "Origin: http://evil.example"});
+  EXPECT_EQ(h.code, 403) << h.body;
+}
+
+TEST_F(ApiTest, DashboardLoginLinkGivesACookieOnce) {
+  startWithApi();
+  RunResult r = tend({"dashboard", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string link = json::parse(r.out)["url"];
+  ASSERT_EQ(link.find(url("/login?code=")), 0u) << link;
+  std::string path = link.substr(url("").size());
+  Http login = curl("GET", path, {}, /*auth=*/false);
+  EXPECT_EQ(login.code, 303) << login.body;
+  std::smatch m;
+  ASSERT_TRUE(
+      std::regex_search(login.headers, m, std::regex("Set-Cookie: tend_session=([0-9a-f]+);")))
+      << login.headers;
+  EXPECT_NE(login.headers.find("HttpOnly"), std::string::npos);
+  EXPECT_NE(login.headers.find("SameSite=Strict"), std::string::npos);
+  EXPECT_NE(login.headers.find("Location: /"), std::string::npos);
+  std::string cookie = "tend_session=" + m[1].str();
+  EXPECT_EQ(curl("GET", "/api/apps", {"-H", "Cookie: " + cookie}, false).code, 200);
+  // The link works once.
+  EXPECT_EQ(curl("GET", path, {}, false).code, 401);
+  // The dashboard's page itself needs no login, and loads nothing from elsewhere.
+  Http page = curl("GET", "/", {}, false);
+  EXPECT_EQ(page.code, 200);
+  EXPECT_NE(page.body.find("<script src=\"/app.js\""), std::string::npos);
+  EXPECT_EQ(page.body.find("http"), std::string::npos) << "no external resource";
+  EXPECT_NE(page.headers.find("Content-Security-Policy: default-src 'none'"), std::string::npos);
+  EXPECT_EQ(curl("GET", "/app.js", {}, false).code, 200);
+  EXPECT_EQ(curl("GET", "/app.css", {}, false).code, 200);
+}
+
+TEST_F(ApiTest, MetricsAreValidPrometheusText) {
+  startWithApi();
+  Http h = curl("GET", "/metrics");
+  ASSERT_EQ(h.code, 200) << h.body;
+  EXPECT_NE(h.headers.find("Content-Type: text/plain; version=0.0.4"), std::string::npos);
+  EXPECT_NE(h.body.find("tend_instance_state{app=\"web\",instance=\"0\",state=\"online\"} 1"),
+            std::string::npos)
+      << h.body;
+  EXPECT_NE(h.body.find("tend_daemon_open_fds "), std::string::npos);
+  // Every line is a comment or "name{labels} value".
+  std::regex sample(
+      R"(^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? [-+0-9.eEInfNa]+$)");
+  std::istringstream lines(h.body);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.starts_with("# HELP ") || line.starts_with("# TYPE ")) continue;
+    EXPECT_TRUE(std::regex_match(line, sample)) << line;
+  }
+  if (runProgram({"sh", "-c", "command -v promtool"}).status == 0) {
+    std::string file = writeFile("metrics.txt", h.body);
+    RunResult check = runProgram({"sh", "-c", "promtool check metrics < " + file});
+    EXPECT_EQ(check.status, 0) << check.out << check.err;
+  }
+}
+
+TEST_F(ApiTest, NonLoopbackListenWithoutTokenFileIsAConfigError) {
+  RunResult r = tend({"start", writeFile("tend.yaml", fmt::format(R"(api:
+  listen: 0.0.0.0:{}
+apps:
+  - name: web
+    run: ["{}", "sleep", "{}"]
+)",
+                                                                  port_, testapp(), tag()))});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("token_file"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace tend::testing
