@@ -42,7 +42,9 @@ int runCli(int argc, char** argv) {
   for (const char* verb : {"stop", "restart", "delete"}) {
     std::string what = std::string(1, static_cast<char>(std::toupper(verb[0]))) + (verb + 1);
     auto* c = app.add_subcommand(verb, what + " apps by name, id or all");
-    c->add_option("target", target, "App name, id, or all")->required();
+    c->add_option("target", target,
+                  "App name, id, all, or a config file (its apps; restart reads it again)")
+        ->required();
     c->add_flag("--json", as_json, "Print JSON");
     if (std::string(verb) == "delete") c->alias("del");
     c->callback([&, verb] { run = [&, verb] { return cmdAction(verb, target, as_json); }; });

@@ -11,6 +11,8 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <thread>
 
 #include "cli/client.hpp"
@@ -90,14 +92,17 @@ bool isNumber(const std::string& s) {
 
 // A tend config, or a PM2 ecosystem file translated (its unsupported fields named in
 // warnings). `pm2_env`: PM2's `--env NAME`, merging each app's env_NAME over its env.
-int startConfigFile(const std::string& path, const std::string& pm2_env, bool as_json) {
+// The `start` request that applies a config (or PM2 ecosystem) file; errors are printed.
+std::optional<json> configStartRequest(const std::string& path, const std::string& pm2_env,
+                                       const char* verb) {
   Pm2Options pm2;
   pm2.env_name = pm2_env;
   auto loaded = loadConfigOrEcosystem(path, pm2);
   if (!loaded) {
     std::fputs(formatErrors(loaded.error()).c_str(), stderr);
-    return fail(fmt::format("{} has {} error{}; nothing was started", path, loaded.error().size(),
-                            loaded.error().size() == 1 ? "" : "s"));
+    fail(fmt::format("{} has {} error{}; nothing was {}", path, loaded.error().size(),
+                     loaded.error().size() == 1 ? "" : "s", verb));
+    return std::nullopt;
   }
   for (const auto& w : loaded->warnings) std::fprintf(stderr, "warning: %s\n", w.format().c_str());
   const ConfigFile& config = loaded->config;
@@ -107,7 +112,55 @@ int startConfigFile(const std::string& path, const std::string& pm2_env, bool as
   if (config.gateway) request["gateway"] = {{"listen", config.gateway->listen}};
   if (config.api)
     request["api"] = {{"listen", config.api->listen}, {"token_file", config.api->token_file}};
-  return printList(call(request), as_json);
+  return request;
+}
+
+int startConfigFile(const std::string& path, const std::string& pm2_env, bool as_json) {
+  auto request = configStartRequest(path, pm2_env, "started");
+  if (!request) return kExitFailed;
+  return printList(call(*request), as_json);
+}
+
+bool isConfigFile(const std::string& target) {
+  struct stat st {};
+  return ::stat(target.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+         (formatFromPath(target) || isPm2FileName(target));
+}
+
+// `tend restart tend.yaml`: the file is read again, so a changed env, env_file or command
+// takes effect (apps whose spec changed are restarted with the new one as `tend start`
+// does); the file's other apps that were running are restarted as they are. `stop` and
+// `delete` act on the file's apps by name.
+int actionOnConfigFile(const std::string& verb, const std::string& path, bool as_json) {
+  auto request = configStartRequest(path, "", verb == "restart" ? "restarted" : "changed");
+  if (!request) return kExitFailed;
+  std::vector<std::string> names;
+  for (const auto& app : (*request)["apps"]) names.push_back(app.value("name", ""));
+  if (verb != "restart") {
+    for (const auto& name : names) {
+      auto r = call({{"cmd", verb}, {"target", name}});
+      if (!r && r.error().find("no app") == std::string::npos) return fail(r.error());
+    }
+    return printList(call({{"cmd", "list"}}), as_json);
+  }
+  auto pidsOf = [](const json& list) {
+    std::map<std::string, std::vector<int>> pids;
+    for (const auto& i : list) pids[i.value("name", "")].push_back(i.value("pid", 0));
+    return pids;
+  };
+  auto before = call({{"cmd", "list"}});
+  if (!before) return fail(before.error());
+  auto after = call(*request);
+  if (!after) return fail(after.error());
+  auto old_pids = pidsOf(*before), new_pids = pidsOf(*after);
+  for (const auto& name : names) {
+    auto it = old_pids.find(name);
+    bool was_running =
+        it != old_pids.end() && std::ranges::any_of(it->second, [](int pid) { return pid > 0; });
+    if (!was_running || new_pids[name] != it->second) continue;  // new, stopped or restarted
+    if (auto r = call({{"cmd", "restart"}, {"target", name}}); !r) return fail(r.error());
+  }
+  return printList(call({{"cmd", "list"}}), as_json);
 }
 
 int startNew(const StartOptions& o, const std::string& cwd, json run, std::string name) {
@@ -190,6 +243,7 @@ int cmdStart(const StartOptions& o) {
 }
 
 int cmdAction(const std::string& verb, const std::string& target, bool as_json) {
+  if (isConfigFile(target)) return actionOnConfigFile(verb, target, as_json);
   return printList(call({{"cmd", verb}, {"target", target}}), as_json);
 }
 

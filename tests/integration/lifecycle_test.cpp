@@ -356,6 +356,40 @@ TEST_F(Lifecycle, LogsFollowPrintsNewLinesAsTheyAreWritten) {
   EXPECT_GE(ticks, 5u) << follow.out;
 }
 
+TEST_F(Lifecycle, RestartingAConfigFileReadsItAgainIncludingItsEnvFile) {
+  std::string out = dir_ + "/env-out";
+  std::string dotenv = writeFile("app.env", "GREETING=hello\n");
+  std::string cfg = configWith(fmt::format(R"(  - name: reader
+    run: ["{0}", "env", "{2}", "{1}"]
+    env_file: {3}
+  - name: plain
+    run: ["{0}", "sleep", "{1}"]
+)",
+                                           testapp(), tag(), out, dotenv));
+  ASSERT_EQ(tend({"start", cfg}).status, 0);
+  ASSERT_TRUE(waitFor([&] { return readText(out).find("GREETING=hello") != std::string::npos; }));
+  int reader = instance("reader").value("pid", 0);
+  int plain = instance("plain").value("pid", 0);
+
+  writeFile("app.env", "GREETING=goodbye\n");
+  RunResult r = tend({"restart", cfg});
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_TRUE(waitFor([&] { return readText(out).find("GREETING=goodbye") != std::string::npos; }));
+  EXPECT_NE(instance("reader").value("pid", 0), reader);
+  EXPECT_NE(instance("plain").value("pid", 0), plain);  // restarted although unchanged
+  EXPECT_EQ(instance("plain")["status"], "online");
+  EXPECT_FALSE(processAlive(plain));
+
+  ASSERT_EQ(tend({"stop", cfg}).status, 0);
+  EXPECT_EQ(instance("reader")["status"], "stopped");
+  EXPECT_EQ(instance("plain")["status"], "stopped");
+  // A broken file changes nothing.
+  std::string broken = writeFile("broken.yaml", "apps:\n  - name: x\n    restrat_delay: 1s\n");
+  RunResult bad = tend({"restart", broken});
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.err.find("restrat_delay"), std::string::npos) << bad.err;
+}
+
 TEST_F(Lifecycle, StartingAConfigAgainAppliesOnlyWhatChanged) {
   std::string envfile = dir_ + "/env";
   auto write = [&](const std::string& greeting) {
