@@ -8,6 +8,8 @@
 //   print N                      print N numbered lines to stdout and stderr, then run
 //   ignore-term                  ignore SIGTERM, run until SIGKILL
 //   alloc MB                     allocate and touch MB mebibytes, then run
+//   flood N                      as fast as it can: N numbered 100-byte lines, one 200 kB
+//                                line of 'L', one line of every byte but '\n', "done"; run
 // Every mode that runs also takes an unused trailing argument (a tag) so that tests can
 // find their own processes in /proc.
 
@@ -123,6 +125,26 @@ int main(int argc, char** argv) {
   if (mode == "ignore-term") {
     ::signal(SIGTERM, SIG_IGN);
     std::printf("ignoring SIGTERM\n");
+    runForever();
+  }
+  if (mode == "flood" && argc > 2) {
+    int n = std::atoi(argv[2]);
+    std::string chunk;
+    for (int i = 0; i < n; ++i) {
+      char line[101];
+      std::snprintf(line, sizeof line, "line %08d %s\n", i, std::string(85, 'x').c_str());
+      chunk += line;
+      if (chunk.size() > 60000) {
+        std::fwrite(chunk.data(), 1, chunk.size(), stdout);
+        chunk.clear();
+      }
+    }
+    chunk += std::string(200000, 'L') + "\n";
+    for (int b = 0; b < 256; ++b)
+      if (b != '\n') chunk += static_cast<char>(b);
+    chunk += "\ndone\n";
+    std::fwrite(chunk.data(), 1, chunk.size(), stdout);
+    std::fflush(stdout);
     runForever();
   }
   if (mode == "alloc" && argc > 2) {

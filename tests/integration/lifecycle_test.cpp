@@ -344,6 +344,37 @@ TEST_F(Lifecycle, LogsHoldStdoutAndStderrWithTimestamps) {
   EXPECT_NE(json_logs.out.find("\"stream\":\"err\""), std::string::npos) << json_logs.out;
 }
 
+TEST_F(Lifecycle, AFloodOfOutputALongLineAndBinaryBytesAllReachTheLog) {
+  constexpr int kLines = 300000;  // 30 MB, written as fast as the app can
+  std::string out_log = dir_ + "/flood.log";
+  std::string cfg = configWith(fmt::format(R"(  - name: flood
+    run: ["{0}", "flood", "{2}", "{1}"]
+    logs: {{ timestamps: false, max_size: 1G, out: {3} }}
+)",
+                                           testapp(), tag(), kLines, out_log));
+  ASSERT_EQ(tend({"start", cfg}).status, 0);
+  ASSERT_TRUE(waitFor([&] { return readText(out_log).ends_with("\ndone\n"); }, seconds(60)))
+      << readText(out_log).size() << " bytes so far";
+  std::string text = readText(out_log);
+  // Every numbered line, whole and in order.
+  size_t pos = 0;
+  for (int i = 0; i < kLines; ++i) {
+    std::string want = fmt::format("line {:08d} {}\n", i, std::string(85, 'x'));
+    ASSERT_EQ(text.compare(pos, want.size(), want), 0) << "line " << i;
+    pos += want.size();
+  }
+  // The 200 kB line arrives in bounded pieces, with no byte lost.
+  size_t longs = 0;
+  while (pos < text.size() && (text[pos] == 'L' || text[pos] == '\n')) longs += text[pos++] == 'L';
+  EXPECT_EQ(longs, 200000u);
+  // Every byte value but '\n', unchanged.
+  std::string binary;
+  for (int b = 0; b < 256; ++b)
+    if (b != '\n') binary += static_cast<char>(b);
+  EXPECT_EQ(text.compare(pos, binary.size() + 6, binary + "\ndone\n"), 0);
+  EXPECT_EQ(instance("flood")["status"], "online");
+}
+
 TEST_F(Lifecycle, LogsFollowPrintsNewLinesAsTheyAreWritten) {
   RunResult r = tend({"start", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.05; done",
                       "--name", "ticker"});
