@@ -10,6 +10,8 @@
 #   rss    daemon RSS with N apps: the tend daemon vs PM2's God Daemon (/proc/<pid>/status)
 #   crash  kill -9 of an app that has been up longer than min_uptime, to its restarted
 #          process's first instruction, with restart_delay 0 (tend vs PM2)
+#   monitor, logging   daemon CPU and RSS over minutes with N apps; an app writing 50 MiB/s
+#          to stdout (bench/ops.sh)
 #
 # Environment (all optional):
 #   BENCH_APPS=100        apps supervised by each manager
@@ -18,6 +20,8 @@
 #   TEND_BIN=path         measure this binary instead of building build/src/tend
 #   BENCH_DOC=path        where to write the report (default docs/BENCHMARKS.md)
 #   BENCH_KEEP=1          keep the temporary TEND_HOME / PM2_HOME for inspection
+#   BENCH_MONITOR_SECS=180  length of the monitoring figure
+#   BENCH_LOG_RATE=50 BENCH_LOG_MB=500   the logging figure's pace (MiB/s) and amount (MiB)
 #
 # Everything runs on this machine; the apps are `sleep` processes and no traffic leaves
 # loopback. The run uses its own temporary TEND_HOME and PM2_HOME and stops both daemons
@@ -29,6 +33,8 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$BENCH_DIR")
 # shellcheck source=lib.sh
 source "$BENCH_DIR/lib.sh"
+# shellcheck source=ops.sh
+source "$BENCH_DIR/ops.sh"
 
 APPS=${BENCH_APPS:-100}
 CRASHES=${BENCH_CRASHES:-20}
@@ -448,6 +454,15 @@ if [ -z "$RSS_PM2_FAIL" ]; then try RSS_PM2_FAIL pm2_rss; fi
 } > "$RSS_MD"
 
 # ---------------------------------------------------------------------------------------
+# Figure (d): both daemons over minutes of monitoring (bench/ops.sh)
+
+MONITOR_MD=$OUT/fig-monitor.md
+log "figure (d): monitoring $APPS apps for $MONITOR_SECS s"
+MON_FAIL=
+try MON_FAIL fig_monitor
+write_monitor_md "${TEND_FAIL:-$MON_FAIL}" "${PM2_FAIL:-$MON_FAIL}" > "$MONITOR_MD"
+
+# ---------------------------------------------------------------------------------------
 # Figure (c): crash to restarted
 
 CRASH_MD=$OUT/fig-crash.md
@@ -630,6 +645,14 @@ crash_row() {
 } > "$CRASH_MD"
 
 # ---------------------------------------------------------------------------------------
+# Figure (e): an app writing 50 MiB/s to stdout (bench/ops.sh)
+
+LOGGING_MD=$OUT/fig-logging.md
+log "figure (e): an app writing $LOG_RATE MiB/s ($LOG_MB MiB) through each manager"
+fig_logging
+write_logging_md > "$LOGGING_MD"
+
+# ---------------------------------------------------------------------------------------
 # Gateway figures (bench/gateway.sh: tend's gateway vs nginx vs direct), in their own
 # temporary TEND_HOME and nginx prefix; BENCH_GATEWAY=0 skips them.
 
@@ -698,6 +721,15 @@ mkdir -p "$(dirname "$DOC")"
   [ -s "$OUT/crash-tend.txt" ] && t=$(stats < "$OUT/crash-tend.txt" | cut -d' ' -f1)
   [ -s "$OUT/crash-pm2.txt" ] && p=$(stats < "$OUT/crash-pm2.txt" | cut -d' ' -f1)
   echo "| crash to restarted (median) | $(or_failed "$t" "$(us_ms "${t:-0}") ms") | $(or_failed "$p" "$(us_ms "${p:-0}") ms") | $(ratio_x "$p" "$t") | < 10 ms + backoff | $(meets "$(if [ -n "$t" ]; then us_ms "$t"; fi)" lt 10) |"
+  t=$(monitor_value "$OUT/monitor-tend.txt" cpu 2>/dev/null); p=$(monitor_value "$OUT/monitor-pm2.txt" cpu 2>/dev/null)
+  echo "| daemon CPU, $APPS apps over $MONITOR_SECS s | $(or_failed "$t" "$t %") | $(or_failed "$p" "$p %") | $(ratio_x "$p" "$t") | | |"
+  t=$(awk '$1 == "tend" && $2 == "paced" { print $3 }' "$OUT/logging.txt" 2>/dev/null)
+  p=$(awk '$1 == "pm2" && $2 == "paced" { print $3 }' "$OUT/logging.txt" 2>/dev/null)
+  d=$(awk '$1 == "direct" && $2 == "paced" { print $3 }' "$OUT/logging.txt" 2>/dev/null)
+  echo "| app writing $LOG_RATE MiB/s: elapsed vs /dev/null (${d:-?} s) | $(or_failed "$t" "$(ratio_x "$t" "$d" 2)") | $(or_failed "$p" "$(ratio_x "$p" "$d" 2)") | | | |"
+  t=$(awk '$1 == "tend" && $2 == "paced" { print $5 }' "$OUT/logging.txt" 2>/dev/null)
+  p=$(awk '$1 == "pm2" && $2 == "paced" { print $5 }' "$OUT/logging.txt" 2>/dev/null)
+  echo "| daemon CPU while logging $LOG_RATE MiB/s | $(or_failed "$t" "$t %") | $(or_failed "$p" "$p %") | $(ratio_x "$p" "$t") | | |"
   echo
   [ ! -s "$GATEWAY_MD" ] || { echo "The gateway figures (tend vs nginx vs the app directly) are in [Gateway](#gateway)."; echo; }
   echo "## Machine"
@@ -717,7 +749,7 @@ mkdir -p "$(dirname "$DOC")"
   echo
   [ -z "$TEND_FAIL" ] || { echo "**tend set-up failed:** $TEND_FAIL"; echo; }
   [ -z "$PM2_FAIL" ] || { echo "**PM2 set-up failed:** $PM2_FAIL"; echo; }
-  cat "$LIST_MD" "$RSS_MD" "$CRASH_MD" "$GATEWAY_MD"
+  cat "$LIST_MD" "$RSS_MD" "$MONITOR_MD" "$CRASH_MD" "$LOGGING_MD" "$GATEWAY_MD"
   echo "## Exact commands"
   echo
   echo "\`\$WORK\` is the run's temporary directory (\`TEND_HOME=\$WORK/tend-home\`,"
