@@ -12,7 +12,10 @@ packages=(
   systemd nodejs  # systemd-analyze verifies `tend startup`'s units; node reads ecosystem.config.js
   curl procps python3 wrk
   tmux  # the `tend monit` tests drive it in a real terminal
+  chromium  # the dashboard's browser test (tests/browser/), driven by playwright-core
 )
+# npm installs playwright-core for that test; Debian's nodejs comes without it.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -26,4 +29,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "setup: all build and test dependencies are installed"
+fi
+
+# playwright-core (no browser download: it drives the chromium above), into the git-ignored
+# tests/browser/node_modules, at the version package-lock.json pins. The tests run offline.
+browser_dir=$(dirname "$0")/../tests/browser
+if [ ! -f "$browser_dir/node_modules/playwright-core/package.json" ]; then
+  echo "setup: installing playwright-core for the browser test"
+  (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -273,7 +273,11 @@ function connectEvents() {
 function appendLogLine(e) {
   const pre = $("#log");
   const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 30;
-  const line = el("div", { class: e.stream === "err" ? "err" : "" }, `[${e.instance}] ${e.line}`);
+  // Live lines carry the time they arrived; lines read back from the files carry their own
+  // stamp (when the app's logs have timestamps).
+  const stamp = e.time ? new Date(e.time).toISOString() + " " : "";
+  const line = el("div", { class: e.stream === "err" ? "err" : "" },
+                  `[${e.instance}] ${stamp}${e.line}`);
   pre.append(line);
   while (pre.childElementCount > MAX_LOG_LINES) pre.firstElementChild.remove();
   if (atBottom && $("#log-follow").checked) pre.scrollTop = pre.scrollHeight;
