@@ -17,6 +17,7 @@
 #include <limits>
 #include <map>
 
+#include "common/cron.hpp"
 #include "common/duration.hpp"
 #include "common/files.hpp"
 #include "common/paths.hpp"
@@ -193,57 +194,6 @@ bool isLoopback(std::string_view host) {
 
 bool isWildcardHost(std::string_view host) {
   return host.empty() || host == "0.0.0.0" || host == "[::]" || host == "*";
-}
-
-// One cron field: "*", "5", "1-5", "*/15", "1-30/5", "1,15,30".
-bool validCronField(std::string_view field, int low, int high) {
-  if (field.empty()) return false;
-  for (const std::string& item : split(field, ',')) {
-    std::string_view range = item;
-    const size_t slash = range.find('/');
-    if (slash != std::string_view::npos) {
-      std::string_view step = range.substr(slash + 1);
-      if (!allDigits(step) || step.size() > 4 || std::stoi(std::string(step)) == 0) return false;
-      range = range.substr(0, slash);
-    }
-    if (range == "*") continue;
-    const size_t dash = range.find('-');
-    std::string_view a = range.substr(0, dash);
-    std::string_view b = dash == std::string_view::npos ? a : range.substr(dash + 1);
-    if (!allDigits(a) || !allDigits(b) || a.size() > 2 || b.size() > 2) return false;
-    const int from = std::stoi(std::string(a));
-    const int to = std::stoi(std::string(b));
-    if (from < low || to > high || from > to) return false;
-  }
-  return true;
-}
-
-std::string checkCron(std::string_view text) {
-  std::vector<std::string> fields;
-  for (const std::string& part : split(text, ' '))
-    if (!trim(part).empty()) fields.emplace_back(trim(part));
-  if (fields.size() != 5)
-    return fmt::format(
-        "cron_restart '{}' has {} fields; it needs 5 (minute hour day-of-month month "
-        "day-of-week), e.g. \"0 4 * * *\"",
-        text, fields.size());
-  static constexpr struct {
-    const char* name;
-    int low;
-    int high;
-  } kFields[] = {{"minute", 0, 59},
-                 {"hour", 0, 23},
-                 {"day-of-month", 1, 31},
-                 {"month", 1, 12},
-                 {"day-of-week", 0, 7}};
-  for (size_t i = 0; i < 5; ++i) {
-    if (!validCronField(fields[i], kFields[i].low, kFields[i].high))
-      return fmt::format(
-          "cron_restart '{}': the {} field '{}' is not valid (numbers {}-{}, '*', ranges a-b, "
-          "steps /n, lists a,b)",
-          text, kFields[i].name, fields[i], kFields[i].low, kFields[i].high);
-  }
-  return "";
 }
 
 // Where each app's cross-checked values were written, for errors that involve two apps.
@@ -1028,9 +978,8 @@ bool Validator::app(const ConfigNode& node, AppMarks& marks, AppSpec& spec) {
       if (auto list = stringList(value, key)) spec.ignore_watch = std::move(*list);
     } else if (key == "cron_restart") {
       if (auto s = stringValue(value, key)) {
-        const std::string problem = checkCron(*s);
-        if (!problem.empty())
-          error(value.mark, problem);
+        if (auto cron = CronSchedule::parse(*s); !cron)
+          error(value.mark, "cron_restart " + cron.error());
         else
           spec.cron_restart = *s;
       }

@@ -20,6 +20,7 @@
 #include <set>
 #include <thread>
 
+#include "common/cron.hpp"
 #include "common/duration.hpp"
 #include "common/text.hpp"
 #include "config/config.hpp"
@@ -175,7 +176,8 @@ class Supervisor::Impl {
         clock_(d.clock),
         ports_(d.probe),
         sigchld_(d.io, SIGCHLD),
-        sample_timer_(d.io) {
+        sample_timer_(d.io),
+        cron_timer_(d.io) {
     for (char** e = environ; e && *e; ++e) {
       std::string kv(*e);
       size_t eq = kv.find('=');
@@ -259,6 +261,7 @@ class Supervisor::Impl {
         }
       }
     }
+    armCron();
   }
 
   void applySpecs(std::vector<Supervisor::Apply> items, Reply done) {
@@ -485,6 +488,7 @@ class Supervisor::Impl {
   }
 
   void appsChanged() {
+    armCron();
     if (!apps_changed_) return;
     asio::post(io_, [this] {
       if (apps_changed_) apps_changed_();
@@ -1169,6 +1173,45 @@ class Supervisor::Impl {
     });
   }
 
+  // ---- cron_restart -------------------------------------------------------------------------
+  // One timer for every app's schedule, armed only while some app has one: it wakes at each
+  // whole minute of the wall clock and restarts the running instances of the apps whose
+  // schedule matches that minute (each restart recorded with its cause).
+
+  void armCron() {
+    bool any =
+        std::ranges::any_of(apps_, [](const auto& a) { return !a->spec.cron_restart.empty(); });
+    if (!any || cron_armed_) return;
+    cron_armed_ = true;
+    const int64_t now = clock_.wallMillis();
+    const int64_t wait = 60'000 - now % 60'000 + 50;  // just past the next whole minute
+    cron_timer_.expires_after(std::chrono::milliseconds(wait));
+    cron_timer_.async_wait([this](boost::system::error_code ec) {
+      cron_armed_ = false;
+      if (ec) return;
+      cronTick();
+      armCron();
+    });
+  }
+
+  void cronTick() {
+    const time_t minute = static_cast<time_t>(clock_.wallMillis() / 60'000 * 60);
+    if (minute == cron_last_minute_) return;
+    cron_last_minute_ = minute;
+    std::tm local{};
+    localtime_r(&minute, &local);
+    for (auto& app : apps_) {
+      if (app->spec.cron_restart.empty() || !app->desired_running) continue;
+      auto schedule = CronSchedule::parse(app->spec.cron_restart);
+      if (!schedule || !schedule->matches(local)) continue;
+      log_.info("{}: cron_restart '{}'", app->spec.name, app->spec.cron_restart);
+      for (auto& inst : app->instances)
+        apply(
+            *app, *inst,
+            inst->machine.limitExceeded(fmt::format("cron_restart '{}'", app->spec.cron_restart)));
+    }
+  }
+
   // CPU percent and RSS of each running instance's process tree.
   void sample() {
     bool any = false;
@@ -1233,6 +1276,9 @@ class Supervisor::Impl {
   PortAllocator ports_;
   asio::signal_set sigchld_;
   asio::steady_timer sample_timer_;
+  asio::steady_timer cron_timer_;
+  bool cron_armed_ = false;
+  time_t cron_last_minute_ = 0;
   std::map<std::string, std::string> base_env_;
   std::vector<std::unique_ptr<App>> apps_;
   std::map<pid_t, std::pair<int64_t, int>> by_pid_;

@@ -94,6 +94,29 @@ TEST_F(Lifecycle, AnAppOverMaxMemoryIsRestartedWithTheCauseRecorded) {
   EXPECT_EQ(instance("small").value("restarts", -1), 0);
 }
 
+// Waits for the next whole minute of the wall clock (under a minute).
+TEST_F(Lifecycle, CronRestartRestartsAtTheScheduledMinuteWithTheCauseRecorded) {
+  std::string cfg = configWith(fmt::format(R"(  - name: nightly
+    run: ["{0}", "sleep", "{1}"]
+    cron_restart: "* * * * *"
+  - name: other
+    run: ["{0}", "sleep", "{1}"]
+)",
+                                           testapp(), tag()));
+  ASSERT_EQ(tend({"start", cfg}).status, 0);
+  int pid = instance("nightly").value("pid", 0);
+  int other = instance("other").value("pid", 0);
+  ASSERT_TRUE(waitFor([&] { return instance("nightly").value("restarts", 0) >= 1; }, seconds(75)));
+  ASSERT_TRUE(waitFor([&] { return instance("nightly").value("status", "") == "online"; }));
+  EXPECT_NE(instance("nightly").value("pid", 0), pid);
+  EXPECT_FALSE(processAlive(pid));
+  EXPECT_EQ(instance("other").value("pid", 0), other);
+  RunResult d = tend({"describe", "nightly", "--json"});
+  json history = json::parse(d.out)[0]["restart_history"];
+  ASSERT_FALSE(history.empty()) << d.out;
+  EXPECT_EQ(history[0].value("reason", ""), "cron_restart '* * * * *'") << d.out;
+}
+
 TEST_F(Lifecycle, CrashLoopEndsErroredAfterMaxRestarts) {
   std::string cfg = configWith(fmt::format(R"(  - name: crashy
     run: ["{}", "crash", "0", "3", "{}"]

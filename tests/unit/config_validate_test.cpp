@@ -690,6 +690,7 @@ TEST(AppValidation, ReadsACronSchedule) {
   EXPECT_EQ(appOf("cron_restart: \"0 4 * * *\"").cron_restart, "0 4 * * *");
   EXPECT_EQ(appOf("cron_restart: \"*/15 0-6,22 1-31/2 * 0-7\"").cron_restart,
             "*/15 0-6,22 1-31/2 * 0-7");
+  EXPECT_EQ(appOf("cron_restart: \"0 4 * JAN mon-fri\"").cron_restart, "0 4 * JAN mon-fri");
 }
 
 TEST(AppValidation, RefusesAMalformedCronSchedule) {
@@ -699,9 +700,9 @@ TEST(AppValidation, RefusesAMalformedCronSchedule) {
   expectError(oneApp("cron_restart: \"60 4 * * *\""),
               "tend.yaml:4:19: cron_restart '60 4 * * *': the minute field '60' is not valid "
               "(numbers 0-59, '*', ranges a-b, steps /n, lists a,b)");
-  expectError(oneApp("cron_restart: \"0 4 * JAN *\""),
-              "tend.yaml:4:19: cron_restart '0 4 * JAN *': the month field 'JAN' is not valid "
-              "(numbers 1-12, '*', ranges a-b, steps /n, lists a,b)");
+  expectError(oneApp("cron_restart: \"0 4 * JUNE *\""),
+              "tend.yaml:4:19: cron_restart '0 4 * JUNE *': the month field 'JUNE' is not valid "
+              "(numbers 1-12 or jan-dec, '*', ranges a-b, steps /n, lists a,b)");
   expectError(oneApp("cron_restart: \"*/0 * * * *\""),
               "tend.yaml:4:19: cron_restart '*/0 * * * *': the minute field '*/0' is not valid "
               "(numbers 0-59, '*', ranges a-b, steps /n, lists a,b)");
