@@ -489,6 +489,62 @@ TEST_F(ApiTest, MetricsAreValidPrometheusText) {
   }
 }
 
+TEST_F(ApiTest, GatewayActivationsAndIdleStopsShowInEventsAndMetrics) {
+  int gateway_port = freePortRun(1);
+  int app_port = freePortRun(1);
+  std::string yaml = fmt::format(R"(gateway:
+  listen: 127.0.0.1:{0}
+api:
+  listen: 127.0.0.1:{1}
+apps:
+  - name: lazy
+    run: ["{2}", "{3}"]
+    port: {4}
+    on_demand:
+      hosts: [lazy.localhost]
+      idle_timeout: 1s
+)",
+                                 gateway_port, port_, BACKEND_BINARY, tag(), app_port);
+  RunResult r = tend({"start", writeFile("tend.yaml", yaml)});
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  token_ = readText(home_ + "/api.token");
+  while (!token_.empty() && token_.back() == '\n') token_.pop_back();
+
+  RawClient events(port_);
+  events.send(
+      fmt::format("GET /api/events?app=lazy&types=activation,idle_stop HTTP/1.1\r\n"
+                  "Host: x\r\nAuthorization: Bearer {}\r\n\r\n",
+                  token_));
+  ASSERT_FALSE(events.readUntil(
+      [](const std::string& s) { return s.find("retry:") != std::string::npos; }, seconds(10)));
+  RunResult hit = runProgram({"curl", "-s", "-m", "20", "-H", "Host: lazy.localhost",
+                              fmt::format("http://127.0.0.1:{}/hello", gateway_port)});
+  ASSERT_NE(hit.out.find("app=lazy"), std::string::npos) << hit.out << hit.err;
+  remember(instance("lazy").value("pid", 0));
+  events.readUntil(
+      [](const std::string& s) { return s.find("event: idle_stop") != std::string::npos; },
+      seconds(20));
+  EXPECT_NE(events.received.find("event: activation"), std::string::npos) << events.received;
+  EXPECT_NE(events.received.find("event: idle_stop"), std::string::npos) << events.received;
+
+  Http h = curl("GET", "/metrics");
+  ASSERT_EQ(h.code, 200);
+  for (const char* expected : {
+           "tend_gateway_requests_total{app=\"lazy\",code=\"2xx\"} 1\n",
+           "tend_gateway_activations_total{app=\"lazy\"} 1\n",
+           "tend_gateway_cold_start_seconds_count{app=\"lazy\"} 1\n",
+           "tend_gateway_cold_start_seconds_bucket{app=\"lazy\",le=\"+Inf\"} 1\n",
+           "tend_gateway_idle_stops_total{app=\"lazy\"} 1\n",
+           "tend_gateway_open_connections{app=\"lazy\"} 0\n",
+       })
+    EXPECT_NE(h.body.find(expected), std::string::npos) << expected << h.body;
+  if (runProgram({"sh", "-c", "command -v promtool"}).status == 0) {
+    std::string file = writeFile("metrics.txt", h.body);
+    RunResult check = runProgram({"sh", "-c", "promtool check metrics < " + file});
+    EXPECT_EQ(check.status, 0) << check.out << check.err;
+  }
+}
+
 TEST_F(ApiTest, NonLoopbackListenWithoutTokenFileIsAConfigError) {
   RunResult r = tend({"start", writeFile("tend.yaml", fmt::format(R"(api:
   listen: 0.0.0.0:{}
