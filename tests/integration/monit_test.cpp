@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <signal.h>
+
 #include <sstream>
 
 #include "harness.hpp"
@@ -14,7 +16,7 @@ class Monit : public TendTest {
  protected:
   void SetUp() override {
     TendTest::SetUp();
-    socket_ = "tend-monit-" + tag();
+    socket_ = dir_ + "/tmux.sock";  // removed with the test's directory
   }
   void TearDown() override {
     tmux({"kill-server"});  // whatever happened: no tmux server outlives the test
@@ -23,7 +25,7 @@ class Monit : public TendTest {
 
   RunResult tmux(const std::vector<std::string>& args) {
     // -f /dev/null: no user configuration; env -u TMUX: works from inside a tmux too.
-    std::vector<std::string> argv{"env", "-u", "TMUX", "tmux", "-f", "/dev/null", "-L", socket_};
+    std::vector<std::string> argv{"env", "-u", "TMUX", "tmux", "-f", "/dev/null", "-S", socket_};
     argv.insert(argv.end(), args.begin(), args.end());
     return runProgram(argv, std::chrono::seconds(10));
   }
@@ -173,6 +175,29 @@ TEST_F(Monit, CtrlCLeavesTheTerminalClean) {
   keys("C-c");
   expectCleanExit();
   EXPECT_EQ(instance("api").value("status", ""), "online");  // monit only watched
+}
+
+TEST_F(Monit, QuitsAtOnceWhileAStopIsStillUnderWay) {
+  std::string cfg = writeFile("tend.yaml", fmt::format(R"(apps:
+  - name: stubborn
+    run: ["{}", "ignore-term", "{}"]
+    kill_timeout: 60s
+)",
+                                                       testapp(), tag()));
+  ASSERT_EQ(tend({"start", cfg}).status, 0);
+  ASSERT_TRUE(waitFor([&] { return instance("stubborn").value("status", "") == "online"; }));
+  int pid = instance("stubborn").value("pid", 0);
+  openShell(120, 40);
+  runMonit();
+  ASSERT_TRUE(waitFor([&] { return hasRow(">", {"stubborn", "online"}); })) << screen();
+
+  keys("s");  // the app ignores SIGTERM: the daemon will wait its kill_timeout out
+  ASSERT_TRUE(waitFor([&] { return screen().find("stopping stubborn") != std::string::npos; }))
+      << screen();
+  keys("q");  // monit abandons the reply instead of waiting for it
+  expectCleanExit();
+  EXPECT_EQ(instance("stubborn").value("status", ""), "stopping");
+  ::kill(pid, SIGKILL);  // so that the teardown's `tend kill` need not wait either
 }
 
 TEST_F(Monit, RedrawsForANewSizeAndClipsToANarrowTerminal) {
