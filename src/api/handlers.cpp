@@ -67,6 +67,8 @@ void Handlers::handle(const Request& req, ReplyLine reply) {
     supervisor_.restart(target(), toLine(reply));
   } else if (cmd == "delete") {
     supervisor_.remove(target(), toLine(reply));
+  } else if (cmd == "scale") {
+    supervisor_.scale(target(), req.args["instances"].get<int>(), toLine(reply));
   } else if (cmd == "save") {
     save(reply);
   } else if (cmd == "resurrect") {

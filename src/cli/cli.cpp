@@ -73,6 +73,13 @@ int runCli(int argc, char** argv) {
   c_logs->add_flag("--err", logs.err_only, "Only stderr")->excludes(out_flag);
   c_logs->callback([&] { run = [&] { return cmdLogs(logs); }; });
 
+  std::string scale_to;
+  auto* c_scale = app.add_subcommand("scale", "Change the number of instances of an app");
+  c_scale->add_option("name", target, "App name")->required();
+  c_scale->add_option("instances", scale_to, "How many instances (1-1024)")->required();
+  c_scale->add_flag("--json", as_json, "Print JSON");
+  c_scale->callback([&] { run = [&] { return cmdScale(target, scale_to, as_json); }; });
+
   auto* c_monit = app.add_subcommand(
       "monit", "Live dashboard: status, cpu, memory and logs; keys restart, stop, start");
   c_monit->callback([&] { run = [] { return cmdMonit(); }; });

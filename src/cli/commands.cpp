@@ -247,6 +247,15 @@ int cmdAction(const std::string& verb, const std::string& target, bool as_json) 
   return printList(call({{"cmd", verb}, {"target", target}}), as_json);
 }
 
+int cmdScale(const std::string& target, const std::string& instances, bool as_json) {
+  if (!isNumber(instances) || instances.size() > 4) {
+    std::fprintf(stderr, "tend: scale takes a number of instances, got '%s'\n", instances.c_str());
+    return kExitUsage;
+  }
+  return printList(
+      call({{"cmd", "scale"}, {"target", target}, {"instances", std::stoi(instances)}}), as_json);
+}
+
 int cmdList(bool as_json) {
   return printList(call({{"cmd", "list"}}), as_json);
 }

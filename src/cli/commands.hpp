@@ -29,6 +29,7 @@ struct StartOptions {
 int cmdStart(const StartOptions& options);
 // verb: "stop", "restart" or "delete"
 int cmdAction(const std::string& verb, const std::string& target, bool json);
+int cmdScale(const std::string& target, const std::string& instances, bool json);
 int cmdList(bool json);
 int cmdDescribe(const std::string& target, bool json);
 struct LogsOptions {

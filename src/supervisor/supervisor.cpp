@@ -539,24 +539,98 @@ class Supervisor::Impl {
     for (auto& inst : app.instances) closeInstanceIo(*inst);
     app.instances.clear();
     int count = instanceCount(app.spec);
-    for (int i = 0; i < count; ++i) {
-      auto inst = std::make_unique<Instance>(io_, app.spec, i);
-      const LogSpec& logs = app.spec.logs;
-      inst->out_log = std::make_shared<LogWriter>(
-          instanceLogPath(logs.out_file, paths_.logs, app.spec, i, "out"), logs.timestamps,
-          logs.max_size, logs.max_files);
-      inst->err_log = std::make_shared<LogWriter>(
-          instanceLogPath(logs.err_file, paths_.logs, app.spec, i, "err"), logs.timestamps,
-          logs.max_size, logs.max_files);
-      // A log that cannot be written never stops the app; the daemon's log says so.
-      std::string who = fmt::format("{}[{}]", app.spec.name, i);
-      for (auto* writer : {inst->out_log.get(), inst->err_log.get()})
-        writer->setStatusHandler(
-            [this, who](const std::string& what) { log_.warn("{}: {}", who, what); });
-      app.instances.push_back(std::move(inst));
-    }
+    for (int i = 0; i < count; ++i) app.instances.push_back(makeInstance(app, i));
   }
 
+  std::unique_ptr<Instance> makeInstance(const App& app, int i) {
+    auto inst = std::make_unique<Instance>(io_, app.spec, i);
+    const LogSpec& logs = app.spec.logs;
+    inst->out_log =
+        std::make_shared<LogWriter>(instanceLogPath(logs.out_file, paths_.logs, app.spec, i, "out"),
+                                    logs.timestamps, logs.max_size, logs.max_files);
+    inst->err_log =
+        std::make_shared<LogWriter>(instanceLogPath(logs.err_file, paths_.logs, app.spec, i, "err"),
+                                    logs.timestamps, logs.max_size, logs.max_files);
+    // A log that cannot be written never stops the app; the daemon's log says so.
+    std::string who = fmt::format("{}[{}]", app.spec.name, i);
+    for (auto* writer : {inst->out_log.get(), inst->err_log.get()})
+      writer->setStatusHandler(
+          [this, who](const std::string& what) { log_.warn("{}: {}", who, what); });
+    return inst;
+  }
+
+ public:
+  void scale(const std::string& name, int count, Reply done) {
+    App* app = findByName(name);
+    if (!app) {
+      done(std::unexpected(fmt::format("no app named '{}'", name)));
+      return;
+    }
+    if (count < 1 || count > 1024) {
+      done(std::unexpected("instances must be from 1 to 1024 (use stop for none)"));
+      return;
+    }
+    if (isExternal(*app) || app->pending_spec || app->pending_delete) {
+      done(std::unexpected(fmt::format(
+          "{} cannot be scaled {}", name,
+          isExternal(*app) ? "(tend does not spawn it)" : "while its configuration changes")));
+      return;
+    }
+    AppSpec spec = app->spec;
+    spec.instances = count;
+    spec.instances_max = false;
+    if (auto checked = validateApp(fromJson(toJson(spec)), "", "/"); !checked) {
+      done(std::unexpected(fmt::format("{}: {}", name, checked.error().front().message)));
+      return;
+    }
+    const int old = static_cast<int>(app->instances.size());
+    app->spec = spec;
+    (void)store_.updateApp(app->id, toJson(spec), app->desired_running);
+    if (count > old) {
+      for (int i = old; i < count; ++i) app->instances.push_back(makeInstance(*app, i));
+      auto ports = ports_.allocate(name, spec.port, count);
+      if (!ports) {
+        app->instances.resize(static_cast<size_t>(old));
+        done(std::unexpected(fmt::format("{}: {}", name, ports.error())));
+        return;
+      }
+      for (int i = old; i < count; ++i)
+        app->instances[static_cast<size_t>(i)]->port =
+            ports->empty() ? 0 : (*ports)[static_cast<size_t>(i)];
+      if (app->desired_running)
+        for (int i = old; i < count; ++i)
+          apply(*app, *app->instances[static_cast<size_t>(i)],
+                app->instances[static_cast<size_t>(i)]->machine.start());
+    } else {
+      for (int i = count; i < old; ++i)
+        apply(*app, *app->instances[static_cast<size_t>(i)],
+              app->instances[static_cast<size_t>(i)]->machine.stop());
+    }
+    log_.info("{}: scaled from {} to {} instances", name, old, count);
+    appsChanged();
+    int64_t id = app->id;
+    replyWhenSettled({id}, {}, [this, id, count, done = std::move(done)](Result r) {
+      // The stopped extra instances go once they have settled.
+      if (App* a = findById(id); a && static_cast<int>(a->instances.size()) > count) {
+        bool removable = true;
+        for (size_t i = static_cast<size_t>(count); i < a->instances.size(); ++i)
+          removable = removable && !a->instances[i]->running() &&
+                      settledStatus(a->instances[i]->machine.status());
+        if (removable) {
+          for (size_t i = static_cast<size_t>(count); i < a->instances.size(); ++i) {
+            closeInstanceIo(*a->instances[i]);
+            (void)store_.removeInstance(a->id, a->instances[i]->index);
+          }
+          a->instances.resize(static_cast<size_t>(count));
+          (void)ports_.allocate(a->spec.name, a->spec.port, count);
+          appsChanged();
+        }
+      }
+      done(r ? Result(list()) : r);
+    });
+  }
+
+ private:
   // Ports for every instance; "" or the reason they cannot be had.
   std::string allocatePorts(App& app) {
     bool any_running = false;
@@ -1308,6 +1382,9 @@ void Supervisor::stop(const std::string& t, Reply done) {
 }
 void Supervisor::restart(const std::string& t, Reply done) {
   impl_->command("restart", t, std::move(done));
+}
+void Supervisor::scale(const std::string& name, int instances, Reply done) {
+  impl_->scale(name, instances, std::move(done));
 }
 void Supervisor::remove(const std::string& t, Reply done) {
   impl_->command("delete", t, std::move(done));

@@ -69,6 +69,9 @@ class Supervisor {
   void stop(const std::string& target, Reply done);
   void restart(const std::string& target, Reply done);
   void remove(const std::string& target, Reply done);
+  // Changes the number of instances of app `name` (1-1024) at run time: new instances get
+  // ports and start when the app runs; the highest ones are stopped and removed.
+  void scale(const std::string& name, int instances, Reply done);
 
   nlohmann::json list() const;  // one object per instance (see SPEC.md)
   Result describe(const std::string& target) const;

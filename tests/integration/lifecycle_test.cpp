@@ -117,6 +117,47 @@ TEST_F(Lifecycle, CronRestartRestartsAtTheScheduledMinuteWithTheCauseRecorded) {
   EXPECT_EQ(history[0].value("reason", ""), "cron_restart '* * * * *'") << d.out;
 }
 
+TEST_F(Lifecycle, ScaleAddsAndRemovesInstancesAtRunTimeWithTheirOwnPorts) {
+  int base = freePortRun(4);
+  std::string cfg = configWith(fmt::format(R"(  - name: web
+    run: ["{0}", "sleep", "{1}"]
+    instances: 2
+    port: "{2}-{3}"
+)",
+                                           testapp(), tag(), base, base + 3));
+  ASSERT_EQ(tend({"start", cfg}).status, 0);
+  std::vector<json> two = instancesOf("web");
+  ASSERT_EQ(two.size(), 2u);
+  int first_pid = two[0].value("pid", 0);
+
+  RunResult up = tend({"scale", "web", "4"});
+  ASSERT_EQ(up.status, 0) << up.out << up.err;
+  std::vector<json> four = instancesOf("web");
+  ASSERT_EQ(four.size(), 4u);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(four[static_cast<size_t>(i)]["status"], "online") << list().dump();
+    EXPECT_EQ(four[static_cast<size_t>(i)]["port"], base + i);
+  }
+  EXPECT_EQ(four[0].value("pid", 0), first_pid);  // the running ones are left alone
+  EXPECT_EQ(processesWith(tag()).size(), 4u);
+
+  RunResult down = tend({"scale", "web", "1"});
+  ASSERT_EQ(down.status, 0) << down.out << down.err;
+  ASSERT_TRUE(waitFor([&] { return instancesOf("web").size() == 1u; })) << list().dump();
+  EXPECT_EQ(instance("web").value("pid", 0), first_pid);
+  EXPECT_TRUE(waitFor([&] { return processesWith(tag()).size() == 1u; }));
+
+  // More instances than the port range holds, a bad count, an unknown app: errors, no change.
+  RunResult too_many = tend({"scale", "web", "5"});
+  EXPECT_NE(too_many.status, 0);
+  EXPECT_NE(too_many.err.find("range"), std::string::npos) << too_many.err;
+  EXPECT_NE(tend({"scale", "web", "zero"}).status, 0);
+  EXPECT_NE(tend({"scale", "web", "0"}).status, 0);
+  EXPECT_NE(tend({"scale", "nope", "2"}).status, 0);
+  EXPECT_EQ(instancesOf("web").size(), 1u);
+  EXPECT_EQ(processesWith(tag()).size(), 1u);
+}
+
 TEST_F(Lifecycle, CrashLoopEndsErroredAfterMaxRestarts) {
   std::string cfg = configWith(fmt::format(R"(  - name: crashy
     run: ["{}", "crash", "0", "3", "{}"]
