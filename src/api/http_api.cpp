@@ -185,26 +185,41 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   // ---- reading ---------------------------------------------------------------------------
 
+  // A request must arrive within read_timeout of its first byte (of the accept, for a new
+  // connection). Between requests a keep-alive connection may idle for keep_alive_timeout:
+  // it is only waited on until readable, then read under read_timeout.
   void doRead(bool first) {
+    if (!first && buffer_.size() == 0) {
+      armTimer(core_->limits.keep_alive_timeout, false);
+      socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](ErrorCode ec) {
+        self->disarm();
+        if (ec || !self->socket_.is_open()) {
+          self->closeNow();
+          return;
+        }
+        self->doRead(true);
+      });
+      return;
+    }
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(core_->limits.max_head));
     parser_->body_limit(core_->limits.max_body);
     timed_out_ = false;
-    // A fresh connection gets read_timeout for its first request; between requests the
-    // keep-alive idle time applies until the next one begins (then read_timeout).
-    armTimer(
-        first || buffer_.size() > 0 ? core_->limits.read_timeout : core_->limits.keep_alive_timeout,
-        true);
+    armTimer(core_->limits.read_timeout, true);
     http::async_read(socket_, buffer_, *parser_,
                      [self = shared_from_this()](ErrorCode ec, size_t) { self->onRead(ec); });
   }
 
+  // One deadline at a time: for the read under way (then the read is cancelled and
+  // onRead() answers 408) or for a write or idle wait (then the connection is closed).
+  // A deadline that fired just as its operation completed is recognised by its number.
   void armTimer(Duration d, bool reading) {
+    uint64_t armed = ++timer_gen_;
     timer_.expires_after(d);
-    timer_.async_wait([weak = weak_from_this(), reading](ErrorCode ec) {
+    timer_.async_wait([weak = weak_from_this(), reading, armed](ErrorCode ec) {
       if (ec) return;
       auto self = weak.lock();
-      if (!self) return;
+      if (!self || self->timer_gen_ != armed) return;
       if (reading) {
         self->timed_out_ = true;
         ErrorCode ignored;
@@ -215,8 +230,13 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  void onRead(ErrorCode ec) {
+  void disarm() {
+    ++timer_gen_;
     timer_.cancel();
+  }
+
+  void onRead(ErrorCode ec) {
+    disarm();
     if (timed_out_) {
       // A client that began a request and stalled gets a 408; a silent one is just closed.
       if (parser_->got_some() || buffer_.size() > 0) {
@@ -260,8 +280,6 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string method(req.method_string());
     Route r = route(method, req.target());
     std::string_view origin = req[http::field::origin];
-    bool streams =
-        r.kind == RouteKind::EventsWs || (r.kind == RouteKind::Logs && r.query.contains("follow"));
     if (!origin.empty() && (r.changesState() || r.kind == RouteKind::EventsWs) &&
         !originAllowed(origin, req[http::field::host], core_->listens)) {
       sendError(
@@ -320,7 +338,6 @@ class Session : public std::enable_shared_from_this<Session> {
         return;
       }
     }
-    (void)streams;
     switch (r.kind) {
       case RouteKind::Asset:
         serveAsset(r.asset);
@@ -410,6 +427,12 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (!body.contains("instances")) {
       sendError(http::status::bad_request, "scale needs the field 'instances'", false);
+      return;
+    }
+    // The control command, where this daemon has one.
+    nlohmann::json request{{"cmd", "scale"}, {"target", r.app}, {"instances", body["instances"]}};
+    if (parseRequest(jsonText(request))) {
+      command(request, nullptr);
       return;
     }
     // Answer 404 for an unknown app first, so that scripts learn the useful thing.
@@ -555,7 +578,7 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::async_write(socket_, asio::buffer(out_),
                       [self = shared_from_this()](ErrorCode ec, size_t) {
                         self->writing_ = false;
-                        self->timer_.cancel();
+                        self->disarm();
                         if (ec) {
                           self->closeNow();
                           return;
@@ -598,7 +621,7 @@ class Session : public std::enable_shared_from_this<Session> {
       sendError(http::status::service_unavailable, "too many event streams are open", true);
       return;
     }
-    timer_.cancel();
+    disarm();
     registered_ = false;
     core_->sockets.erase(&socket_);
     std::make_shared<WsSession>(core_, std::move(socket_), std::move(sub))->start(std::move(req));
@@ -670,7 +693,7 @@ class Session : public std::enable_shared_from_this<Session> {
     res_ = std::make_unique<Response>(std::move(res));
     armTimer(core_->limits.write_timeout, false);
     http::async_write(socket_, *res_, [self = shared_from_this()](ErrorCode ec, size_t) {
-      self->timer_.cancel();
+      self->disarm();
       bool again = !ec && self->res_->keep_alive();
       self->res_.reset();
       if (again) {
@@ -685,7 +708,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void closeNow() {
     ErrorCode ignored;
-    timer_.cancel();
+    disarm();
     if (heartbeat_) heartbeat_->cancel();
     if (sub_) sub_->setNotify({});
     streaming_ = false;
@@ -700,6 +723,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<Response> res_;
   bool keep_alive_ = true;
   bool timed_out_ = false;
+  uint64_t timer_gen_ = 0;
   bool registered_ = true;
   // Event stream.
   bool streaming_ = false;

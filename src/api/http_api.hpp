@@ -14,7 +14,8 @@
 // - Errors are JSON {"error": "..."}: 400 malformed JSON, unknown fields or parameters,
 //   404 unknown app or route, 405 (with Allow), 408 a request not read within
 //   read_timeout, 413 a body over max_body, 415 a body that is not JSON, 431 a head over
-//   max_head, 501 scale, 503 too many connections, 500 an action that failed.
+//   max_head, 501 scale without a scale command, 503 too many connections, 500 an action
+//   that failed.
 // - An event stream whose client reads too slowly for its bounded queue is closed.
 //
 // Lives on the daemon's io_context thread; not thread-safe. Beast stays in the .cpp.

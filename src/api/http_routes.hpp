@@ -10,7 +10,7 @@
 //   GET    /api/apps/{name}              "describe"
 //   DELETE /api/apps/{name}              "delete"
 //   POST   /api/apps/{name}/start|stop|restart|reload   (reload is a restart for now)
-//   POST   /api/apps/{name}/scale        {"instances": N}: 501, there is no scale yet
+//   POST   /api/apps/{name}/scale        {"instances": N}: "scale" (501 where there is none)
 //   GET    /api/apps/{name}/logs?lines=N[&follow=1]
 //   DELETE /api/apps/{name}/logs         "flush"
 //   POST   /api/save                     "save"
