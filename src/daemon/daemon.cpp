@@ -112,6 +112,8 @@ int runDaemon(const DaemonOptions& options) {
     return err;
   };
   supervisor.onAppsChanged([&] { configureGateway(); });
+  // An on-demand app started by hand (tend start) is stopped idle_timeout after it came up.
+  supervisor.onInstanceOnline([&](const std::string& app) { gateway.appStarted(app); });
 
   bool stopping = false;
   asio::steady_timer exit_timer(io);

@@ -4,9 +4,9 @@
 
 namespace tend {
 
-AppRunState runStateOf(const Supervisor::AppSnapshot& app) {
+AppRunState runStateOf(const std::vector<Status>& statuses) {
   auto any = [&](Status s) {
-    for (Status st : app.statuses)
+    for (Status st : statuses)
       if (st == s) return true;
     return false;
   };
@@ -17,6 +17,10 @@ AppRunState runStateOf(const Supervisor::AppSnapshot& app) {
   // a failed start, answered with the reason rather than held until start_timeout.
   if (any(Status::Errored) || any(Status::Waiting)) return AppRunState::Failed;
   return AppRunState::Stopped;
+}
+
+AppRunState runStateOf(const Supervisor::AppSnapshot& app) {
+  return runStateOf(app.statuses);
 }
 
 void SupervisorBackend::startApp(const std::string& app,
@@ -41,8 +45,10 @@ void SupervisorBackend::startApp(const std::string& app,
 }
 
 AppRunState SupervisorBackend::state(const std::string& app) const {
-  auto snap = supervisor_.snapshot(app);
-  return snap ? runStateOf(*snap) : AppRunState::Failed;
+  // Asked on requests that find no pooled connection: the statuses only, not a snapshot
+  // (which copies the app's whole spec).
+  auto statuses = supervisor_.statuses(app);
+  return statuses ? runStateOf(*statuses) : AppRunState::Failed;
 }
 
 std::string SupervisorBackend::failureReason(const std::string& app) const {

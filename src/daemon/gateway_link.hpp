@@ -25,6 +25,7 @@ class SupervisorBackend final : public GatewayBackend {
   Supervisor& supervisor_;
 };
 
+AppRunState runStateOf(const std::vector<Status>& statuses);
 AppRunState runStateOf(const Supervisor::AppSnapshot& app);
 
 // The gateway configuration: `listen` from the config's gateway section, one route per

@@ -2,9 +2,9 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
-#include <algorithm>
 #include <cerrno>
 
 #include "common/duration.hpp"
@@ -14,15 +14,15 @@ namespace tend::gateway {
 namespace {
 
 using ErrorCode = boost::system::error_code;
-using Connected = std::function<void(ErrorCode, tcp::socket)>;
+using Connected = std::function<void(ErrorCode, SocketPtr)>;
 
 // Connects to one of `endpoints` within `timeout`; `done` gets the socket (no-delay set)
 // or the error (asio::error::timed_out when the time ran out).
 void connectWithin(asio::io_context& io, const std::vector<tcp::endpoint>& endpoints,
                    Duration timeout, Connected done) {
   struct Op {
-    explicit Op(asio::io_context& io) : socket(io), timer(io) {}
-    tcp::socket socket;
+    explicit Op(asio::io_context& io) : socket(io.get_executor()), timer(io) {}
+    Socket socket;
     asio::steady_timer timer;
     bool timed_out = false;
     Connected done;
@@ -40,7 +40,7 @@ void connectWithin(asio::io_context& io, const std::vector<tcp::endpoint>& endpo
     op->timer.cancel();
     if (op->timed_out) ec = asio::error::timed_out;
     if (!ec) op->socket.set_option(tcp::no_delay(true), ec);
-    op->done(ec, std::move(op->socket));
+    op->done(ec, ec ? nullptr : std::make_shared<Socket>(std::move(op->socket)));
   });
 }
 
@@ -126,8 +126,8 @@ void App::acquire(Done done, bool allow_pooled) {
     return;
   }
   // The hot path: a live pooled connection says the app runs, without asking the backend.
-  if (allow_pooled && phase_ == Phase::Idle && verified_) {
-    if (auto socket = takePooled()) {
+  if (allow_pooled) {
+    if (auto socket = takeIdle(true)) {
       Upstream u;
       u.socket = std::move(socket);
       u.reused = true;
@@ -147,6 +147,11 @@ void App::acquire(Done done, bool allow_pooled) {
   activate();
 }
 
+SocketPtr App::takeIdle(bool check_alive) {
+  if (closed() || phase_ != Phase::Idle || !verified_) return nullptr;
+  return takePooled(check_alive);
+}
+
 void App::triggerStart() {
   if (closed() || !needsStart()) return;
   activate();
@@ -159,8 +164,7 @@ void App::connect(Done done) {
   }
   connectWithin(
       core_.io, endpoints_, core_.limits.upstream_connect_timeout,
-      [self = shared_from_this(), done = std::move(done)](ErrorCode ec,
-                                                          tcp::socket socket) mutable {
+      [self = shared_from_this(), done = std::move(done)](ErrorCode ec, SocketPtr socket) mutable {
         if (!ec) {
           Upstream u;
           u.socket = std::move(socket);
@@ -286,7 +290,7 @@ void App::probe(uint64_t generation) {
   auto attempt = std::clamp<Duration>(left, Duration(1), std::chrono::seconds(1));
   connectWithin(
       core_.io, endpoints_, attempt,
-      [weak = weak_from_this(), generation](ErrorCode ec, tcp::socket socket) {
+      [weak = weak_from_this(), generation](ErrorCode ec, SocketPtr socket) {
         auto self = weak.lock();
         if (!self || self->closed() || generation != self->generation_ ||
             self->phase_ != Phase::Probing) {
@@ -306,7 +310,7 @@ void App::probe(uint64_t generation) {
       });
 }
 
-void App::onReady(uint64_t, tcp::socket socket) {
+void App::onReady(uint64_t, SocketPtr socket) {
   auto took = std::chrono::duration_cast<Duration>(core_.clock.now() - activation_began_);
   core_.log.info("gateway: app '{}' accepts connections on {} ({} after the first request)", name(),
                  targetText(), formatDuration(took));
@@ -379,21 +383,22 @@ void App::failWaiters(int status, const std::string& error) {
 
 // --- keep-alive pool -------------------------------------------------------------------
 
-std::optional<tcp::socket> App::takePooled() {
+SocketPtr App::takePooled(bool check_alive) {
   auto now = core_.clock.now();
   while (!pool_.empty()) {
     Pooled p = std::move(pool_.back());
     pool_.pop_back();
     if (now - p.since >= core_.limits.upstream_idle_timeout) continue;
+    if (!check_alive) return std::move(p.socket);
     // A connection the app closed (or wrote to, unasked) while pooled is not reused.
     char byte;
-    ssize_t n = ::recv(p.socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = ::recv(p.socket->native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return std::move(p.socket);
   }
-  return std::nullopt;
+  return nullptr;
 }
 
-void App::release(tcp::socket socket) {
+void App::release(SocketPtr socket) {
   if (closed() || !verified_ || core_.limits.max_idle_upstream == 0) return;
   auto now = core_.clock.now();
   std::erase_if(

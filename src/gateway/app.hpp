@@ -45,12 +45,20 @@ class App : public std::enable_shared_from_this<App> {
   // before returning) when the app runs, else once it is ready or its start failed. With
   // `allow_pooled` false, never a pooled connection (a retry after a stale one).
   void acquire(Done done, bool allow_pooled = true);
+  // The hot path of acquire(): a pooled keep-alive connection when the app runs and one is
+  // there, else nullptr (then call acquire()). Allocates nothing. With `check_alive` a
+  // connection the app has closed meanwhile is passed over (one recv(MSG_PEEK) each);
+  // without, the caller must be able to retry on a fresh connection when it finds it dead
+  // (see dropPool()).
+  SocketPtr takeIdle(bool check_alive);
+  // A pooled connection turned out dead: the others pooled with it likely are too.
+  void dropPool() { clearPool(); }
   // Whether a request now would wait for a start (for the loading page).
   bool needsStart() const;
   // Starts the app without holding a request (the loading page was shown instead).
   void triggerStart();
   // A connection after a complete keep-alive exchange: kept for the next request.
-  void release(tcp::socket socket);
+  void release(SocketPtr socket);
   // The app refused a connection: 502 for that request (the caller's), restart the app, and
   // hold the next requests as in a cold start.
   void refused();
@@ -74,7 +82,7 @@ class App : public std::enable_shared_from_this<App> {
 
   enum class Phase { Idle, WaitingForStop, Starting, Probing };
   struct Pooled {
-    tcp::socket socket;
+    SocketPtr socket;
     TimePoint since;
   };
 
@@ -83,12 +91,12 @@ class App : public std::enable_shared_from_this<App> {
   void pollStopping(uint64_t generation);
   void onStarted(uint64_t generation, const std::string& error);
   void probe(uint64_t generation);
-  void onReady(uint64_t generation, tcp::socket socket);
+  void onReady(uint64_t generation, SocketPtr socket);
   void onStartTimeout(uint64_t generation);
   void finishActivation();
   void failWaiters(int status, const std::string& error);
   void connect(Done done);
-  std::optional<tcp::socket> takePooled();
+  SocketPtr takePooled(bool check_alive);
   void clearPool();
   void resolveTarget();
   void armIdleTimer();
@@ -112,8 +120,8 @@ class App : public std::enable_shared_from_this<App> {
   bool verified_ = false;    // a connection succeeded since the app last (re)started
   bool shut_down_ = false;
   uint64_t activations_ = 0;
-  Gateway::AppStats stats_;    // responses, idle stops, cold starts
-  bool cold_start_ = false;    // this activation started the app
+  Gateway::AppStats stats_;  // responses, idle stops, cold starts
+  bool cold_start_ = false;  // this activation started the app
   TimePoint activation_began_{};
 };
 

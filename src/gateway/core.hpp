@@ -3,8 +3,11 @@
 // GatewayCore; every connection holds a shared_ptr to it, so it lives until the last
 // connection has ended. Includes Asio: only the gateway's own .cpp files include this.
 
+#include <boost/asio/basic_stream_socket.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +25,18 @@ namespace tend::gateway {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+
+// Sockets and timers bound to the io_context's own executor type rather than the
+// type-erased any_io_executor: every operation of the relay would otherwise copy and
+// destroy a polymorphic executor (a measurable share of a small request's cost).
+using Executor = asio::io_context::executor_type;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+// A connection to an app is shared by the session using it and the operations pending on
+// it, and moves between sessions and the app's keep-alive pool without being reallocated.
+using SocketPtr = std::shared_ptr<Socket>;
+using SteadyTimer =
+    asio::basic_waitable_timer<std::chrono::steady_clock,
+                               asio::wait_traits<std::chrono::steady_clock>, Executor>;
 
 class App;
 struct GatewayCore;
@@ -65,7 +80,7 @@ struct GatewayCore {
 
 // What App::acquire() hands back: a connected socket to the app, or why there is none.
 struct Upstream {
-  std::optional<tcp::socket> socket;
+  SocketPtr socket;
   bool reused = false;  // from the keep-alive pool: the app may have closed it meanwhile
   int status = 0;       // no socket: 502, 503 or 504
   std::string error;    // no socket: a short text for the client ("app 'api' ...")
@@ -73,6 +88,6 @@ struct Upstream {
 
 // Starts serving one accepted client connection. `app` is the dedicated listener's app, or
 // "" to route by Host. Defined in http_session.cpp.
-void startHttpSession(std::shared_ptr<GatewayCore> core, tcp::socket socket, std::string app);
+void startHttpSession(std::shared_ptr<GatewayCore> core, Socket socket, std::string app);
 
 }  // namespace tend::gateway

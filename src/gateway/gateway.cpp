@@ -2,6 +2,8 @@
 
 #include <sys/socket.h>
 
+#include <csignal>
+
 #include <boost/asio/steady_timer.hpp>
 #include <map>
 
@@ -69,12 +71,14 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
  private:
   void doAccept() {
-    acceptor_.async_accept([self = shared_from_this()](ErrorCode ec, tcp::socket socket) {
-      self->onAccept(ec, std::move(socket));
-    });
+    // Accepted sockets are bound to the io_context's executor type (see core.hpp).
+    acceptor_.async_accept(core_->io.get_executor(),
+                           [self = shared_from_this()](ErrorCode ec, gateway::Socket socket) {
+                             self->onAccept(ec, std::move(socket));
+                           });
   }
 
-  void onAccept(ErrorCode ec, tcp::socket socket) {
+  void onAccept(ErrorCode ec, Socket socket) {
     if (!acceptor_.is_open() || core_->closed) return;
     if (ec) {
       // Out of file descriptors and the like: try again shortly rather than spin.
@@ -213,7 +217,15 @@ class Gateway::Impl {
 
 Gateway::Gateway(asio::io_context& io, GatewayBackend& backend, Logger& log, Clock& clock,
                  GatewayLimits limits)
-    : impl_(std::make_shared<Impl>(io, backend, log, clock, limits)) {}
+    : impl_(std::make_shared<Impl>(io, backend, log, clock, limits)) {
+  // Large bodies are relayed with splice(2), which unlike send() cannot be told not to raise
+  // SIGPIPE when the peer has gone: a process with a gateway ignores it (the daemon does so
+  // anyway). A handler someone installed is left alone.
+  struct sigaction current {};
+  if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+    ::signal(SIGPIPE, SIG_IGN);
+  }
+}
 
 Gateway::~Gateway() {
   impl_->close();

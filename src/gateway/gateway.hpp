@@ -79,7 +79,10 @@ struct GatewayLimits {
   size_t max_connections = 10000;        // open client connections (tunnels included)
   size_t max_held_requests = 4096;       // per app, while it starts; 503 beyond
   size_t max_idle_upstream = 64;         // pooled keep-alive connections per app
-  size_t relay_buffer = 32 * 1024;       // per direction of a body being relayed
+  size_t relay_buffer = 32 * 1024;       // per direction of a chunked or close-delimited body
+  // A body with a Content-Length is relayed in pieces of up to this many bytes (per
+  // direction, allocated only while such a body is relayed).
+  size_t counted_body_piece = 256 * 1024;
 };
 
 class Gateway {

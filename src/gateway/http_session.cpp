@@ -3,36 +3,56 @@
 //
 // Per request (an "exchange"), in stages as in Beast's relay example:
 //   read the head (own checks first: request_head.hpp) -> route by Host or listener ->
-//   App::acquire() (may hold while the app starts) -> rewrite the headers -> request body
-//   client->app and response app->client, both at once -> keep both connections for the
-//   next request when both messages completed cleanly.
+//   a pooled connection to the app (App::takeIdle()), else App::acquire() (may hold while
+//   the app starts) -> render the forwarded head -> request body client->app and response
+//   app->client, both at once -> keep both connections for the next request when both
+//   messages completed cleanly.
 // A 101 answer to an Upgrade hands both sockets to a Tunnel.
 //
-// Beast is used for parsing only: bytes read here are fed to a buffer_body parser with
-// put(), which fills at most relay_buffer bytes of body at a time; those bytes are written
-// out (framed here: as they came, or chunked) before more is read. That is the backpressure,
-// and as every piece is written as soon as it is parsed, an event stream passes event by
-// event. Writing heads and chunk framing here, with one gather-write, keeps this file to a
-// handful of template instantiations (compile time) and makes every flush explicit.
+// Bodies. One with a Content-Length is not parsed: its bytes are relayed as they are, up to
+// the length, straight from the buffer they were read into (the head's read buffer first,
+// then reads of up to counted_body_piece). Chunked and close-delimited bodies are parsed:
+// bytes read here are fed to a buffer_body parser with put(), which fills at most
+// relay_buffer bytes of body at a time; those bytes are written out (framed here: as they
+// came, or chunked) before more is read. Either way nothing more is read from one side
+// until the last piece was written to the other: that is the backpressure, and as every
+// piece is written as soon as it is there, an event stream passes event by event. Writing
+// heads and chunk framing here, with one gather-write, keeps this file to a handful of
+// template instantiations (compile time) and makes every flush explicit.
+//
+// Headers are rendered straight from the parsed fields into a string kept from one request
+// to the next, leaving out the hop-by-hop ones and adding the X-Forwarded-* ones as they
+// go, rather than edited in place (each edit of Beast's fields allocates).
+//
+// Timeouts: one timer per session and a deadline per kind of operation (client read, client
+// write, app read, app write), set when the operation starts and cleared when it completes.
+// The timer is armed at the earliest deadline and only ever moved earlier, so a busy
+// keep-alive connection does not touch it per request: when it fires it acts on the
+// deadlines that passed (closing the socket concerned) and sleeps until the next one.
 //
 // Every completion carries the generation of the app connection it belongs to: after a
 // retry on a fresh connection, or once the exchange ended, late completions of the old one
 // do nothing. A completion holds the session (and whatever else its operation uses), so
 // nothing is freed under a pending operation.
 
+#include <fcntl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
+#include <vector>
 
 #include "common/duration.hpp"
 #include "common/text.hpp"
+#include "common/unique_fd.hpp"
 #include "gateway/app.hpp"
 #include "gateway/core.hpp"
 #include "gateway/header_rules.hpp"
@@ -47,6 +67,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using ErrorCode = boost::system::error_code;
 using SteadyClock = std::chrono::steady_clock;
+using Deadline = SteadyClock::time_point;
 using RequestParser = http::request_parser<http::buffer_body>;
 using ResponseParser = http::response_parser<http::buffer_body>;
 using Buffers = std::array<asio::const_buffer, 4>;
@@ -58,54 +79,82 @@ constexpr size_t kHeadReadSize = 4 * 1024;
 constexpr size_t kBodyReadSize = 64 * 1024;
 constexpr size_t kKeptBufferSize = 8 * 1024;
 constexpr auto kLingerTime = std::chrono::seconds(2);
+constexpr Deadline kNever = Deadline::max();
+// A Content-Length body with at least this much still to come goes through a pipe of
+// kPipeSize bytes with splice(2) (see Splice).
+constexpr uint64_t kSpliceMin = 1024 * 1024;
+constexpr int kPipeSize = 1024 * 1024;
 
 bool startsWithNoCase(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && toLower(s.substr(0, prefix.size())) == prefix;
+  return s.size() >= prefix.size() && beast::iequals(s.substr(0, prefix.size()), prefix);
 }
 
-// Removes the hop-by-hop headers of `fields`, including those named in Connection (but
-// never the ones that frame or route the message: see mayDropConnectionOption).
-void stripHopByHop(http::fields& fields) {
-  for (const auto& option : connectionOptions(fields[http::field::connection])) {
-    if (mayDropConnectionOption(option)) fields.erase(option);
-  }
-  for (auto name :
-       {"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Trailers", "Upgrade"}) {
-    fields.erase(name);
+// The options of a message's Connection headers that the relay drops along with it (never
+// the headers that frame or route the message: see mayDropConnectionOption). Views into
+// `fields`' values; `out` is cleared first.
+void droppableOptions(const http::fields& fields, std::vector<std::string_view>& out) {
+  out.clear();
+  for (auto [it, end] = fields.equal_range(http::field::connection); it != end; ++it) {
+    forEachListElement(it->value(), [&](std::string_view option) {
+      if (mayDropConnectionOption(option)) out.push_back(option);
+    });
   }
 }
 
-void appendFields(std::string& out, const http::fields& fields) {
-  for (const auto& field : fields) {
-    out += field.name_string();
-    out += ": ";
-    out += field.value();
-    out += "\r\n";
+// Whether a header stays behind: hop-by-hop (RFC 9110 section 7.6.1; Transfer-Encoding
+// excepted, as a body goes on with the framing it came with) or named in Connection.
+bool isDropped(const http::fields::value_type& f, const std::vector<std::string_view>& options) {
+  switch (f.name()) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_connection:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::upgrade:
+      return true;
+    default:
+      break;
   }
+  std::string_view name = f.name_string();
+  if (f.name() == http::field::unknown && beast::iequals(name, "Trailers")) return true;
+  for (auto option : options) {
+    if (beast::iequals(name, option)) return true;
+  }
+  return false;
+}
+
+void appendField(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out += ": ";
+  out.append(value);
   out += "\r\n";
 }
 
-std::string renderHead(const http::request_header<>& m) {
-  std::string out;
-  out.reserve(512);
-  out += m.method_string();
-  out += ' ';
-  out += m.target();
-  out += " HTTP/1.1\r\n";
-  appendFields(out, m);
-  return out;
+// Appends the fields that go on: all but the dropped ones and those `skip` says.
+template <typename Skip>
+void appendFields(std::string& out, const http::fields& fields,
+                  std::vector<std::string_view>& options, Skip&& skip) {
+  droppableOptions(fields, options);
+  for (const auto& f : fields) {
+    if (isDropped(f, options) || skip(f)) continue;
+    appendField(out, f.name_string(), f.value());
+  }
 }
 
-std::string renderHead(const http::response_header<>& m) {
-  std::string out;
-  out.reserve(512);
+void appendStatusLine(std::string& out, const http::response_header<>& m) {
+  char code[8];
+  auto [end, ec] = std::to_chars(code, code + sizeof code, m.result_int());
   out += "HTTP/1.1 ";
-  out += std::to_string(m.result_int());
+  out.append(code, ec == std::errc() ? end : code);
   out += ' ';
-  out += m.reason().empty() ? http::obsolete_reason(m.result()) : m.reason();
+  std::string_view reason = m.reason();
+  if (reason.empty()) reason = http::obsolete_reason(m.result());
+  out.append(reason);
   out += "\r\n";
-  appendFields(out, m);
-  return out;
+}
+
+bool isNamed(const http::fields::value_type& f, std::string_view name) {
+  return f.name() == http::field::unknown && beast::iequals(f.name_string(), name);
 }
 
 std::string htmlEscape(std::string_view s) {
@@ -144,13 +193,23 @@ std::string_view view(const beast::flat_buffer& b) {
 }
 
 // One direction of a relayed message as it goes out: its head (sent with the first piece)
-// and its framing.
+// and its framing. The head's string keeps its capacity from one request to the next.
 struct Outgoing {
   std::string head;
   bool head_sent = false;
   bool chunked = false;  // else the body goes as it came (Content-Length or up to the close)
   char size_line[24];
   std::string_view tail;
+
+  void reset() {
+    if (head.capacity() > kKeptBufferSize) {
+      std::string().swap(head);
+    } else {
+      head.clear();
+    }
+    head_sent = chunked = false;
+    tail = {};
+  }
 
   // The buffers of one write: the head if not sent yet, then `n` body bytes, framed.
   // `last`: the body ends with them.
@@ -178,19 +237,73 @@ struct Outgoing {
   }
 };
 
+// A body with a Content-Length, relayed by count rather than parsed.
+struct Counted {
+  bool active = false;
+  uint64_t left = 0;       // bytes not yet read from the sender
+  size_t from_buffer = 0;  // bytes of the write in flight that sit in the head's read buffer
+};
+
+// A body piece buffer, allocated when first needed and kept (when small) for the next request.
+struct Piece {
+  std::unique_ptr<char[]> data;
+  size_t size = 0;
+
+  char* get(size_t want) {
+    if (size < want) {
+      data = std::make_unique_for_overwrite<char[]>(want);
+      size = want;
+    }
+    return data.get();
+  }
+  void trim() {
+    if (size > kKeptBufferSize) {
+      data.reset();
+      size = 0;
+    }
+  }
+};
+
+// A large Content-Length body relayed with splice(2): from the sender's socket into a pipe
+// and from the pipe into the receiver's, so the kernel moves the pages without copying them
+// through the gateway, and reading one side overlaps writing the other (the pipe is the
+// buffer, bounded by its size). Each side that cannot go on waits for its socket. A splice
+// into a socket whose peer has gone raises SIGPIPE: the Gateway makes sure it is ignored.
+struct Splice {
+  UniqueFd r;
+  UniqueFd w;
+  size_t in_pipe = 0;
+  bool waiting_in = false;   // for the sender's socket to be readable
+  bool waiting_out = false;  // for the receiver's socket to be writable
+
+  bool open() {
+    if (!makePipe(r, w)) return false;
+    if (::fcntl(w.get(), F_SETFL, O_NONBLOCK) != 0 || ::fcntl(r.get(), F_SETFL, O_NONBLOCK) != 0) {
+      return false;
+    }
+    // Best effort: with the default 64 KiB the relay just takes more turns.
+    ::fcntl(w.get(), F_SETPIPE_SZ, kPipeSize);
+    return true;
+  }
+};
+
 class HttpSession;
+
+// What an operation's deadline is for; one per kind of operation that can be pending.
+enum class Slot : uint8_t { ClientRead, ClientWrite, UpstreamRead, UpstreamWrite, None };
+constexpr size_t kSlots = 4;
 
 // Every completion handler of a session is a Step: a member function to call, the app
 // connection generation it belongs to, which connection the operation is on (the session
-// counts what is pending on each), and what the operation uses besides the session. One
-// handler type means each Asio operation template is instantiated once per stream and
-// buffer type instead of once per lambda.
+// counts what is pending on each) and the deadline it runs under, and what the operation
+// uses besides the session. One handler type means each Asio operation template is
+// instantiated once per buffer type instead of once per lambda.
 struct Step {
   using Fn = void (HttpSession::*)(uint64_t gen, ErrorCode ec, size_t n);
-  enum class On { Client, Upstream };
   std::shared_ptr<HttpSession> self;
   Fn fn;
-  On on;
+  Slot slot;
+  bool upstream;
   uint64_t gen = 0;
   std::shared_ptr<void> keep;
   void operator()(ErrorCode ec, size_t n = 0);
@@ -198,40 +311,34 @@ struct Step {
 
 class HttpSession : public Connection, public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(std::shared_ptr<GatewayCore> core, tcp::socket socket, std::string app)
+  HttpSession(std::shared_ptr<GatewayCore> core, Socket socket, std::string app)
       : Connection(std::move(core)),
         client_(std::move(socket)),
+        timer_(core_->io.get_executor()),
         client_buf_(core_->limits.max_request_head + kLeadingSlack),
         upstream_buf_(core_->limits.max_response_head),
         listener_app_(std::move(app)),
         head_limits_{core_->limits.max_request_line, core_->limits.max_request_head,
-                     core_->limits.max_header_fields} {}
+                     core_->limits.max_header_fields} {
+    deadline_.fill(kNever);
+  }
 
   void start() {
     ErrorCode ec;
-    auto peer = client_.socket().remote_endpoint(ec);
+    auto peer = client_.remote_endpoint(ec);
     client_ip_ = ec ? "unknown" : peer.address().to_string();
-    client_.socket().set_option(tcp::no_delay(true), ec);
+    client_.set_option(tcp::no_delay(true), ec);
     head_deadline_ = SteadyClock::now() + core_->limits.head_timeout;
     readHead();
   }
 
   void abort() override { fail(); }
 
- private:
-  // The handler of an operation on the client's connection, or on the app's.
-  Step clientStep(Step::Fn fn, std::shared_ptr<void> keep = {}) {
-    ++client_ops_;
-    return Step{shared_from_this(), fn, Step::On::Client, up_gen_, std::move(keep)};
-  }
-  Step upstreamStep(Step::Fn fn) {
-    ++upstream_ops_;
-    return Step{shared_from_this(), fn, Step::On::Upstream, up_gen_, upstream_};
-  }
-
- public:
   void complete(const Step& step, ErrorCode ec, size_t n) {
-    --(step.on == Step::On::Client ? client_ops_ : upstream_ops_);
+    --(step.upstream ? upstream_ops_ : client_ops_);
+    if (step.slot != Slot::None && (!step.upstream || step.gen == up_gen_)) {
+      deadline_[static_cast<size_t>(step.slot)] = kNever;  // lazily: the timer is left as is
+    }
     if (resume_pending_) {
       // The exchange ended while this operation was pending: its result does not matter,
       // and once nothing is pending the connection goes on (see endExchange()).
@@ -245,6 +352,86 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   }
 
  private:
+  // --- operations and their deadlines ----------------------------------------------------
+
+  Step clientStep(Step::Fn fn, Slot slot, std::shared_ptr<void> keep = {}) {
+    ++client_ops_;
+    return Step{shared_from_this(), fn, slot, false, up_gen_, std::move(keep)};
+  }
+  Step upstreamStep(Step::Fn fn, Slot slot) {
+    ++upstream_ops_;
+    return Step{shared_from_this(), fn, slot, true, up_gen_, upstream_};
+  }
+
+  void readClient(asio::mutable_buffer buffer, Step::Fn fn, Deadline deadline) {
+    setDeadline(Slot::ClientRead, deadline);
+    client_.async_read_some(buffer, clientStep(fn, Slot::ClientRead));
+  }
+  void writeClient(const Buffers& buffers, Step::Fn fn, std::shared_ptr<void> keep = {}) {
+    setDeadline(Slot::ClientWrite, SteadyClock::now() + core_->limits.client_io_timeout);
+    asio::async_write(client_, buffers, clientStep(fn, Slot::ClientWrite, std::move(keep)));
+  }
+  void readUpstream(asio::mutable_buffer buffer, Step::Fn fn, Deadline deadline) {
+    setDeadline(Slot::UpstreamRead, deadline);
+    upstream_->async_read_some(buffer, upstreamStep(fn, Slot::UpstreamRead));
+  }
+  void writeUpstream(const Buffers& buffers, Step::Fn fn) {
+    setDeadline(Slot::UpstreamWrite, SteadyClock::now() + core_->limits.client_io_timeout);
+    asio::async_write(*upstream_, buffers, upstreamStep(fn, Slot::UpstreamWrite));
+  }
+
+  void setDeadline(Slot slot, Deadline at) {
+    deadline_[static_cast<size_t>(slot)] = at;
+    if (at < timer_at_) armTimer(at);
+  }
+
+  void armTimer(Deadline at) {
+    timer_at_ = at;
+    uint64_t gen = ++timer_gen_;
+    timer_.expires_at(at);  // a pending wait completes with operation_aborted
+    timer_.async_wait([weak = weak_from_this(), gen](ErrorCode ec) {
+      if (ec) return;
+      if (auto self = weak.lock()) self->onTimer(gen);
+    });
+  }
+
+  void onTimer(uint64_t gen) {
+    if (gen != timer_gen_) return;  // fired while being moved earlier
+    timer_at_ = kNever;
+    if (aborted_) return;
+    auto now = SteadyClock::now();
+    Deadline next = kNever;
+    bool client_late = false;
+    bool upstream_late = false;
+    for (size_t i = 0; i < kSlots; ++i) {
+      if (deadline_[i] > now) {
+        next = std::min(next, deadline_[i]);
+        continue;
+      }
+      deadline_[i] = kNever;
+      auto slot = static_cast<Slot>(i);
+      if (slot == Slot::ClientRead || slot == Slot::ClientWrite) {
+        client_late = true;
+      } else {
+        upstream_late = true;
+        if (slot == Slot::UpstreamRead) upstream_read_late_ = true;
+      }
+    }
+    if (client_late) {
+      // The head, the next request, a piece of the upload, or the client taking a piece of
+      // the answer did not come in time.
+      fail();
+      return;
+    }
+    if (upstream_late && upstream_) {
+      // Closed, not replaced: the pending operation completes with an error, and its
+      // handler tells a late answer (504) from a broken connection.
+      ErrorCode ignored;
+      upstream_->close(ignored);
+    }
+    if (next != kNever) armTimer(next);
+  }
+
   static size_t room(const beast::flat_buffer& b) { return b.max_size() - b.size(); }
 
   // --- the request head ------------------------------------------------------------------
@@ -255,13 +442,9 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     if (!head_deadline_ && client_buf_.size() > 0) {
       head_deadline_ = SteadyClock::now() + core_->limits.head_timeout;
     }
-    if (head_deadline_) {
-      client_.expires_at(*head_deadline_);
-    } else {
-      client_.expires_after(core_->limits.keep_alive_timeout);
-    }
-    client_.async_read_some(client_buf_.prepare(std::min(room(client_buf_), kHeadReadSize)),
-                            clientStep(&HttpSession::onHeadRead));
+    readClient(
+        client_buf_.prepare(std::min(room(client_buf_), kHeadReadSize)), &HttpSession::onHeadRead,
+        head_deadline_ ? *head_deadline_ : SteadyClock::now() + core_->limits.keep_alive_timeout);
   }
 
   void onHeadRead(uint64_t, ErrorCode ec, size_t n) {
@@ -314,9 +497,13 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     client_http10_ = m.version() < 11;
     client_keep_alive_ = req_->keep_alive();
     has_body_ = !req_->is_done();
+    if (has_body_ && !req_->chunked() && req_->content_length()) {
+      req_count_.active = true;
+      req_count_.left = *req_->content_length();
+    }
     want_upgrade_ = req_->upgrade() && !has_body_;
     auto expect = m[http::field::expect];
-    expect_continue_ = !expect.empty() && toLower(expect) == "100-continue";
+    expect_continue_ = !expect.empty() && beast::iequals(expect, "100-continue");
     if (!expect.empty() && !expect_continue_) {
       respond(417, "unsupported Expect: " + printable(expect), true);
       return;
@@ -338,8 +525,15 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       m.set(http::field::host, authority);
       break;
     }
-    host_ = std::string(m[http::field::host]);
+    auto host = m[http::field::host];
+    host_.assign(host.data(), host.size());
     route();
+  }
+
+  // Whether some of the request body has not been read from the client yet.
+  bool requestBodyPending() const {
+    if (!req_) return false;
+    return req_count_.active ? req_count_.left > 0 : !req_->is_done();
   }
 
   // --- routing and waiting for the app ---------------------------------------------------
@@ -375,6 +569,17 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   }
 
   void acquire(bool allow_pooled) {
+    if (allow_pooled) {
+      // A GET or HEAD without a body that finds its pooled connection closed by the app is
+      // sent again on a fresh one (onResponseHeadRead()): it skips the check (a system call
+      // per request). Anything else must not be sent twice, so it gets a checked one.
+      auto method = req_->get().method();
+      bool retriable = !has_body_ && (method == http::verb::get || method == http::verb::head);
+      if (SocketPtr socket = app_->takeIdle(!retriable)) {
+        useUpstream(std::move(socket), true);
+        return;
+      }
+    }
     waiting_ = true;
     app_->acquire([self = shared_from_this()](Upstream u) { self->onUpstream(std::move(u)); },
                   allow_pooled);
@@ -386,14 +591,14 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   void watchClient() {
     if (has_body_ || watching_ || aborted_) return;
     watching_ = true;
-    client_.socket().async_wait(tcp::socket::wait_read, clientStep(&HttpSession::onWatch));
+    client_.async_wait(tcp::socket::wait_read, clientStep(&HttpSession::onWatch, Slot::None));
   }
 
   void onWatch(uint64_t, ErrorCode ec, size_t) {
     watching_ = false;
     if (aborted_ || handed_off_ || ec) return;
     char byte;
-    ssize_t n = ::recv(client_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = ::recv(client_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
       fail();  // the client closed or reset its connection
     } else if (n < 0) {
@@ -409,19 +614,22 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       respond(u.status, u.error, has_body_);
       return;
     }
+    useUpstream(std::move(u.socket), u.reused);
+  }
+
+  void useUpstream(SocketPtr socket, bool reused) {
     ++up_gen_;
-    upstream_ = std::make_shared<beast::tcp_stream>(std::move(*u.socket));
-    upstream_reused_ = u.reused;
+    upstream_ = std::move(socket);
+    upstream_reused_ = reused;
+    upstream_read_late_ = false;
     upstream_buf_.clear();
     request_done_ = request_failed_ = false;
-    if (req_out_.head.empty()) rewriteRequestHeaders();
+    if (req_out_.head.empty()) renderRequestHead();
     req_out_.head_sent = false;
     if (expect_continue_ && !client_http10_) {
       expect_continue_ = false;
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      client_.expires_after(core_->limits.client_io_timeout);
-      asio::async_write(client_, Buffers{asio::buffer(kContinue)},
-                        clientStep(&HttpSession::onContinueWritten));
+      writeClient(Buffers{asio::buffer(kContinue)}, &HttpSession::onContinueWritten);
       return;
     }
     pumpRequest();
@@ -435,39 +643,81 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     readResponseHead();
   }
 
-  void rewriteRequestHeaders() {
-    auto& m = req_->get();
-    std::string upgrade(m[http::field::upgrade]);
-    stripHopByHop(m);
-    m.erase(http::field::expect);  // 100-continue is answered here
+  // The head that goes to the app: Host kept, hop-by-hop headers and Expect (100-continue is
+  // answered here) left out, X-Forwarded-For appended to, X-Forwarded-Proto and
+  // X-Forwarded-Host set. The body goes as it came: with its Content-Length, or chunked (the
+  // only coding a request may have: request_head.cpp refuses the others).
+  void renderRequestHead() {
+    const auto& m = req_->get();
+    std::string& out = req_out_.head;
+    out.clear();
+    out.append(m.method_string());
+    out += ' ';
+    out.append(m.target());
+    out += " HTTP/1.1\r\n";
+    std::string_view forwarded_for;
+    bool seen_forwarded_for = false;
+    appendFields(out, m, options_, [&](const http::fields::value_type& f) {
+      if (f.name() == http::field::expect) return true;
+      if (isNamed(f, "X-Forwarded-For")) {
+        if (!seen_forwarded_for) forwarded_for = f.value();
+        seen_forwarded_for = true;
+        return true;
+      }
+      return isNamed(f, "X-Forwarded-Proto") || (!host_.empty() && isNamed(f, "X-Forwarded-Host"));
+    });
     if (want_upgrade_) {
-      m.set(http::field::upgrade, upgrade);
-      m.set(http::field::connection, "upgrade");
+      appendField(out, "Upgrade", m[http::field::upgrade]);
+      appendField(out, "Connection", "upgrade");
     }
-    m.set("X-Forwarded-For", appendForwardedFor(m["X-Forwarded-For"], client_ip_));
-    m.set("X-Forwarded-Proto", "http");
-    if (!host_.empty()) m.set("X-Forwarded-Host", host_);
-    // The body goes as it came: with its Content-Length, or chunked (the only coding a
-    // request may have: request_head.cpp refuses the others).
+    appendField(out, "X-Forwarded-For", appendForwardedFor(forwarded_for, client_ip_));
+    appendField(out, "X-Forwarded-Proto", "http");
+    if (!host_.empty()) appendField(out, "X-Forwarded-Host", host_);
+    out += "\r\n";
     req_out_.chunked = req_->chunked();
-    req_out_.head = renderHead(m);
   }
 
   // --- request: client -> app ------------------------------------------------------------
 
-  // Parses the upload from what is buffered, reading from the client only when the parser
-  // needs more; writes each piece to the app before taking the next.
+  // Relays the upload from what is buffered, reading from the client only when that is
+  // used up; writes each piece to the app before taking the next.
   void pumpRequest() {
     if (aborted_) return;
-    if (!has_body_ || req_->is_done()) {
-      writeRequestPiece(0, true);
+    if (!has_body_ || !requestBodyPending()) {
+      writeRequestPiece(nullptr, 0, true);
       return;
     }
-    if (!req_body_) req_body_ = std::make_unique_for_overwrite<char[]>(core_->limits.relay_buffer);
+    if (req_count_.active) {
+      if (client_buf_.size() > 0) {
+        size_t n = static_cast<size_t>(std::min<uint64_t>(req_count_.left, client_buf_.size()));
+        req_count_.left -= n;
+        req_count_.from_buffer = n;  // consumed once written
+        writeRequestPiece(static_cast<const char*>(client_buf_.data().data()), n,
+                          req_count_.left == 0);
+        return;
+      }
+      if (req_splice_ || req_count_.left >= kSpliceMin) {
+        if (!req_out_.head_sent) {
+          writeRequestPiece(nullptr, 0, false);  // the head first, then the body spliced
+          return;
+        }
+        if (req_splice_ || openSplice(req_splice_, *upstream_)) {
+          pumpSplice(true);
+          return;
+        }
+      }
+      size_t want = static_cast<size_t>(
+          std::min<uint64_t>(req_count_.left, core_->limits.counted_body_piece));
+      readClient(asio::buffer(req_piece_.get(want), want), &HttpSession::onRequestPieceRead,
+                 SteadyClock::now() + core_->limits.client_io_timeout);
+      return;
+    }
+    size_t piece = core_->limits.relay_buffer;
+    char* data = req_piece_.get(piece);
     auto& body = req_->get().body();
     while (client_buf_.size() > 0) {
-      body.data = req_body_.get();
-      body.size = core_->limits.relay_buffer;
+      body.data = data;
+      body.size = piece;
       ErrorCode ec;
       size_t used = req_->put(client_buf_.data(), ec);
       client_buf_.consume(used);
@@ -476,16 +726,15 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
         fail();  // a bad chunk: nothing sensible can reach the app any more
         return;
       }
-      size_t n = core_->limits.relay_buffer - body.size;
+      size_t n = piece - body.size;
       if (n > 0 || req_->is_done()) {
-        writeRequestPiece(n, req_->is_done());
+        writeRequestPiece(data, n, req_->is_done());
         return;
       }
       if (ec == http::error::need_more) break;
     }
-    client_.expires_after(core_->limits.client_io_timeout);
-    client_.async_read_some(client_buf_.prepare(std::min(room(client_buf_), kBodyReadSize)),
-                            clientStep(&HttpSession::onRequestRead));
+    readClient(client_buf_.prepare(std::min(room(client_buf_), kBodyReadSize)),
+               &HttpSession::onRequestRead, SteadyClock::now() + core_->limits.client_io_timeout);
   }
 
   void onRequestRead(uint64_t gen, ErrorCode ec, size_t n) {
@@ -499,21 +748,39 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     pumpRequest();
   }
 
-  void writeRequestPiece(size_t n, bool last) {
-    upstream_->expires_after(core_->limits.client_io_timeout);
-    asio::async_write(
-        *upstream_, req_out_.frame(req_body_.get(), n, last),
-        upstreamStep(last ? &HttpSession::onRequestDone : &HttpSession::onRequestWritten));
+  void onRequestPieceRead(uint64_t gen, ErrorCode ec, size_t n) {
+    if (aborted_ || gen != up_gen_) return;
+    if (ec) {
+      fail();  // the client went away mid-upload or stalled
+      return;
+    }
+    n = static_cast<size_t>(std::min<uint64_t>(n, req_count_.left));
+    req_count_.left -= n;
+    writeRequestPiece(req_piece_.data.get(), n, req_count_.left == 0);
+  }
+
+  void writeRequestPiece(const char* data, size_t n, bool last) {
+    writeUpstream(req_out_.frame(data, n, last),
+                  last ? &HttpSession::onRequestDone : &HttpSession::onRequestWritten);
+  }
+
+  // A piece taken from the head's read buffer leaves it once written.
+  void consumeWrittenRequestBytes() {
+    if (req_count_.from_buffer == 0) return;
+    client_buf_.consume(req_count_.from_buffer);
+    req_count_.from_buffer = 0;
   }
 
   void onRequestWritten(uint64_t gen, ErrorCode ec, size_t) {
     if (aborted_ || gen != up_gen_) return;
+    consumeWrittenRequestBytes();
     if (ec) return onRequestFailed();
     pumpRequest();
   }
 
   void onRequestDone(uint64_t gen, ErrorCode ec, size_t) {
     if (aborted_ || gen != up_gen_) return;
+    consumeWrittenRequestBytes();
     if (ec) return onRequestFailed();
     request_done_ = true;
     maybeFinish();
@@ -557,9 +824,8 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
                   std::to_string(core_->limits.max_response_head) + " bytes");
       return;
     }
-    upstream_->expires_at(response_deadline_);
-    upstream_->async_read_some(upstream_buf_.prepare(std::min(room(upstream_buf_), kHeadReadSize)),
-                               upstreamStep(&HttpSession::onResponseHeadRead));
+    readUpstream(upstream_buf_.prepare(std::min(room(upstream_buf_), kHeadReadSize)),
+                 &HttpSession::onResponseHeadRead, response_deadline_);
   }
 
   void onResponseHeadRead(uint64_t gen, ErrorCode ec, size_t n) {
@@ -572,10 +838,11 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
         // A pooled connection the app had closed meanwhile: once more on a fresh one.
         retried_ = true;
         closeUpstream();
+        app_->dropPool();  // pooled alongside, so likely closed as well
         acquire(false);
         return;
       }
-      if (ec == beast::error::timeout) {
+      if (upstream_read_late_) {
         closeUpstream();
         respond(504,
                 "app '" + app_->name() + "' did not answer within " +
@@ -622,7 +889,6 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     bool no_body = res_->is_done();
     bool close_delimited = !no_body && res_->need_eof();
     bool chunked_in = !no_body && res_->chunked();
-    stripHopByHop(r);
     if (no_body && !is_head_) r.erase(http::field::transfer_encoding);  // 1xx, 204, 304
     res_out_.chunked = false;
     if (chunked_in || close_delimited) {
@@ -635,40 +901,75 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
         if (close_delimited) r.chunked(true);
         res_out_.chunked = true;
       }
+    } else if (!no_body && res_->content_length()) {
+      res_count_.active = true;
+      res_count_.left = *res_->content_length();
     }
-    if (!req_->is_done()) {
+    if (requestBodyPending()) {
       // Answered before the whole upload was read: the rest of it cannot be skipped
       // reliably, so this connection ends with the response.
       client_keep_alive_ = false;
     }
+    std::string& out = res_out_.head;
+    out.clear();
+    appendStatusLine(out, r);
+    appendFields(out, r, options_, [](const http::fields::value_type&) { return false; });
     if (!client_keep_alive_) {
-      r.set(http::field::connection, "close");
+      appendField(out, "Connection", "close");
     } else if (client_http10_) {
-      r.set(http::field::connection, "keep-alive");
+      appendField(out, "Connection", "keep-alive");
     }
-    res_out_.head = renderHead(r);
+    out += "\r\n";
     res_out_.head_sent = false;
     bool event_stream = startsWithNoCase(r[http::field::content_type], "text/event-stream");
     if (event_stream) stream_guard_ = app_->tracker().beginStream();
     // A stream may go quiet for long: notice a client that leaves meanwhile.
     if (!no_body && (event_stream || !res_->content_length())) watchClient();
-    if (!res_body_) res_body_ = std::make_unique_for_overwrite<char[]>(core_->limits.relay_buffer);
     pumpResponse();
   }
 
-  // Parses the response body from what is buffered, reading from the app only when the
-  // parser needs more; writes each piece to the client before taking the next. With
-  // nothing buffered the head goes out at once (an event stream may say nothing for long).
+  // Relays the response body from what is buffered, reading from the app only when that is
+  // used up; writes each piece to the client before taking the next. With nothing buffered
+  // the head goes out at once (an event stream may say nothing for long).
   void pumpResponse() {
     if (aborted_) return;
-    if (res_->is_done()) {
-      writeResponsePiece(0, true);
+    if (res_count_.active) {
+      if (res_count_.left == 0) {
+        writeResponsePiece(nullptr, 0, true);
+        return;
+      }
+      if (upstream_buf_.size() > 0) {
+        size_t n = static_cast<size_t>(std::min<uint64_t>(res_count_.left, upstream_buf_.size()));
+        res_count_.left -= n;
+        res_count_.from_buffer = n;  // consumed once written
+        writeResponsePiece(static_cast<const char*>(upstream_buf_.data().data()), n,
+                           res_count_.left == 0);
+        return;
+      }
+      if (!res_out_.head_sent) {
+        writeResponsePiece(nullptr, 0, false);
+        return;
+      }
+      if (res_splice_ || (res_count_.left >= kSpliceMin && openSplice(res_splice_, *upstream_))) {
+        pumpSplice(false);
+        return;
+      }
+      size_t want = static_cast<size_t>(
+          std::min<uint64_t>(res_count_.left, core_->limits.counted_body_piece));
+      readUpstream(asio::buffer(res_piece_.get(want), want), &HttpSession::onResponsePieceRead,
+                   SteadyClock::now() + core_->limits.stream_idle_timeout);
       return;
     }
+    if (res_->is_done()) {
+      writeResponsePiece(nullptr, 0, true);
+      return;
+    }
+    size_t piece = core_->limits.relay_buffer;
+    char* data = res_piece_.get(piece);
     auto& body = res_->get().body();
     while (upstream_buf_.size() > 0) {
-      body.data = res_body_.get();
-      body.size = core_->limits.relay_buffer;
+      body.data = data;
+      body.size = piece;
       ErrorCode ec;
       size_t used = res_->put(upstream_buf_.data(), ec);
       upstream_buf_.consume(used);
@@ -677,20 +978,20 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
         fail();  // a broken body after the head went out: all the client can get is the close
         return;
       }
-      size_t n = core_->limits.relay_buffer - body.size;
+      size_t n = piece - body.size;
       if (n > 0 || res_->is_done()) {
-        writeResponsePiece(n, res_->is_done());
+        writeResponsePiece(data, n, res_->is_done());
         return;
       }
       if (ec == http::error::need_more) break;
     }
     if (!res_out_.head_sent) {
-      writeResponsePiece(0, false);
+      writeResponsePiece(nullptr, 0, false);
       return;
     }
-    upstream_->expires_after(core_->limits.stream_idle_timeout);
-    upstream_->async_read_some(upstream_buf_.prepare(std::min(room(upstream_buf_), kBodyReadSize)),
-                               upstreamStep(&HttpSession::onResponseRead));
+    readUpstream(upstream_buf_.prepare(std::min(room(upstream_buf_), kBodyReadSize)),
+                 &HttpSession::onResponseRead,
+                 SteadyClock::now() + core_->limits.stream_idle_timeout);
   }
 
   void onResponseRead(uint64_t gen, ErrorCode ec, size_t n) {
@@ -699,7 +1000,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       ErrorCode eof_ec;
       res_->put_eof(eof_ec);
       if (!eof_ec && res_->is_done()) {
-        writeResponsePiece(0, true);
+        writeResponsePiece(nullptr, 0, true);
         return;
       }
     }
@@ -711,41 +1012,196 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     pumpResponse();
   }
 
-  void writeResponsePiece(size_t n, bool last) {
-    client_.expires_after(core_->limits.client_io_timeout);
-    asio::async_write(
-        client_, res_out_.frame(res_body_.get(), n, last),
-        clientStep(last ? &HttpSession::onResponseDone : &HttpSession::onResponseWritten));
+  void onResponsePieceRead(uint64_t gen, ErrorCode ec, size_t n) {
+    if (aborted_ || gen != up_gen_) return;
+    if (ec) {
+      fail();  // the app died or went silent before the whole Content-Length came
+      return;
+    }
+    n = static_cast<size_t>(std::min<uint64_t>(n, res_count_.left));
+    res_count_.left -= n;
+    writeResponsePiece(res_piece_.data.get(), n, res_count_.left == 0);
+  }
+
+  void writeResponsePiece(const char* data, size_t n, bool last) {
+    writeClient(res_out_.frame(data, n, last),
+                last ? &HttpSession::onResponseDone : &HttpSession::onResponseWritten);
+  }
+
+  // A piece taken from the app's read buffer leaves it once written.
+  void consumeWrittenResponseBytes() {
+    if (res_count_.from_buffer == 0) return;
+    upstream_buf_.consume(res_count_.from_buffer);
+    res_count_.from_buffer = 0;
   }
 
   void onResponseWritten(uint64_t gen, ErrorCode ec, size_t) {
     if (aborted_ || gen != up_gen_) return;
+    consumeWrittenResponseBytes();
     if (ec) return fail();  // the client went away mid-download
     pumpResponse();
   }
 
   void onResponseDone(uint64_t gen, ErrorCode ec, size_t) {
     if (aborted_ || gen != up_gen_) return;
+    consumeWrittenResponseBytes();
     if (ec) return fail();
     response_done_ = true;
     stream_guard_.release();
     maybeFinish();
   }
 
+  // --- large bodies through a pipe --------------------------------------------------------
+
+  bool openSplice(std::optional<Splice>& splice, Socket& upstream) {
+    splice.emplace();
+    ErrorCode ec;
+    client_.native_non_blocking(true, ec);
+    if (!ec) upstream.native_non_blocking(true, ec);
+    if (ec || !splice->open()) {
+      splice.reset();  // no pipe (out of descriptors?): the body goes through user space
+      return false;
+    }
+    return true;
+  }
+
+  // Moves the counted body of the request (client -> app) or of the response (app ->
+  // client) through its pipe as far as both sockets allow without blocking, then waits for
+  // whichever side holds it up.
+  void pumpSplice(bool request) {
+    if (aborted_ || !upstream_ || (request && request_failed_)) return;
+    Splice& sp = request ? *req_splice_ : *res_splice_;
+    Counted& count = request ? req_count_ : res_count_;
+    int from = request ? client_.native_handle() : upstream_->native_handle();
+    int to = request ? upstream_->native_handle() : client_.native_handle();
+    while (true) {
+      bool moved = false;
+      if (!sp.waiting_in && count.left > 0) {
+        size_t want = static_cast<size_t>(std::min<uint64_t>(count.left, kPipeSize));
+        ssize_t n =
+            ::splice(from, nullptr, sp.w.get(), nullptr, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0) {
+          count.left -= static_cast<uint64_t>(n);
+          sp.in_pipe += static_cast<size_t>(n);
+          moved = true;
+        } else if (n == 0) {
+          fail();  // the sender closed before the whole Content-Length came
+          return;
+        } else if (errno == EINTR) {
+          moved = true;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          // Nothing to read, or the pipe is full; then the writing side makes room.
+          if (sp.in_pipe == 0) waitSpliceIn(request);
+        } else {
+          fail();
+          return;
+        }
+      }
+      if (!sp.waiting_out && sp.in_pipe > 0) {
+        // No SPLICE_F_MORE: it would hold back a partial segment until the next piece,
+        // however long the sender takes to send it.
+        ssize_t n = ::splice(sp.r.get(), nullptr, to, nullptr, sp.in_pipe,
+                             SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0) {
+          sp.in_pipe -= static_cast<size_t>(n);
+          moved = true;
+        } else if (n < 0 && errno == EINTR) {
+          moved = true;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+          waitSpliceOut(request);
+        } else {
+          // The receiver closed or reset: for the app, its answer (or the lack of one) decides
+          // what the client gets; a client that left ends the exchange.
+          if (request) return onRequestFailed();
+          return fail();
+        }
+      }
+      if (count.left == 0 && sp.in_pipe == 0) {
+        if (request) {
+          req_splice_.reset();
+          request_done_ = true;
+        } else {
+          res_splice_.reset();
+          response_done_ = true;
+          stream_guard_.release();
+        }
+        maybeFinish();
+        return;
+      }
+      if (!moved) return;
+    }
+  }
+
+  void waitSpliceIn(bool request) {
+    if (request) {
+      req_splice_->waiting_in = true;
+      setDeadline(Slot::ClientRead, SteadyClock::now() + core_->limits.client_io_timeout);
+      client_.async_wait(tcp::socket::wait_read,
+                         clientStep(&HttpSession::onRequestSpliceIn, Slot::ClientRead));
+    } else {
+      res_splice_->waiting_in = true;
+      setDeadline(Slot::UpstreamRead, SteadyClock::now() + core_->limits.stream_idle_timeout);
+      upstream_->async_wait(tcp::socket::wait_read,
+                            upstreamStep(&HttpSession::onResponseSpliceIn, Slot::UpstreamRead));
+    }
+  }
+
+  void waitSpliceOut(bool request) {
+    if (request) {
+      req_splice_->waiting_out = true;
+      setDeadline(Slot::UpstreamWrite, SteadyClock::now() + core_->limits.client_io_timeout);
+      upstream_->async_wait(tcp::socket::wait_write,
+                            upstreamStep(&HttpSession::onRequestSpliceOut, Slot::UpstreamWrite));
+    } else {
+      res_splice_->waiting_out = true;
+      setDeadline(Slot::ClientWrite, SteadyClock::now() + core_->limits.client_io_timeout);
+      client_.async_wait(tcp::socket::wait_write,
+                         clientStep(&HttpSession::onResponseSpliceOut, Slot::ClientWrite));
+    }
+  }
+
+  void onRequestSpliceIn(uint64_t gen, ErrorCode ec, size_t) {
+    if (aborted_ || gen != up_gen_ || !req_splice_) return;
+    req_splice_->waiting_in = false;
+    if (ec) return fail();  // the client went away mid-upload or stalled
+    pumpSplice(true);
+  }
+
+  void onRequestSpliceOut(uint64_t gen, ErrorCode ec, size_t) {
+    if (aborted_ || gen != up_gen_ || !req_splice_) return;
+    req_splice_->waiting_out = false;
+    if (ec) return onRequestFailed();
+    pumpSplice(true);
+  }
+
+  void onResponseSpliceIn(uint64_t gen, ErrorCode ec, size_t) {
+    if (aborted_ || gen != up_gen_ || !res_splice_) return;
+    res_splice_->waiting_in = false;
+    if (ec) return fail();  // the app died or went silent mid-body
+    pumpSplice(false);
+  }
+
+  void onResponseSpliceOut(uint64_t gen, ErrorCode ec, size_t) {
+    if (aborted_ || gen != up_gen_ || !res_splice_) return;
+    res_splice_->waiting_out = false;
+    if (ec) return fail();  // the client went away mid-download
+    pumpSplice(false);
+  }
+
   // --- Upgrade ---------------------------------------------------------------------------
 
   void startTunnelling() {
     auto& r = res_->get();
-    std::string upgrade(r[http::field::upgrade]);
-    stripHopByHop(r);
-    r.set(http::field::upgrade, upgrade);
-    r.set(http::field::connection, "upgrade");
-    res_out_.head = renderHead(r);
+    std::string& out = res_out_.head;
+    out.clear();
+    appendStatusLine(out, r);
+    appendFields(out, r, options_, [](const http::fields::value_type&) { return false; });
+    appendField(out, "Upgrade", r[http::field::upgrade]);
+    appendField(out, "Connection", "upgrade");
+    out += "\r\n";
     res_out_.head_sent = false;
     res_out_.chunked = false;
-    client_.expires_after(core_->limits.client_io_timeout);
-    asio::async_write(client_, res_out_.frame(nullptr, 0, true),
-                      clientStep(&HttpSession::onUpgradeWritten));
+    writeClient(res_out_.frame(nullptr, 0, true), &HttpSession::onUpgradeWritten);
   }
 
   void onUpgradeWritten(uint64_t gen, ErrorCode ec, size_t) {
@@ -756,9 +1212,15 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     auto stream = app_->tracker().beginStream();
     request_guard_.release();
     handed_off_ = true;  // a pending watch completes (cancelled) after the sockets moved
-    tcp::socket client = client_.release_socket();
-    tcp::socket upstream = upstream_->release_socket();
-    startTunnel(core_, std::move(client), std::move(upstream), std::move(client_early),
+    ErrorCode ignored;
+    client_.cancel(ignored);
+    upstream_->cancel(ignored);
+    timer_.cancel();
+    deadline_.fill(kNever);
+    Socket upstream = std::move(*upstream_);
+    upstream_.reset();
+    ++up_gen_;
+    startTunnel(core_, std::move(client_), std::move(upstream), std::move(client_early),
                 std::move(upstream_early), std::move(stream));
   }
 
@@ -766,7 +1228,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
 
   void maybeFinish() {
     if (!response_done_) return;
-    if (!request_done_ && req_->is_done() && !request_failed_) {
+    if (!request_done_ && !requestBodyPending() && !request_failed_) {
       return;  // the last piece of the upload is still being written: onRequestDone() ends
     }
     if (!request_done_) {
@@ -774,8 +1236,11 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       client_keep_alive_ = false;
       closeUpstream();
     } else if (upstream_ && res_->keep_alive() && !request_failed_ && upstream_buf_.size() == 0) {
-      app_->release(upstream_->release_socket());
+      deadline_[static_cast<size_t>(Slot::UpstreamRead)] = kNever;
+      deadline_[static_cast<size_t>(Slot::UpstreamWrite)] = kNever;
+      app_->release(std::move(upstream_));
       upstream_.reset();
+      ++up_gen_;
     }
     endExchange();
   }
@@ -800,8 +1265,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     closeUpstream();
     if (app_) app_->countResponse(status);
     // A request body that was not read makes the connection unusable for the next request.
-    bool unread_body = req_ && !req_->is_done();
-    if (close || unread_body || !req_) client_keep_alive_ = false;
+    if (close || requestBodyPending() || !req_) client_keep_alive_ = false;
     auto out = std::make_shared<std::string>();
     *out = "HTTP/1.1 " + std::to_string(status) + " " +
            std::string(http::obsolete_reason(static_cast<http::status>(status))) +
@@ -815,9 +1279,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     }
     *out += "\r\n";
     if (!is_head_) *out += body;  // a HEAD gets the headers a GET would
-    client_.expires_after(core_->limits.client_io_timeout);
-    asio::async_write(client_, Buffers{asio::buffer(*out)},
-                      clientStep(&HttpSession::onOwnWritten, out));
+    writeClient(Buffers{asio::buffer(*out)}, &HttpSession::onOwnWritten, out);
   }
 
   void onOwnWritten(uint64_t, ErrorCode ec, size_t) {
@@ -839,17 +1301,24 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     if (client_ops_ > 0 || upstream_ops_ > 0) {
       resume_pending_ = true;
       ErrorCode ignored;
-      client_.socket().cancel(ignored);
+      client_.cancel(ignored);
       return;
     }
     afterExchange();
   }
 
   void afterExchange() {
+    // Upload bytes written (or not, the write having been cancelled) from the read buffer
+    // are not the next request's.
+    consumeWrittenRequestBytes();
     res_.reset();
     req_.reset();
-    req_out_ = Outgoing{};
-    res_out_ = Outgoing{};
+    req_out_.reset();
+    res_out_.reset();
+    req_count_ = Counted{};
+    res_count_ = Counted{};
+    req_splice_.reset();
+    res_splice_.reset();
     watching_ = false;  // a cancelled watch's handler did not run
     trimBuffers();
     if (!client_keep_alive_) {
@@ -864,23 +1333,24 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     readHead();
   }
 
-  // Between requests a connection keeps only small buffers: the body pieces go, and read
+  // Between requests a connection keeps only small buffers: large body pieces go, and read
   // buffers that grew for a large head or body shrink back.
   void trimBuffers() {
-    req_body_.reset();
-    res_body_.reset();
+    req_piece_.trim();
+    res_piece_.trim();
     upstream_buf_.clear();  // its bytes belonged to the app's connection, which is gone
     if (upstream_buf_.capacity() > kKeptBufferSize) upstream_buf_.shrink_to_fit();
     if (client_buf_.size() == 0 && client_buf_.capacity() > kKeptBufferSize) {
       client_buf_.shrink_to_fit();
     }
+    if (options_.capacity() > 64) std::vector<std::string_view>().swap(options_);
   }
 
   // Closing at once could turn unread request bytes into a reset that destroys the response
   // at the client before it is read; so: send the end, read what is left for a moment, close.
   void lingerClose() {
     ErrorCode ignored;
-    client_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    client_.shutdown(tcp::socket::shutdown_send, ignored);
     linger_until_ = SteadyClock::now() + kLingerTime;
     drain();
   }
@@ -888,9 +1358,8 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   void drain() {
     if (aborted_) return;
     client_buf_.clear();
-    client_.expires_at(linger_until_);
-    client_.async_read_some(client_buf_.prepare(std::min(room(client_buf_), kHeadReadSize)),
-                            clientStep(&HttpSession::onDrained));
+    readClient(client_buf_.prepare(std::min(room(client_buf_), kHeadReadSize)),
+               &HttpSession::onDrained, linger_until_);
   }
 
   void onDrained(uint64_t, ErrorCode ec, size_t) {
@@ -899,9 +1368,11 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   }
 
   void closeUpstream() {
+    deadline_[static_cast<size_t>(Slot::UpstreamRead)] = kNever;
+    deadline_[static_cast<size_t>(Slot::UpstreamWrite)] = kNever;
     if (!upstream_) return;
     ErrorCode ignored;
-    upstream_->socket().close(ignored);
+    upstream_->close(ignored);
     upstream_.reset();
     ++up_gen_;
   }
@@ -910,35 +1381,45 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     if (aborted_) return;
     aborted_ = true;
     ErrorCode ignored;
-    if (!handed_off_) client_.socket().close(ignored);
-    if (upstream_) upstream_->socket().close(ignored);
+    if (!handed_off_) client_.close(ignored);
+    if (upstream_) upstream_->close(ignored);
+    timer_.cancel();
     request_guard_.release();
     stream_guard_.release();
   }
 
-  beast::tcp_stream client_;
+  Socket client_;
+  SteadyTimer timer_;
+  std::array<Deadline, kSlots> deadline_;
+  Deadline timer_at_ = kNever;  // when the timer fires; kNever: not armed
+  uint64_t timer_gen_ = 0;
   beast::flat_buffer client_buf_;
   beast::flat_buffer upstream_buf_;
   std::string listener_app_;
   HeadLimits head_limits_;
   std::string client_ip_;
-  std::optional<SteadyClock::time_point> head_deadline_;
+  std::optional<Deadline> head_deadline_;
   size_t head_searched_ = 0;
-  SteadyClock::time_point linger_until_;
+  Deadline linger_until_;
+  std::vector<std::string_view> options_;  // scratch: a head's droppable Connection options
 
   // The current exchange.
   std::optional<RequestParser> req_;
   std::optional<ResponseParser> res_;
   Outgoing req_out_;
   Outgoing res_out_;
-  std::unique_ptr<char[]> req_body_;
-  std::unique_ptr<char[]> res_body_;
+  Counted req_count_;
+  Counted res_count_;
+  Piece req_piece_;
+  Piece res_piece_;
+  std::optional<Splice> req_splice_;
+  std::optional<Splice> res_splice_;
   std::shared_ptr<App> app_;
   IdleTracker::ActivityGuard request_guard_;
   IdleTracker::ActivityGuard stream_guard_;
-  std::shared_ptr<beast::tcp_stream> upstream_;
+  SocketPtr upstream_;
   uint64_t up_gen_ = 0;
-  SteadyClock::time_point response_deadline_;
+  Deadline response_deadline_;
   std::string host_;
   bool has_body_ = false;
   bool is_head_ = false;
@@ -947,6 +1428,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   bool client_http10_ = false;
   bool client_keep_alive_ = true;
   bool upstream_reused_ = false;
+  bool upstream_read_late_ = false;  // the app's read deadline passed: a 504, not a 502
   bool retried_ = false;
   bool request_done_ = false;
   bool response_done_ = false;
@@ -966,7 +1448,7 @@ void Step::operator()(ErrorCode ec, size_t n) {
 
 }  // namespace
 
-void startHttpSession(std::shared_ptr<GatewayCore> core, tcp::socket socket, std::string app) {
+void startHttpSession(std::shared_ptr<GatewayCore> core, Socket socket, std::string app) {
   std::make_shared<HttpSession>(std::move(core), std::move(socket), std::move(app))->start();
 }
 

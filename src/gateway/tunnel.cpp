@@ -15,7 +15,7 @@ constexpr auto kHalfCloseLinger = std::chrono::seconds(2);
 
 class Tunnel : public Connection, public std::enable_shared_from_this<Tunnel> {
  public:
-  Tunnel(std::shared_ptr<GatewayCore> core, tcp::socket client, tcp::socket upstream,
+  Tunnel(std::shared_ptr<GatewayCore> core, Socket client, Socket upstream,
          std::string client_early, std::string upstream_early, IdleTracker::ActivityGuard stream)
       : Connection(std::move(core)),
         client_(std::move(client)),
@@ -37,8 +37,8 @@ class Tunnel : public Connection, public std::enable_shared_from_this<Tunnel> {
 
  private:
   struct Direction {
-    tcp::socket* from;
-    tcp::socket* to;
+    Socket* from;
+    Socket* to;
     std::string early;
     std::unique_ptr<char[]> buffer = std::make_unique<char[]>(kTunnelBuffer);
   };
@@ -111,8 +111,8 @@ class Tunnel : public Connection, public std::enable_shared_from_this<Tunnel> {
     stream_.release();
   }
 
-  tcp::socket client_;
-  tcp::socket upstream_;
+  Socket client_;
+  Socket upstream_;
   Direction to_app_;
   Direction to_client_;
   asio::steady_timer idle_timer_;
@@ -124,7 +124,7 @@ class Tunnel : public Connection, public std::enable_shared_from_this<Tunnel> {
 
 }  // namespace
 
-void startTunnel(std::shared_ptr<GatewayCore> core, tcp::socket client, tcp::socket upstream,
+void startTunnel(std::shared_ptr<GatewayCore> core, Socket client, Socket upstream,
                  std::string client_early, std::string upstream_early,
                  IdleTracker::ActivityGuard stream) {
   std::make_shared<Tunnel>(std::move(core), std::move(client), std::move(upstream),

@@ -14,7 +14,7 @@ namespace tend::gateway {
 
 // `client_early` / `upstream_early`: bytes already read from one side past the handshake,
 // sent to the other side first.
-void startTunnel(std::shared_ptr<GatewayCore> core, tcp::socket client, tcp::socket upstream,
+void startTunnel(std::shared_ptr<GatewayCore> core, Socket client, Socket upstream,
                  std::string client_early, std::string upstream_early,
                  IdleTracker::ActivityGuard stream);
 
