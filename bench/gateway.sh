@@ -11,9 +11,13 @@
 #   (a) rps      warm app, keep-alive, small response: wrk -t2 -c32 -d5s, direct / nginx / tend
 #   (b) latency  wrk --latency -t1 -c1: p50 and p99 of direct / nginx / tend, and the added part
 #   (c) cold     time to first byte through tend for a stopped app, minus the app's own
-#                spawn-to-listening time without tend (medians of BENCH_GW_COLD runs each)
+#                spawn-to-listening time without tend (medians of BENCH_GW_COLD runs each),
+#                for an app that listens itself and for one with socket_activation
 #   (d) stream   1 GiB POSTed to /echo directly and through tend (MB/s), and the tend
 #                daemon's VmHWM afterwards
+#   (e) burst    1,000 concurrent requests (bench/burst.py) to a stopped app through tend:
+#                all answered, one start, time to the last answer; the same burst to the
+#                running app through tend and directly for comparison
 #
 # Environment (all optional):
 #   TEND_BIN=path           tend binary (default build/src/tend; built with ninja when missing)
@@ -21,10 +25,16 @@
 #   BENCH_GW_DURATION=5s    wrk duration per run in (a) and (b)
 #   BENCH_GW_COLD=10        cold starts per side in (c)
 #   BENCH_GW_STREAM=3       1 GiB transfers per side in (d), alternating
+#   BENCH_GW_BURST=3        rounds of (e) (cold, warm, direct in each)
+#   BENCH_GW_BURST_N=1000   requests per burst in (e)
 #   BENCH_KEEP=1            keep the temporary directory
 #
 # Loopback only. Uses its own temporary TEND_HOME and nginx prefix, stops both (tend kill,
-# nginx by pid) on exit. Every step is under `timeout`; the whole run takes about a minute.
+# nginx by pid) on exit. nginx and the hand-run apps are started with setsid, each in its
+# own session like the tend daemon and the apps it spawns: with the kernel's autogroup
+# scheduling (on by default) every session shares the CPU as one group, so otherwise nginx
+# and its app would share the script's group while tend and its app get a group each, and
+# on a machine busy with other work the two proxies would not get the same CPU share. Every step is under `timeout`; the whole run takes about a minute.
 set -euo pipefail
 export LC_ALL=C
 
@@ -38,6 +48,8 @@ MD=${1:-$GOUT/gateway.md}
 DUR=${BENCH_GW_DURATION:-5s}
 COLD_N=${BENCH_GW_COLD:-10}
 STREAM_N=${BENCH_GW_STREAM:-3}
+BURST_ROUNDS=${BENCH_GW_BURST:-3}
+BURST_N=${BENCH_GW_BURST_N:-1000}
 
 rm -rf "$GOUT"
 mkdir -p "$GOUT"
@@ -127,6 +139,7 @@ setup_bins() {
       || fail "ninja -C build tend tend_backend failed (bench/out/gateway/build.log)"
   fi
   cp "$t" "$GW/tend"; cp "$b" "$GW/tend_backend"; cp "$BENCH_DIR/sink.py" "$GW/sink.py"
+  cp "$BENCH_DIR/burst.py" "$GW/burst.py"
   command -v python3 >/dev/null || fail "python3 (for bench/sink.py) is missing"
 }
 try SETUP_FAIL setup_tools
@@ -142,13 +155,15 @@ P_APP=$(free_port)      # the backend tend runs on demand
 P_COLD=$(free_port)     # the backend started by hand in (c)
 P_SINK=$(free_port)     # bench/sink.py run by hand in (d)
 P_SINK_APP=$(free_port) # bench/sink.py run by tend on demand in (d)
+P_SA_APP=$(free_port)   # the backend tend runs on demand with socket activation in (c)
 HOST=b.localhost
 SINK_HOST=s.localhost
+SA_HOST=a.localhost
 
 start_direct() {
-  PORT=$P_DIRECT "$BACKEND" > "$GOUT/direct.log" 2>&1 &
+  PORT=$P_DIRECT setsid "$BACKEND" > "$GOUT/direct.log" 2>&1 &
   DIRECT_PID=$!
-  echo "PORT=$P_DIRECT \$WORK/tend_backend &" >> "$GCMDS"
+  echo "PORT=$P_DIRECT setsid \$WORK/tend_backend &" >> "$GCMDS"
   wait_for 10 accepts "$P_DIRECT" || fail "tend_backend on $P_DIRECT did not accept in 10 s"
   curl -fsS -m 5 "http://127.0.0.1:$P_DIRECT/" > /dev/null || fail "GET / on the direct backend failed"
 }
@@ -181,14 +196,14 @@ http {
 }
 EOF
   cp "$d/nginx.conf" "$GOUT/nginx.conf"
-  "$NGINX" -p "$d" -c "$d/nginx.conf" -g 'daemon off;' > "$GOUT/nginx.log" 2>&1 &
+  setsid "$NGINX" -p "$d" -c "$d/nginx.conf" -g 'daemon off;' > "$GOUT/nginx.log" 2>&1 &
   NGINX_PID=$!
-  echo "nginx -p \$WORK/nginx -c \$WORK/nginx/nginx.conf -g 'daemon off;' &" >> "$GCMDS"
+  echo "setsid nginx -p \$WORK/nginx -c \$WORK/nginx/nginx.conf -g 'daemon off;' &" >> "$GCMDS"
   wait_for 10 accepts "$P_NGINX" || fail "nginx did not listen on $P_NGINX: $(tail -n 2 "$GOUT/nginx.log" | tr '\n' ' ')"
   curl -fsS -m 5 "http://127.0.0.1:$P_NGINX/" > /dev/null || fail "GET / through nginx failed"
 }
 
-tend_status() { timeout 10 "$TEND" list --json | jq -r '.[] | select(.name == "b") | .status'; }
+tend_status() { timeout 10 "$TEND" list --json | jq -r --arg n "${1:-b}" '.[] | select(.name == $n) | .status'; }
 
 start_tend() {
   cat > "$GW/tend.yaml" <<EOF
@@ -202,6 +217,10 @@ apps:
     run: [$(command -v python3), $GW/sink.py]
     port: $P_SINK_APP
     on_demand: {hosts: [$SINK_HOST], idle_timeout: 10m}
+  - name: a
+    run: [$BACKEND]
+    port: $P_SA_APP
+    on_demand: {hosts: [$SA_HOST], idle_timeout: 10m, socket_activation: true}
 EOF
   sed "s#$GW#\$WORK#g" "$GW/tend.yaml" > "$GOUT/tend.yaml"
   echo "tend start \$WORK/tend.yaml" >> "$GCMDS"
@@ -282,8 +301,10 @@ done
 # (c) cold start
 
 COLD_TEND_FAIL=$TEND_FAIL
+COLD_SA_FAIL=$TEND_FAIL
 COLD_FLOOR_FAIL=$SETUP_FAIL
-: > "$GOUT/cold-tend.txt"; : > "$GOUT/cold-floor.txt"; : > "$GOUT/cold-tend-codes.txt"
+: > "$GOUT/cold-tend.txt"; : > "$GOUT/cold-sa.txt"; : > "$GOUT/cold-floor.txt"
+: > "$GOUT/cold-tend-codes.txt"
 
 cold_tend_once() {
   timeout 30 "$TEND" stop b > /dev/null 2>&1 || fail "tend stop b exited $?"
@@ -297,7 +318,21 @@ cold_tend_once() {
   [ "$code" = 200 ] || fail "cold request got HTTP $code"
   awk -v t="$ttfb" 'BEGIN { printf "%.0f\n", t * 1e6 }' >> "$GOUT/cold-tend.txt"
 }
-test_status() { [ "$(tend_status)" = "$1" ]; }
+test_status() { [ "$(tend_status "${2:-b}")" = "$1" ]; }
+
+# The same for app a, which has socket_activation: tend holds its listening socket, so its
+# port accepts connections whether the app runs or not.
+cold_sa_once() {
+  timeout 30 "$TEND" stop a > /dev/null 2>&1 || fail "tend stop a exited $?"
+  wait_for 10 test_status stopped a || fail "a is $(tend_status a) 10 s after tend stop"
+  local res code ttfb
+  res=$(curl -sS -m 30 -o /dev/null -w '%{http_code} %{time_starttransfer}' -H "Host: $SA_HOST" \
+    "http://127.0.0.1:$P_GW/") || fail "curl through tend failed: $res"
+  read -r code ttfb <<< "$res"
+  echo "$code" >> "$GOUT/cold-tend-codes.txt"
+  [ "$code" = 200 ] || fail "cold request (socket activation) got HTTP $code"
+  awk -v t="$ttfb" 'BEGIN { printf "%.0f\n", t * 1e6 }' >> "$GOUT/cold-sa.txt"
+}
 not_accepts() { ! accepts "$1"; }
 
 # fork + exec of the backend to the moment it accepts a TCP connection; busy-polls with
@@ -320,10 +355,12 @@ log "gateway (c): cold start, $COLD_N times each"
 cat >> "$GCMDS" <<EOF
 # cold start, $COLD_N times, alternating:
 #   tend stop b; (wait for stopped); curl -o /dev/null -w '%{http_code} %{time_starttransfer}' -H 'Host: $HOST' http://127.0.0.1:GPORT/
+#   tend stop a; (wait for stopped); curl -o /dev/null -w '%{http_code} %{time_starttransfer}' -H 'Host: $SA_HOST' http://127.0.0.1:GPORT/
 #   floor: t0=\$EPOCHREALTIME; PORT=P \$WORK/tend_backend & ; busy-poll connect (bash /dev/tcp) until it accepts; t1=\$EPOCHREALTIME
 EOF
 for i in $(seq 1 "$COLD_N"); do
   if [ -z "$COLD_TEND_FAIL" ]; then try COLD_TEND_FAIL cold_tend_once; fi
+  if [ -z "$COLD_SA_FAIL" ]; then try COLD_SA_FAIL cold_sa_once; fi
   if [ -z "$COLD_FLOOR_FAIL" ]; then try COLD_FLOOR_FAIL cold_floor_once; fi
 done
 
@@ -338,9 +375,9 @@ if [ -z "$TEND_FAIL" ] && [ -s "$GW/tend-pid" ]; then
 fi
 
 start_sink() {
-  PORT=$P_SINK python3 "$GW/sink.py" > "$GOUT/sink.log" 2>&1 &
+  PORT=$P_SINK setsid python3 "$GW/sink.py" > "$GOUT/sink.log" 2>&1 &
   SINK_PID=$!
-  echo "PORT=$P_SINK python3 \$WORK/sink.py &" >> "$GCMDS"
+  echo "PORT=$P_SINK setsid python3 \$WORK/sink.py &" >> "$GCMDS"
   wait_for 10 accepts "$P_SINK" || fail "sink.py on $P_SINK did not accept in 10 s"
   curl -fsS -m 5 "http://127.0.0.1:$P_SINK/" > /dev/null || fail "GET / on sink.py failed"
 }
@@ -388,6 +425,51 @@ if [ -z "$TEND_FAIL" ] && [ -s "$GW/tend-pid" ]; then
 fi
 rm -f "$STREAM_FILE"
 speed_of() { awk '{ print $2 / 1e6 }' "$GOUT/stream-$1.txt" 2>/dev/null | stats | awk '{ printf "%.1f", $1 }'; }
+
+# ---------------------------------------------------------------------------------------
+# (e) a burst of concurrent requests to a stopped app
+
+declare -A BURST_FAIL=([cold]=$TEND_FAIL [warm]=$TEND_FAIL [direct]=$DIRECT_FAIL)
+for k in cold warm direct; do : > "$GOUT/burst-$k.txt"; done
+: > "$GOUT/burst-cold-starts.txt"
+activations_of_b() { timeout 10 "$TEND" describe b --json | jq -er '.[0].gateway.activations'; }
+processes_of_b() { grep -c 'b\[0\]: started pid' "$TEND_HOME/daemon.log" || true; }
+
+# burst_once KIND PORT HOST: one burst.py run, its line appended to burst-KIND.txt.
+burst_once() {
+  local kind=$1 port=$2 host=$3 out
+  out=$(timeout 120 python3 "$GW/burst.py" "$port" "$host" "$BURST_N" 2>&1) \
+    || fail "burst.py exited $?: $(printf '%s' "$out" | tail -n 1)"
+  echo "$out" >> "$GOUT/burst-$kind.txt"
+}
+burst_cold_once() {
+  timeout 30 "$TEND" stop b > /dev/null 2>&1 || fail "tend stop b exited $?"
+  wait_for 10 test_status stopped || fail "b is $(tend_status) 10 s after tend stop"
+  wait_for 10 not_accepts "$P_APP" || fail "port $P_APP still accepts after tend stop"
+  local a0 p0 a1 p1
+  a0=$(activations_of_b) || fail "tend describe b --json has no gateway.activations"
+  p0=$(processes_of_b)
+  burst_once cold "$P_GW" "$HOST"
+  a1=$(activations_of_b) || fail "tend describe b --json has no gateway.activations"
+  p1=$(processes_of_b)
+  echo "$((a1 - a0)) $((p1 - p0))" >> "$GOUT/burst-cold-starts.txt"
+  [ $((a1 - a0)) -eq 1 ] && [ $((p1 - p0)) -eq 1 ] \
+    || fail "the burst activated b $((a1 - a0)) times and spawned it $((p1 - p0)) times"
+}
+
+log "gateway (e): $BURST_N concurrent requests, $BURST_ROUNDS rounds of cold / warm / direct"
+cat >> "$GCMDS" <<EOF
+# burst, $BURST_ROUNDS rounds of:
+#   tend stop b; (wait for stopped); python3 \$WORK/burst.py GPORT $HOST $BURST_N    (cold)
+#   python3 \$WORK/burst.py GPORT $HOST $BURST_N                                     (warm)
+#   python3 \$WORK/burst.py $P_DIRECT $HOST $BURST_N                                 (direct)
+EOF
+for i in $(seq 1 "$BURST_ROUNDS"); do
+  if [ -z "${BURST_FAIL[cold]}" ]; then try r burst_cold_once; BURST_FAIL[cold]=$r; fi
+  if [ -z "${BURST_FAIL[warm]}" ]; then try r burst_once warm "$P_GW" "$HOST"; BURST_FAIL[warm]=$r; fi
+  if [ -z "${BURST_FAIL[direct]}" ]; then try r burst_once direct "$P_DIRECT" "$HOST"; BURST_FAIL[direct]=$r; fi
+done
+burst_field() { sed -n "s/.*\\b$2=\\([^ ]*\\).*/\\1/p" "$GOUT/burst-$1.txt"; }
 
 # ---------------------------------------------------------------------------------------
 # The report section
@@ -466,28 +548,43 @@ wrk_ver=$(dpkg-query -W -f='${Version}' wrk 2>/dev/null || echo unknown)
   echo "Time to first byte through tend for a stopped app (\`tend stop b\`, wait until it is"
   echo "listed stopped and its port refuses, then \`curl -w '%{time_starttransfer}'\` through the"
   echo "gateway), against the floor: the harness starting the same backend itself (fork +"
-  echo "exec) and busy-polling a TCP connect until it accepts. $COLD_N runs each, alternating."
-  echo "Overhead = tend median minus floor median. Target: under 5 ms."
+  echo "exec) and busy-polling a TCP connect until it accepts. The same for app \`a\`, the same"
+  echo "backend with \`socket_activation: true\` (tend holds its listening socket and hands it"
+  echo "over as fd 3, so the request is queued by the kernel and answered as soon as the"
+  echo "process accepts). $COLD_N runs each, alternating b / a / floor. Overhead = tend median"
+  echo "minus floor median. Targets: under 5 ms; under 1 ms with socket activation."
   echo
   echo "| side | runs | median | p90 | min | max | check |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: | --- |"
-  for who in tend floor; do
+  for who in tend sa floor; do
     f=$GOUT/cold-$who.txt
-    fl=$COLD_TEND_FAIL; [ "$who" = floor ] && fl=$COLD_FLOOR_FAIL
-    label="tend: TTFB of a stopped app"; [ "$who" = floor ] && label="floor: spawn to listening, no tend"
+    case $who in
+      tend) fl=$COLD_TEND_FAIL; label="tend: TTFB of a stopped app" ;;
+      sa) fl=$COLD_SA_FAIL; label="tend: TTFB of a stopped app, socket activation" ;;
+      floor) fl=$COLD_FLOOR_FAIL; label="floor: spawn to listening, no tend" ;;
+    esac
     if [ ! -s "$f" ]; then echo "| $label | 0 | $(cell_fail "${fl:-no data}") | | | | |"; continue; fi
     read -r med p90 min max n <<< "$(stats < "$f")"
     echo "| $label | $n | **$(awk -v x="$med" 'BEGIN{printf "%.2f", x/1000}') ms** | $(awk -v x="$p90" 'BEGIN{printf "%.2f", x/1000}') ms | $(awk -v x="$min" 'BEGIN{printf "%.2f", x/1000}') ms | $(awk -v x="$max" 'BEGIN{printf "%.2f", x/1000}') ms | ${fl:+failed after $n runs: $fl}${fl:-ok} |"
   done
   echo
-  if [ -s "$GOUT/cold-tend.txt" ] && [ -s "$GOUT/cold-floor.txt" ]; then
-    tm=$(stats < "$GOUT/cold-tend.txt" | cut -d' ' -f1); fm=$(stats < "$GOUT/cold-floor.txt" | cut -d' ' -f1)
-    ov=$(awk -v a="$tm" -v b="$fm" 'BEGIN { printf "%.2f", (a - b) / 1000 }')
+  if [ -s "$GOUT/cold-floor.txt" ] && { [ -s "$GOUT/cold-tend.txt" ] || [ -s "$GOUT/cold-sa.txt" ]; }; then
+    fm=$(stats < "$GOUT/cold-floor.txt" | cut -d' ' -f1)
     echo "| target | value | target | met |"
     echo "| --- | ---: | --- | --- |"
-    echo "| cold start overhead (medians) | **$ov ms** | < 5 ms | $(meets "$ov" lt 5) |"
+    if [ -s "$GOUT/cold-tend.txt" ]; then
+      tm=$(stats < "$GOUT/cold-tend.txt" | cut -d' ' -f1)
+      ov=$(awk -v a="$tm" -v b="$fm" 'BEGIN { printf "%.2f", (a - b) / 1000 }')
+      echo "| cold start overhead (medians) | **$ov ms** | < 5 ms | $(meets "$ov" lt 5) |"
+    fi
+    if [ -s "$GOUT/cold-sa.txt" ]; then
+      tm=$(stats < "$GOUT/cold-sa.txt" | cut -d' ' -f1)
+      ov=$(awk -v a="$tm" -v b="$fm" 'BEGIN { printf "%.2f", (a - b) / 1000 }')
+      echo "| cold start overhead with socket activation (medians) | **$ov ms** | < 1 ms | $(meets "$ov" lt 1) |"
+    fi
     echo
-    for who in tend floor; do
+    for who in tend sa floor; do
+      [ -s "$GOUT/cold-$who.txt" ] || continue
       echo "<details><summary>$who: every run (ms, in order)</summary>"
       echo
       awk '{ printf "%s%.2f", (NR > 1 ? ", " : ""), $1 / 1000 } END { print "" }' "$GOUT/cold-$who.txt"
@@ -530,6 +627,49 @@ wrk_ver=$(dpkg-query -W -f='${Version}' wrk 2>/dev/null || echo unknown)
     [ -z "$RSS_AFTER" ] || echo "| tend daemon VmRSS after it | $(kb_mb "$RSS_AFTER") | | |"
   fi
   echo
+
+  echo "### $BURST_N concurrent requests to a stopped app"
+  echo
+  echo "\`bench/burst.py\` opens $BURST_N connections at once (Python asyncio), sends one \`GET /\`"
+  echo "with \`Connection: close\` on each and reads each answer to the close; \"last\" is the time"
+  echo "from just before the first connect to the last answer. Cold: after \`tend stop b\` (wait"
+  echo "until it is stopped and its port refuses), through tend, which must answer every request"
+  echo "with a 200 and start the app once (its gateway \`activations\` in \`tend describe\` and"
+  echo "its \`started pid\` lines in the daemon log each go up by one). Warm: the same burst"
+  echo "through tend to the running app; direct: to the hand-run backend. The client and the"
+  echo "backend (a thread per connection) dominate the warm and direct times on this machine."
+  echo "$BURST_ROUNDS rounds of cold, warm, direct; medians."
+  echo
+  echo "| burst | runs | answered (each run) | median time to last answer | every run (ms) | median p50 | check |"
+  echo "| --- | ---: | --- | ---: | --- | ---: | --- |"
+  for k in cold warm direct; do
+    case $k in
+      cold) label="cold: stopped app, through tend" ;;
+      warm) label="warm: running app, through tend" ;;
+      direct) label="direct: the backend, no tend" ;;
+    esac
+    if [ ! -s "$GOUT/burst-$k.txt" ]; then echo "| $label | 0 | $(cell_fail "${BURST_FAIL[$k]:-no data}") | | | | |"; continue; fi
+    n=$(wc -l < "$GOUT/burst-$k.txt")
+    answered=$(paste -sd/ <(burst_field "$k" answered))
+    lm=$(burst_field "$k" last_ms | stats | awk '{ printf "%.1f", $1 }')
+    runs=$(burst_field "$k" last_ms | paste -sd, | sed 's/,/, /g')
+    pm=$(burst_field "$k" p50_ms | stats | awk '{ printf "%.1f", $1 }')
+    echo "| $label | $n | $answered of $BURST_N | **$lm ms** | $runs | $pm ms | ${BURST_FAIL[$k]:+failed: ${BURST_FAIL[$k]}}${BURST_FAIL[$k]:-ok} |"
+  done
+  echo
+  if [ -s "$GOUT/burst-cold.txt" ]; then
+    all_ok=yes
+    while read -r line; do [[ $line == "answered=$BURST_N "* ]] || all_ok="**no**"; done < "$GOUT/burst-cold.txt"
+    [ -z "${BURST_FAIL[cold]}" ] || all_ok="**no**"
+    once=yes
+    while read -r a p; do [ "$a" = 1 ] && [ "$p" = 1 ] || once="**no**"; done < "$GOUT/burst-cold-starts.txt"
+    echo "| figure | value | target | met |"
+    echo "| --- | ---: | --- | --- |"
+    echo "| cold: every request answered 200 | $(paste -sd/ <(burst_field cold answered)) of $BURST_N | all | $all_ok |"
+    echo "| cold: starts per burst (activations, processes) | $(sed 's/ /, /' "$GOUT/burst-cold-starts.txt" | paste -sd';' | sed 's/;/; /g') | 1, 1 | $once |"
+    echo "| cold: time to the last answer (median) | $(burst_field cold last_ms | stats | awk '{ printf "%.1f", $1 }') ms | reported | |"
+    echo
+  fi
 
   echo "### Gateway set-up and commands"
   echo
