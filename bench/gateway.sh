@@ -10,6 +10,8 @@
 # Figures:
 #   (a) rps      warm app, keep-alive, small response: wrk -t2 -c32 -d5s, direct / nginx / tend
 #   (b) latency  wrk --latency -t1 -c1: p50 and p99 of direct / nginx / tend, and the added part
+#                ((a) and (b): BENCH_GW_ROUNDS rounds, the sides' order reversed every other
+#                round; medians)
 #   (c) cold     time to first byte through tend for a stopped app, minus the app's own
 #                spawn-to-listening time without tend (medians of BENCH_GW_COLD runs each),
 #                for an app that listens itself and for one with socket_activation
@@ -23,6 +25,7 @@
 #   TEND_BIN=path           tend binary (default build/src/tend; built with ninja when missing)
 #   TEND_BACKEND_BIN=path   the test backend (default build/tests/tend_backend)
 #   BENCH_GW_DURATION=5s    wrk duration per run in (a) and (b)
+#   BENCH_GW_ROUNDS=3       rounds of (a) and (b)
 #   BENCH_GW_COLD=10        cold starts per side in (c)
 #   BENCH_GW_STREAM=3       1 GiB transfers per side in (d), alternating
 #   BENCH_GW_BURST=3        rounds of (e) (cold, warm, direct in each)
@@ -46,6 +49,7 @@ source "$BENCH_DIR/lib.sh"
 GOUT=$BENCH_DIR/out/gateway                 # raw results (git-ignored)
 MD=${1:-$GOUT/gateway.md}
 DUR=${BENCH_GW_DURATION:-5s}
+ROUNDS=${BENCH_GW_ROUNDS:-3}
 COLD_N=${BENCH_GW_COLD:-10}
 STREAM_N=${BENCH_GW_STREAM:-3}
 BURST_ROUNDS=${BENCH_GW_BURST:-3}
@@ -257,12 +261,13 @@ fail_of() {
   case $1 in direct) echo "$DIRECT_FAIL" ;; nginx) echo "$NGINX_FAIL" ;; tend) echo "$TEND_FAIL" ;; esac
 }
 
-# run_wrk SIDE NAME WRK-ARGS...: runs wrk against SIDE, output in $GOUT/NAME-SIDE.txt.
+# run_wrk SIDE NAME ROUND WRK-ARGS...: runs wrk against SIDE, output in
+# $GOUT/NAME-SIDE-ROUND.txt.
 run_wrk() {
-  local side=$1 name=$2; shift 2
+  local side=$1 name=$2 round=$3; shift 3
   local hdr=()
   [ "$side" = tend ] && hdr=(-H "Host: $HOST")
-  local out=$GOUT/$name-$side.txt
+  local out=$GOUT/$name-$side-$round.txt
   glogged timeout 60 wrk "$@" "${hdr[@]+"${hdr[@]}"}" "$(url_of "$side")" > "$out" 2>&1 \
     || fail "wrk exited $?: $(tail -n 2 "$out" | tr '\n' ' ')"
   if grep -q 'Non-2xx\|Socket errors' "$out"; then
@@ -279,8 +284,22 @@ to_ms() {
     else if (x ~ /s$/) { sub(/s$/, "", x); printf "%.4f", x * 1000 }
     else print "nan" }'
 }
-rps_of() { awk '/^Requests\/sec/ { print $2 }' "$GOUT/rps-$1.txt" 2>/dev/null; }
-pct_of() { to_ms "$(awk -v p="$2" '$1 == p { print $2 }' "$GOUT/lat-$1.txt" 2>/dev/null)"; }
+# Every round's value, then the median: req/s of figure NAME (rps or lat) for SIDE, and a
+# latency percentile ("50%", "99%") for SIDE.
+rps_runs() {
+  local f
+  for f in "$GOUT/$2-$1"-*.txt; do [ -f "$f" ] && awk '/^Requests\/sec/ { print $2 }' "$f"; done
+  return 0
+}
+rps_of() { rps_runs "$1" "${2:-rps}" | stats | awk '{ print $1 }'; }
+pct_runs() {
+  local f
+  for f in "$GOUT/lat-$1"-*.txt; do [ -f "$f" ] && to_ms "$(awk -v p="$2" '$1 == p { print $2 }' "$f")" && echo; done
+  return 0
+}
+pct_of() { pct_runs "$1" "$2" | stats | awk '{ print $1 }'; }
+# The sides in round N: reversed every other round, so no side always goes first.
+order_of() { if (( $1 % 2 )); then echo "${SIDES[@]}"; else printf '%s\n' "${SIDES[@]}" | tac | tr '\n' ' '; fi; }
 
 # ---------------------------------------------------------------------------------------
 # (a) throughput and (b) latency, the three sides one after the other in each figure
@@ -288,13 +307,17 @@ pct_of() { to_ms "$(awk -v p="$2" '$1 == p { print $2 }' "$GOUT/lat-$1.txt" 2>/d
 SIDES=(direct nginx tend)
 declare -A RPS_FAIL LAT_FAIL
 for s in "${SIDES[@]}"; do RPS_FAIL[$s]=$(fail_of "$s"); LAT_FAIL[$s]=$(fail_of "$s"); done
-log "gateway (a): wrk -t2 -c32 -d$DUR, direct / nginx / tend"
-for s in "${SIDES[@]}"; do
-  if [ -z "${RPS_FAIL[$s]}" ]; then try r run_wrk "$s" rps -t2 -c32 "-d$DUR"; RPS_FAIL[$s]=$r; fi
+log "gateway (a): wrk -t2 -c32 -d$DUR, direct / nginx / tend, $ROUNDS rounds"
+for round in $(seq 1 "$ROUNDS"); do
+  for s in $(order_of "$round"); do
+    if [ -z "${RPS_FAIL[$s]}" ]; then try r run_wrk "$s" rps "$round" -t2 -c32 "-d$DUR"; RPS_FAIL[$s]=$r; fi
+  done
 done
-log "gateway (b): wrk --latency -t1 -c1 -d$DUR, direct / nginx / tend"
-for s in "${SIDES[@]}"; do
-  if [ -z "${LAT_FAIL[$s]}" ]; then try r run_wrk "$s" lat --latency -t1 -c1 "-d$DUR"; LAT_FAIL[$s]=$r; fi
+log "gateway (b): wrk --latency -t1 -c1 -d$DUR, direct / nginx / tend, $ROUNDS rounds"
+for round in $(seq 1 "$ROUNDS"); do
+  for s in $(order_of "$round"); do
+    if [ -z "${LAT_FAIL[$s]}" ]; then try r run_wrk "$s" lat "$round" --latency -t1 -c1 "-d$DUR"; LAT_FAIL[$s]=$r; fi
+  done
 done
 
 # ---------------------------------------------------------------------------------------
@@ -496,15 +519,18 @@ wrk_ver=$(dpkg-query -W -f='${Version}' wrk 2>/dev/null || echo unknown)
 
   echo "### Warm app, keep-alive, small response"
   echo
-  echo "\`wrk -t2 -c32 -d$DUR\`, one side after the other. Target: tend ≥ 1.0x nginx."
+  echo "\`wrk -t2 -c32 -d$DUR\`, one side after the other, $ROUNDS rounds (the order reversed every"
+  echo "other round); median req/s. Target: tend ≥ 1.0x nginx."
   echo
-  echo "| path | req/s | vs direct | check |"
-  echo "| --- | ---: | ---: | --- |"
+  echo "| path | req/s | vs direct | every round (req/s) | check |"
+  echo "| --- | ---: | ---: | --- | --- |"
   d=$(rps_of direct || true)
   for s in "${SIDES[@]}"; do
-    if [ -n "${RPS_FAIL[$s]}" ]; then echo "| $s | $(cell_fail "${RPS_FAIL[$s]}") | | |"; continue; fi
+    if [ -n "${RPS_FAIL[$s]}" ]; then echo "| $s | $(cell_fail "${RPS_FAIL[$s]}") | | | |"; continue; fi
     v=$(rps_of "$s")
-    echo "| $s | **$(fmt_num "$v" 0)** | $(ratio_x "$v" "$d" 2) | $(awk '/requests in/ { print $1 " requests, " $5 " read" }' "$GOUT/rps-$s.txt"), no errors |"
+    every=$(rps_runs "$s" rps | awk '{ printf "%s%.0f", (NR > 1 ? ", " : ""), $1 }')
+    total=$(cat "$GOUT/rps-$s"-*.txt | awk '/requests in/ { n += $1 } END { print n }')
+    echo "| $s | **$(fmt_num "$v" 0)** | $(ratio_x "$v" "$d" 2) | $every | $total requests, no errors |"
   done
   echo
   t=$(rps_of tend || true); n=$(rps_of nginx || true)
@@ -518,8 +544,9 @@ wrk_ver=$(dpkg-query -W -f='${Version}' wrk 2>/dev/null || echo unknown)
   echo "### Added latency"
   echo
   echo "\`wrk --latency -t1 -c1 -d$DUR\` (one connection, sequential keep-alive requests), per"
-  echo "side; \"added\" is the side's percentile minus the direct one. Target: added p50"
-  echo "< 0.1 ms, added p99 < 0.5 ms."
+  echo "side, $ROUNDS rounds as above; each percentile is the median of the rounds' values, and"
+  echo "\"added\" is the side's percentile minus the direct one. Target: added p50 < 0.1 ms,"
+  echo "added p99 < 0.5 ms."
   echo
   echo "| path | p50 | p99 | added p50 | added p99 | req/s |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: |"
@@ -529,7 +556,7 @@ wrk_ver=$(dpkg-query -W -f='${Version}' wrk 2>/dev/null || echo unknown)
     p50=$(pct_of "$s" 50%); p99=$(pct_of "$s" 99%)
     a50=; a99=
     if [ "$s" != direct ] && [ -z "${LAT_FAIL[direct]}" ]; then a50=$(diff_ms "$p50" "$dp50"); a99=$(diff_ms "$p99" "$dp99"); fi
-    echo "| $s | $(fmt_num "$p50" 3) ms | $(fmt_num "$p99" 3) ms | ${a50:-} | ${a99:-} | $(fmt_num "$(awk '/^Requests\/sec/ { print $2 }' "$GOUT/lat-$s.txt")" 0) |"
+    echo "| $s | $(fmt_num "$p50" 3) ms | $(fmt_num "$p99" 3) ms | ${a50:-} | ${a99:-} | $(fmt_num "$(rps_of "$s" lat)" 0) |"
   done
   echo
   if [ -z "${LAT_FAIL[tend]}" ] && [ -z "${LAT_FAIL[direct]}" ]; then
@@ -542,6 +569,15 @@ wrk_ver=$(dpkg-query -W -f='${Version}' wrk 2>/dev/null || echo unknown)
     echo "| tend added p99 | $a99 ms | < 0.5 ms | $(meets "$a99" lt 0.5) |"
     echo
   fi
+  echo "<details><summary>every round (ms)</summary>"
+  echo
+  for s in "${SIDES[@]}"; do
+    [ -z "${LAT_FAIL[$s]}" ] || continue
+    echo "- $s: p50 $(pct_runs "$s" 50% | awk '{ printf "%s%.3f", (NR > 1 ? ", " : ""), $1 }'); p99 $(pct_runs "$s" 99% | awk '{ printf "%s%.3f", (NR > 1 ? ", " : ""), $1 }')"
+  done
+  echo
+  echo "</details>"
+  echo
 
   echo "### Cold start"
   echo
