@@ -63,9 +63,6 @@ mkdir -p "$TEND_HOME"
 GCMDS=$GOUT/commands.txt
 : > "$GCMDS"
 TEND=
-NGINX_PID=
-DIRECT_PID=
-SINK_PID=
 
 gw_cleanup() {
   local rc=$?
@@ -80,8 +77,13 @@ gw_cleanup() {
     p=$(tr -dc 0-9 < "$TEND_HOME/tend.pid")
     [ -n "$p" ] && kill -0 "$p" 2>/dev/null && kill -9 "$p" 2>/dev/null
   fi
-  for p in $NGINX_PID $DIRECT_PID $SINK_PID; do
-    kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+  # They were started inside `try` subshells: their pids are in files, not in variables here.
+  local f pids=()
+  for f in "$GW"/direct.pid "$GW"/nginx.pid "$GW"/sink.pid; do
+    [ -f "$f" ] && p=$(tr -dc 0-9 < "$f") && [ -n "$p" ] && kill "$p" 2>/dev/null && pids+=("$p")
+  done
+  for p in "${pids[@]+"${pids[@]}"}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
   done
   if [ "${BENCH_KEEP:-0}" = 1 ]; then log "kept $GW"; else rm -rf "$GW"; fi
   exit "$rc"
@@ -166,7 +168,7 @@ SA_HOST=a.localhost
 
 start_direct() {
   PORT=$P_DIRECT setsid "$BACKEND" > "$GOUT/direct.log" 2>&1 &
-  DIRECT_PID=$!
+  echo $! > "$GW/direct.pid"
   echo "PORT=$P_DIRECT setsid \$WORK/tend_backend &" >> "$GCMDS"
   wait_for 10 accepts "$P_DIRECT" || fail "tend_backend on $P_DIRECT did not accept in 10 s"
   curl -fsS -m 5 "http://127.0.0.1:$P_DIRECT/" > /dev/null || fail "GET / on the direct backend failed"
@@ -201,7 +203,7 @@ http {
 EOF
   cp "$d/nginx.conf" "$GOUT/nginx.conf"
   setsid "$NGINX" -p "$d" -c "$d/nginx.conf" -g 'daemon off;' > "$GOUT/nginx.log" 2>&1 &
-  NGINX_PID=$!
+  echo $! > "$GW/nginx.pid"
   echo "setsid nginx -p \$WORK/nginx -c \$WORK/nginx/nginx.conf -g 'daemon off;' &" >> "$GCMDS"
   wait_for 10 accepts "$P_NGINX" || fail "nginx did not listen on $P_NGINX: $(tail -n 2 "$GOUT/nginx.log" | tr '\n' ' ')"
   curl -fsS -m 5 "http://127.0.0.1:$P_NGINX/" > /dev/null || fail "GET / through nginx failed"
@@ -399,7 +401,7 @@ fi
 
 start_sink() {
   PORT=$P_SINK setsid python3 "$GW/sink.py" > "$GOUT/sink.log" 2>&1 &
-  SINK_PID=$!
+  echo $! > "$GW/sink.pid"
   echo "PORT=$P_SINK setsid python3 \$WORK/sink.py &" >> "$GCMDS"
   wait_for 10 accepts "$P_SINK" || fail "sink.py on $P_SINK did not accept in 10 s"
   curl -fsS -m 5 "http://127.0.0.1:$P_SINK/" > /dev/null || fail "GET / on sink.py failed"
