@@ -74,7 +74,9 @@ int freePortRun(int count) {
   static std::mt19937 rng(static_cast<unsigned>(::getpid()) ^
                           static_cast<unsigned>(std::time(nullptr)));
   for (int attempt = 0; attempt < 200; ++attempt) {
-    int base = 30000 + static_cast<int>(rng() % 15000);
+    // 10000-19999: below tend's auto ports (20000-29999) and the kernel's ephemeral range
+    // (32768 and up), from which parallel tests' outgoing connections take local ports.
+    int base = 10000 + static_cast<int>(rng() % (10000 - static_cast<unsigned>(count)));
     bool ok = true;
     for (int i = 0; i < count && ok; ++i) ok = portFree(base + i);
     if (ok) return base;
