@@ -17,6 +17,8 @@
 #include <sstream>
 #include <thread>
 
+#include "common/unique_fd.hpp"
+
 namespace tend::testing {
 
 bool waitFor(const std::function<bool()>& predicate, std::chrono::milliseconds timeout) {
@@ -31,9 +33,9 @@ bool waitFor(const std::function<bool()>& predicate, std::chrono::milliseconds t
 bool processAlive(pid_t pid) {
   if (pid <= 0) return false;
   // A zombie is not alive: it has exited.
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return false;
+  // readText, not an ifstream: libstdc++ throws when read(2) fails (ESRCH as it exits).
+  std::string line = readText("/proc/" + std::to_string(pid) + "/stat");
+  if (line.empty()) return false;
   size_t close = line.rfind(')');
   return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
 }
@@ -45,8 +47,7 @@ std::vector<pid_t> processesWith(const std::string& needle) {
   while (dirent* e = ::readdir(d)) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
     pid_t pid = std::atoi(e->d_name);
-    std::ifstream in(std::string("/proc/") + e->d_name + "/cmdline");
-    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string cmd = readText(std::string("/proc/") + e->d_name + "/cmdline");
     for (char& c : cmd)
       if (c == '\0') c = ' ';
     if (cmd.find(needle) != std::string::npos && processAlive(pid)) out.push_back(pid);
@@ -85,8 +86,13 @@ int freePortRun(int count) {
 }
 
 std::string readText(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  std::string out;
+  if (!fd) return out;
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  return out;  // a read error (a process gone mid-read) ends the text, never throws
 }
 
 void writeText(const std::string& path, const std::string& text) {
