@@ -25,6 +25,7 @@
 #include "api/http_routes.hpp"
 #include "common/text.hpp"
 #include "gateway/router.hpp"
+#include "gateway/tcp_listener.hpp"
 #include "logs/log_reader.hpp"
 
 namespace tend {
@@ -36,6 +37,7 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using ErrorCode = boost::system::error_code;
+using Socket = gateway::Socket;  // bound to the io_context's own executor type
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
@@ -61,7 +63,7 @@ struct ApiCore {
   HttpApi::Hooks hooks;
   HttpApiLimits limits;
   std::vector<ListenAddress> listens;
-  std::unordered_set<tcp::socket*> sockets;  // open connections, for close() and the cap
+  std::unordered_set<Socket*> sockets;  // open connections, for close() and the cap
   bool closed = false;
 };
 
@@ -87,8 +89,7 @@ void setSecurityHeaders(Response& res) {
 
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(std::shared_ptr<ApiCore> core, tcp::socket socket,
-            std::shared_ptr<EventHub::Subscriber> sub)
+  WsSession(std::shared_ptr<ApiCore> core, Socket socket, std::shared_ptr<EventHub::Subscriber> sub)
       : core_(std::move(core)), ws_(std::move(socket)), sub_(std::move(sub)) {
     core_->sockets.insert(&ws_.next_layer());
   }
@@ -158,7 +159,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   }
 
   std::shared_ptr<ApiCore> core_;
-  websocket::stream<tcp::socket> ws_;
+  websocket::stream<Socket> ws_;
   std::shared_ptr<EventHub::Subscriber> sub_;
   Request req_;
   beast::flat_buffer in_;
@@ -172,7 +173,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(std::shared_ptr<ApiCore> core, tcp::socket socket)
+  Session(std::shared_ptr<ApiCore> core, Socket socket)
       : core_(std::move(core)), socket_(std::move(socket)), timer_(core_->io) {
     core_->sockets.insert(&socket_);
   }
@@ -191,7 +192,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void doRead(bool first) {
     if (!first && buffer_.size() == 0) {
       armTimer(core_->limits.keep_alive_timeout, false);
-      socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](ErrorCode ec) {
+      socket_.async_wait(Socket::wait_read, [self = shared_from_this()](ErrorCode ec) {
         self->disarm();
         if (ec || !self->socket_.is_open()) {
           self->closeNow();
@@ -590,7 +591,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // A stream's client says nothing more; a read that completes means it left (or sent
   // something it should not have): either way the stream ends.
   void watchClient() {
-    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](ErrorCode ec) {
+    socket_.async_wait(Socket::wait_read, [self = shared_from_this()](ErrorCode ec) {
       if (ec == asio::error::operation_aborted && self->socket_.is_open()) return;
       char c;
       ErrorCode rec;
@@ -700,7 +701,7 @@ class Session : public std::enable_shared_from_this<Session> {
         self->doRead(false);
       } else {
         ErrorCode ignored;
-        self->socket_.shutdown(tcp::socket::shutdown_send, ignored);
+        self->socket_.shutdown(Socket::shutdown_send, ignored);
         self->closeNow();
       }
     });
@@ -716,7 +717,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   std::shared_ptr<ApiCore> core_;
-  tcp::socket socket_;
+  Socket socket_;
   asio::steady_timer timer_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -736,75 +737,27 @@ class Session : public std::enable_shared_from_this<Session> {
 
 // ---- listener ----------------------------------------------------------------------------
 
-class Listener : public std::enable_shared_from_this<Listener> {
- public:
-  Listener(std::shared_ptr<ApiCore> core, std::string address)
-      : core_(std::move(core)),
-        address_(std::move(address)),
-        acceptor_(core_->io),
-        retry_timer_(core_->io) {}
+const std::string& busyResponse() {
+  static const std::string kBusy = [] {
+    std::string body = errorBody("too many connections to the API; try again");
+    return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+           "Content-Length: " +
+           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  }();
+  return kBusy;
+}
 
-  std::string open(const ListenAddress& where) {
-    ErrorCode ec;
-    tcp::endpoint endpoint;
-    auto ip = asio::ip::make_address(where.host == "localhost" ? "127.0.0.1" : where.host, ec);
-    if (ec) return "cannot listen on " + address_ + ": not an IP address";
-    endpoint = tcp::endpoint(ip, where.port);
-    acceptor_.open(endpoint.protocol(), ec);
-    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(endpoint, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return "cannot listen on " + address_ + ": " + ec.message();
-    return "";
-  }
-
-  void start() { doAccept(); }
-  void close() {
-    ErrorCode ignored;
-    acceptor_.close(ignored);
-    retry_timer_.cancel();
-  }
-
- private:
-  void doAccept() {
-    acceptor_.async_accept([self = shared_from_this()](ErrorCode ec, tcp::socket socket) {
-      self->onAccept(ec, std::move(socket));
-    });
-  }
-
-  void onAccept(ErrorCode ec, tcp::socket socket) {
-    if (!acceptor_.is_open() || core_->closed) return;
-    if (ec) {
-      core_->log.warn("api: accept on {} failed: {}", address_, ec.message());
-      retry_timer_.expires_after(std::chrono::milliseconds(50));
-      retry_timer_.async_wait([self = shared_from_this()](ErrorCode ec) {
-        if (!ec && self->acceptor_.is_open()) self->doAccept();
+std::shared_ptr<gateway::TcpListener> makeListener(const std::shared_ptr<ApiCore>& core,
+                                                   const std::string& address) {
+  return std::make_shared<gateway::TcpListener>(
+      core->io, address, "api", core->log, [core](Socket socket) {
+        if (core->closed) return;
+        if (core->sockets.size() >= core->limits.max_connections)
+          gateway::refuseConnection(socket, busyResponse());
+        else
+          std::make_shared<Session>(core, std::move(socket))->start();
       });
-      return;
-    }
-    if (core_->sockets.size() >= core_->limits.max_connections) {
-      static const std::string kBusy = [] {
-        std::string body = errorBody("too many connections to the API; try again");
-        return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-               "Content-Length: " +
-               std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-      }();
-      // Best effort and never blocking: the socket is new, so its send buffer is empty.
-      [[maybe_unused]] auto n =
-          ::send(socket.native_handle(), kBusy.data(), kBusy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-      ErrorCode ignored;
-      socket.close(ignored);
-    } else {
-      std::make_shared<Session>(core_, std::move(socket))->start();
-    }
-    doAccept();
-  }
-
-  std::shared_ptr<ApiCore> core_;
-  std::string address_;
-  tcp::acceptor acceptor_;
-  asio::steady_timer retry_timer_;
-};
+}
 
 }  // namespace
 
@@ -822,13 +775,13 @@ class HttpApi::Impl {
       if (!address) return "api listen address '" + text + "' is not host:port";
       wanted.emplace(address->text(), *address);
     }
-    std::map<std::string, std::shared_ptr<Listener>> listeners;
+    std::map<std::string, std::shared_ptr<gateway::TcpListener>> listeners;
     for (const auto& [key, where] : wanted) {
       if (auto it = listeners_.find(key); it != listeners_.end()) {
         listeners[key] = it->second;
         continue;
       }
-      auto listener = std::make_shared<Listener>(core_, key);
+      auto listener = makeListener(core_, key);
       if (auto error = listener->open(where); !error.empty()) {
         for (auto& [k, l] : listeners)
           if (!listeners_.contains(k)) l->close();
@@ -859,7 +812,7 @@ class HttpApi::Impl {
     for (auto& [key, l] : listeners_) l->close();
     listeners_.clear();
     auto sockets = core_->sockets;
-    for (tcp::socket* s : sockets) {
+    for (Socket* s : sockets) {
       ErrorCode ignored;
       s->close(ignored);
     }
@@ -867,7 +820,7 @@ class HttpApi::Impl {
 
  private:
   std::shared_ptr<ApiCore> core_;
-  std::map<std::string, std::shared_ptr<Listener>> listeners_;
+  std::map<std::string, std::shared_ptr<gateway::TcpListener>> listeners_;
 };
 
 HttpApi::HttpApi(asio::io_context& io, Handlers& handlers, EventHub& hub, ApiAuth& auth,

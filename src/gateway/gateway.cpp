@@ -9,6 +9,7 @@
 
 #include "gateway/app.hpp"
 #include "gateway/core.hpp"
+#include "gateway/tcp_listener.hpp"
 
 namespace tend {
 
@@ -30,87 +31,30 @@ Connection::~Connection() {
 
 namespace {
 
-// One listening socket: Host-routed (app "") or dedicated to one app.
-class Listener : public std::enable_shared_from_this<Listener> {
- public:
-  Listener(std::shared_ptr<GatewayCore> core, std::string address)
-      : core_(std::move(core)),
-        address_(std::move(address)),
-        acceptor_(core_->io),
-        retry_timer_(core_->io) {}
+constexpr std::string_view kBusy =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+    "Content-Length: 38\r\nConnection: close\r\n\r\n"
+    "tend: too many connections; try again\n";
 
-  std::string open(const ListenAddress& where) {
-    ErrorCode ec;
-    tcp::endpoint endpoint;
-    auto ip = asio::ip::make_address(where.host, ec);
-    if (!ec) {
-      endpoint = tcp::endpoint(ip, where.port);
-    } else {
-      tcp::resolver resolver(core_->io);
-      auto results = resolver.resolve(where.host, std::to_string(where.port), ec);
-      if (ec || results.empty()) {
-        return "cannot listen on " + address_ + ": cannot resolve " + where.host;
-      }
-      endpoint = results.begin()->endpoint();
-    }
-    acceptor_.open(endpoint.protocol(), ec);
-    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(endpoint, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return "cannot listen on " + address_ + ": " + ec.message();
-    return "";
-  }
-
-  void start() { doAccept(); }
-  void setApp(std::string app) { app_ = std::move(app); }
-  void close() {
-    ErrorCode ignored;
-    acceptor_.close(ignored);
-    retry_timer_.cancel();
-  }
-
- private:
-  void doAccept() {
-    // Accepted sockets are bound to the io_context's executor type (see core.hpp).
-    acceptor_.async_accept(core_->io.get_executor(),
-                           [self = shared_from_this()](ErrorCode ec, gateway::Socket socket) {
-                             self->onAccept(ec, std::move(socket));
-                           });
-  }
-
-  void onAccept(ErrorCode ec, Socket socket) {
-    if (!acceptor_.is_open() || core_->closed) return;
-    if (ec) {
-      // Out of file descriptors and the like: try again shortly rather than spin.
-      core_->log.warn("gateway: accept on {} failed: {}", address_, ec.message());
-      retry_timer_.expires_after(std::chrono::milliseconds(50));
-      retry_timer_.async_wait([self = shared_from_this()](ErrorCode ec) {
-        if (!ec && self->acceptor_.is_open()) self->doAccept();
-      });
-      return;
-    }
-    if (core_->connections.size() >= core_->limits.max_connections) {
-      static constexpr std::string_view kBusy =
-          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
-          "Content-Length: 38\r\nConnection: close\r\n\r\n"
-          "tend: too many connections; try again\n";
-      // Best effort and never blocking: the socket is new, so its send buffer is empty.
-      [[maybe_unused]] auto n =
-          ::send(socket.native_handle(), kBusy.data(), kBusy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-      ErrorCode ignored;
-      socket.close(ignored);
-    } else {
-      startHttpSession(core_, std::move(socket), app_);
-    }
-    doAccept();
-  }
-
-  std::shared_ptr<GatewayCore> core_;
-  std::string address_;
-  std::string app_;
-  tcp::acceptor acceptor_;
-  asio::steady_timer retry_timer_;
+// A listening socket routed by Host (*app empty) or dedicated to the app *app (which a
+// new configuration may change while it keeps listening).
+struct Listening {
+  std::shared_ptr<TcpListener> listener;
+  std::shared_ptr<std::string> app;
 };
+
+Listening makeListener(const std::shared_ptr<GatewayCore>& core, const std::string& address) {
+  auto app = std::make_shared<std::string>();
+  auto listener = std::make_shared<TcpListener>(
+      core->io, address, "gateway", core->log, [core, app](Socket socket) {
+        if (core->closed) return;
+        if (core->connections.size() >= core->limits.max_connections)
+          refuseConnection(socket, kBusy);
+        else
+          startHttpSession(core, std::move(socket), *app);
+      });
+  return {std::move(listener), std::move(app)};
+}
 
 }  // namespace
 }  // namespace gateway
@@ -138,29 +82,29 @@ class Gateway::Impl {
         wanted[address->text()] = {*address, route.app};
       }
     }
-    std::map<std::string, std::shared_ptr<gateway::Listener>> listeners;
+    std::map<std::string, gateway::Listening> listeners;
     for (const auto& [key, value] : wanted) {
       if (auto it = listeners_.find(key); it != listeners_.end()) {
         listeners[key] = it->second;
         continue;
       }
-      auto listener = std::make_shared<gateway::Listener>(core_, key);
-      if (auto error = listener->open(value.first); !error.empty()) {
+      auto listening = gateway::makeListener(core_, key);
+      if (auto error = listening.listener->open(value.first); !error.empty()) {
         for (auto& [k, l] : listeners) {
-          if (!listeners_.contains(k)) l->close();
+          if (!listeners_.contains(k)) l.listener->close();
         }
         return error;
       }
-      listeners[key] = listener;
+      listeners[key] = std::move(listening);
     }
 
     // Nothing can fail from here on.
-    for (auto& [key, listener] : listeners_) {
-      if (!listeners.contains(key)) listener->close();
+    for (auto& [key, l] : listeners_) {
+      if (!listeners.contains(key)) l.listener->close();
     }
-    for (auto& [key, listener] : listeners) {
-      listener->setApp(wanted[key].second);
-      if (!listeners_.contains(key)) listener->start();
+    for (auto& [key, l] : listeners) {
+      *l.app = wanted[key].second;
+      if (!listeners_.contains(key)) l.listener->start();
     }
     listeners_ = std::move(listeners);
 
@@ -202,7 +146,7 @@ class Gateway::Impl {
   void close() {
     if (core_->closed) return;
     core_->closed = true;
-    for (auto& [key, listener] : listeners_) listener->close();
+    for (auto& [key, l] : listeners_) l.listener->close();
     listeners_.clear();
     for (auto& [name, app] : core_->apps) app->shutdown();
     // abort() only closes sockets; each connection leaves the set when it ends.
@@ -212,7 +156,7 @@ class Gateway::Impl {
 
  private:
   std::shared_ptr<GatewayCore> core_;
-  std::map<std::string, std::shared_ptr<gateway::Listener>> listeners_;
+  std::map<std::string, gateway::Listening> listeners_;
 };
 
 Gateway::Gateway(asio::io_context& io, GatewayBackend& backend, Logger& log, Clock& clock,
