@@ -65,6 +65,8 @@ void Handlers::handle(const Request& req, ReplyLine reply) {
     supervisor_.stop(target(), toLine(reply));
   } else if (cmd == "restart") {
     supervisor_.restart(target(), toLine(reply));
+  } else if (cmd == "reload") {
+    supervisor_.reload(target(), toLine(reply));
   } else if (cmd == "delete") {
     supervisor_.remove(target(), toLine(reply));
   } else if (cmd == "scale") {

@@ -175,8 +175,7 @@ Route route(std::string_view method, std::string_view target) {
   if (action == "start" || action == "stop" || action == "restart" || action == "reload") {
     if (method != "POST") return notAllowed("POST");
     r.kind = RouteKind::Command;
-    // No reload exists yet: a reload is a restart (docs/API.md says so).
-    r.command = {{"cmd", action == "reload" ? "restart" : std::string(action)}, {"target", r.app}};
+    r.command = {{"cmd", std::string(action)}, {"target", r.app}};
     r.takes_body = true;
     return finish(r, {});
   }

@@ -31,6 +31,7 @@ const std::map<std::string, std::vector<Field>, std::less<>>& commands() {
         {"api", Type::Object, false}}},
       {"stop", {{"target", Type::String, true}}},
       {"restart", {{"target", Type::String, true}}},
+      {"reload", {{"target", Type::String, true}}},
       {"scale", {{"target", Type::String, true}, {"instances", Type::Int, true}}},
       {"delete", {{"target", Type::String, true}}},
       {"describe", {{"target", Type::String, true}}},

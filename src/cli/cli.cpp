@@ -39,9 +39,13 @@ int runCli(int argc, char** argv) {
   c_start->callback([&] { run = [&] { return cmdStart(start); }; });
 
   std::string target;
-  for (const char* verb : {"stop", "restart", "delete"}) {
+  for (const char* verb : {"stop", "restart", "reload", "delete"}) {
     std::string what = std::string(1, static_cast<char>(std::toupper(verb[0]))) + (verb + 1);
-    auto* c = app.add_subcommand(verb, what + " apps by name, id or all");
+    auto* c = app.add_subcommand(
+        verb, std::string(verb) == "reload"
+                  ? "Replace every instance of apps with no downtime (new one ready, then the "
+                    "old one drained and stopped)"
+                  : what + " apps by name, id or all");
     c->add_option("target", target,
                   "App name, id, all, or a config file (its apps; restart reads it again)")
         ->required();

@@ -129,14 +129,15 @@ bool isConfigFile(const std::string& target) {
 
 // `tend restart tend.yaml`: the file is read again, so a changed env, env_file or command
 // takes effect (apps whose spec changed are restarted with the new one as `tend start`
-// does); the file's other apps that were running are restarted as they are. `stop` and
-// `delete` act on the file's apps by name.
+// does); the file's other apps that were running are restarted as they are (`reload`:
+// reloaded, with no downtime). `stop` and `delete` act on the file's apps by name.
 int actionOnConfigFile(const std::string& verb, const std::string& path, bool as_json) {
-  auto request = configStartRequest(path, "", verb == "restart" ? "restarted" : "changed");
+  const bool rerun = verb == "restart" || verb == "reload";
+  auto request = configStartRequest(path, "", rerun ? "restarted" : "changed");
   if (!request) return kExitFailed;
   std::vector<std::string> names;
   for (const auto& app : (*request)["apps"]) names.push_back(app.value("name", ""));
-  if (verb != "restart") {
+  if (!rerun) {
     for (const auto& name : names) {
       auto r = call({{"cmd", verb}, {"target", name}});
       if (!r && r.error().find("no app") == std::string::npos) return fail(r.error());
@@ -158,7 +159,7 @@ int actionOnConfigFile(const std::string& verb, const std::string& path, bool as
     bool was_running =
         it != old_pids.end() && std::ranges::any_of(it->second, [](int pid) { return pid > 0; });
     if (!was_running || new_pids[name] != it->second) continue;  // new, stopped or restarted
-    if (auto r = call({{"cmd", "restart"}, {"target", name}}); !r) return fail(r.error());
+    if (auto r = call({{"cmd", verb}, {"target", name}}); !r) return fail(r.error());
   }
   return printList(call({{"cmd", "list"}}), as_json);
 }

@@ -90,6 +90,9 @@ nlohmann::json toJson(const AppSpec& spec) {
   else
     j["instances"] = spec.instances;
   if (spec.port.kind != PortSpec::Kind::None) j["port"] = portJson(spec.port);
+  if (spec.share_port == SharePort::ReusePort) j["share_port"] = "reuseport";
+  if (spec.share_port == SharePort::Socket) j["share_port"] = "socket";
+  if (spec.reload_batch != 1) j["reload_batch"] = spec.reload_batch;
   switch (spec.autorestart) {
     case AutoRestart::Never:
       j["autorestart"] = false;

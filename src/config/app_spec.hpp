@@ -19,6 +19,13 @@ using namespace std::chrono_literals;
 
 enum class AutoRestart { Never, Always, OnFailure };
 
+// How the instances of a cluster share one public port (`share_port`).
+enum class SharePort {
+  None,       // a port per instance (a range or auto), balanced by the gateway
+  ReusePort,  // every instance binds the same port itself with SO_REUSEPORT (TEND_REUSE_PORT=1)
+  Socket,     // tend binds the port once and passes it to every instance (LISTEN_FDS, fd 3)
+};
+
 struct PortSpec {
   enum class Kind { None, Fixed, Range, Auto };
   Kind kind = Kind::None;
@@ -83,6 +90,8 @@ struct AppSpec {
   int instances = 1;
   bool instances_max = false;  // "max": one per core, resolved by the supervisor
   PortSpec port;
+  SharePort share_port = SharePort::None;
+  int reload_batch = 1;  // instances replaced at a time by `tend reload`
   AutoRestart autorestart = AutoRestart::Always;
   Duration restart_delay = 0ms;
   BackoffSpec backoff;

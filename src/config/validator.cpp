@@ -52,7 +52,7 @@ const std::vector<std::string> kAppKeys = {
     "env",     "env_file",     "instances",      "port",         "autorestart",  "restart_delay",
     "backoff", "max_restarts", "restart_window", "min_uptime",   "stop_signal",  "kill_timeout",
     "logs",    "max_memory",   "watch",          "ignore_watch", "cron_restart", "depends_on",
-    "ready",   "health",       "on_demand"};
+    "ready",   "health",       "on_demand",      "share_port",   "reload_batch"};
 const std::vector<std::string> kBackoffKeys = {"initial", "max", "multiplier"};
 const std::vector<std::string> kLogKeys = {"max_size", "max_files", "timestamps", "out", "err"};
 const std::vector<std::string> kReadyKeys = {"tcp", "http", "exec", "notify", "expect", "timeout"};
@@ -674,6 +674,24 @@ class Validator {
                                  describe(node), hint));
   }
 
+  void sharePort(const ConfigNode& node, AppSpec& spec) {
+    if (node.kind == Kind::Scalar && node.scalar == "reuseport") {
+      spec.share_port = SharePort::ReusePort;
+      return;
+    }
+    if (node.kind == Kind::Scalar && node.scalar == "socket") {
+      spec.share_port = SharePort::Socket;
+      return;
+    }
+    std::string hint;
+    if (node.kind == Kind::Scalar) {
+      const std::string near = suggestNearest(node.scalar, {"reuseport", "socket"});
+      if (!near.empty()) hint = fmt::format(" (did you mean {}?)", near);
+    }
+    error(node.mark,
+          fmt::format("share_port: expected reuseport or socket, got {}{}", describe(node), hint));
+  }
+
   void backoff(const ConfigNode& node, AppSpec& spec) {
     if (!expectMap(node, "backoff")) return;
     for (const auto& entry : node.map) {
@@ -916,6 +934,7 @@ bool Validator::app(const ConfigNode& node, AppMarks& marks, AppSpec& spec) {
   const ConfigNode::Entry* run_entry = nullptr;
   const ConfigNode::Entry* start_entry = nullptr;
   const ConfigNode::Entry* port_entry = nullptr;
+  const ConfigNode::Entry* share_port_entry = nullptr;
   const ConfigNode::Entry* on_demand_entry = nullptr;
   std::vector<const ConfigNode::Entry*> manage_entries;  // stop, check
   std::vector<Mark> depends_marks;
@@ -953,6 +972,11 @@ bool Validator::app(const ConfigNode& node, AppMarks& marks, AppSpec& spec) {
       port(value, spec);
     } else if (key == "autorestart") {
       autorestart(value, spec);
+    } else if (key == "share_port") {
+      share_port_entry = &entry;
+      sharePort(value, spec);
+    } else if (key == "reload_batch") {
+      if (auto n = integer(value, key, 1, kMaxInstances)) spec.reload_batch = static_cast<int>(*n);
     } else if (key == "restart_delay") {
       if (auto d = duration(value, key)) spec.restart_delay = *d;
     } else if (key == "backoff") {
@@ -1037,8 +1061,20 @@ bool Validator::app(const ConfigNode& node, AppMarks& marks, AppSpec& spec) {
             fmt::format("'{}' goes with 'start', for a service tend does not spawn itself",
                         entry->key));
   }
+  if (share_port_entry && spec.share_port != SharePort::None) {
+    if (spec.port.kind != PortSpec::Kind::Fixed)
+      error(share_port_entry->key_mark,
+            "share_port: the instances share one port, so 'port' must be a single port "
+            "such as 3000");
+    if (start_entry)
+      error(share_port_entry->key_mark, "share_port: tend does not spawn an app with 'start'");
+    if (spec.share_port == SharePort::Socket && spec.on_demand && spec.on_demand->socket_activation)
+      error(share_port_entry->key_mark,
+            "share_port: socket already passes the listening socket; drop "
+            "on_demand.socket_activation");
+  }
   if (port_entry && spec.port.kind == PortSpec::Kind::Fixed &&
-      (spec.instances > 1 || spec.instances_max)) {
+      spec.share_port == SharePort::None && (spec.instances > 1 || spec.instances_max)) {
     const std::string count = spec.instances_max ? "\"max\"" : std::to_string(spec.instances);
     const std::string example =
         spec.instances_max ? "\"auto\""
@@ -1046,7 +1082,7 @@ bool Validator::app(const ConfigNode& node, AppMarks& marks, AppSpec& spec) {
                                          std::min(65535, spec.port.first + spec.instances - 1));
     error(port_entry->value.mark,
           fmt::format("port {} is a single port but instances is {}: give each instance its "
-                      "own port with a range such as {}",
+                      "own port with a range such as {}, or share it with share_port: socket",
                       spec.port.first, count, example));
   }
   if (port_entry && spec.port.kind == PortSpec::Kind::Range && !spec.instances_max &&

@@ -41,6 +41,12 @@ class PortAllocator {
   // Claims ports recorded before (e.g. from the store after a daemon restart), unprobed.
   void claim(const std::string& app, const std::vector<uint16_t>& ports);
   void release(const std::string& app);
+  // One more port for `app` beside those it holds (the replacement a reload runs beside an
+  // instance): a free one of its range or auto range when there is a spare, else any free
+  // port of the default auto range.
+  std::expected<uint16_t, std::string> allocateExtra(const std::string& app, const PortSpec& spec);
+  // Gives back one port of `app` (no-op when it does not hold it).
+  void releasePort(const std::string& app, uint16_t port);
   const std::vector<uint16_t>& portsOf(const std::string& app) const;
 
  private:

@@ -41,6 +41,10 @@ constexpr Duration kGroupPoll = 10ms;
 constexpr Duration kSampleInterval = 2s;
 constexpr Duration kFirstSample = 200ms;
 constexpr Duration kReplySlack = 10s;  // beyond kill_timeout, before a reply is sent anyway
+constexpr Duration kDrainPoll = 10ms;   // how often a draining instance's requests are counted
+// An instance's lookup key is its index, or its index plus this for the replacement that a
+// reload runs beside it (the two alternate, so events of either always find their own).
+constexpr int kReplacementKey = 1 << 20;
 
 // Reads one child stream into its log file, line by line. Waits for readability and then
 // reads into one buffer shared by every reader (the loop has one thread), so an idle
@@ -105,13 +109,20 @@ class PipeReader : public std::enable_shared_from_this<PipeReader> {
 };
 
 struct Instance {
-  Instance(asio::io_context& io, const AppSpec& spec, int idx)
-      : index(idx), machine(spec), restart_timer(io), kill_timer(io), group_timer(io) {}
+  Instance(asio::io_context& io, const AppSpec& spec, int idx, int lookup_key)
+      : index(idx),
+        key(lookup_key),
+        machine(spec),
+        restart_timer(io),
+        kill_timer(io),
+        group_timer(io) {}
 
-  int index;
+  int index;  // what users see (TEND_INSTANCE, list, logs)
+  int key;    // what timers and exits find it by (see kReplacementKey)
   InstanceMachine machine;
   pid_t pid = 0;     // also its process group
-  uint64_t run = 0;  // which spawn the pid belongs to; stale timer events are ignored
+  uint64_t run = 0;  // which spawn the pid belongs to (unique in the daemon); stale events
+                     // are ignored
   uint64_t start_ticks = 0;
   TimePoint started_at{};
   int64_t started_wall = 0;
@@ -132,12 +143,38 @@ struct Instance {
   bool running() const { return pid > 0; }
 };
 
+// `tend reload` of one app: instances are replaced `reload_batch` at a time. For each, a
+// replacement is started beside the old instance; once it is online the old one is taken
+// out of service (the gateway sends it nothing new), drained of the gateway's requests in
+// flight (at most kill_timeout), stopped, and the replacement takes its place. If a
+// replacement does not get online, it is stopped, the old instance keeps running and the
+// reload ends with the reason.
+struct SlotReload {
+  enum class Phase { Starting, Draining, StoppingOld, Aborting };
+  int slot = 0;
+  Phase phase = Phase::Starting;
+  std::unique_ptr<Instance> replacement;
+  bool own_port = false;  // the replacement got a port of its own (a port per instance)
+  TimePoint drain_deadline{};
+};
+
+struct ReloadJob {
+  std::vector<int> todo;  // slots not begun yet, in order
+  std::vector<SlotReload> active;
+  std::vector<std::string> errors;
+  std::vector<std::function<void(std::vector<std::string>)>> done;
+  bool failed = false;
+};
+
 struct App {
   int64_t id = 0;
   AppSpec spec;
   bool desired_running = false;
   std::vector<std::unique_ptr<Instance>> instances;
-  UniqueFd activation_socket;  // on_demand.socket_activation: bound once, kept across restarts
+  std::unique_ptr<ReloadJob> reload;
+  std::set<int> draining;  // slots whose old instance gets no new requests (during a reload)
+  // on_demand.socket_activation or share_port: socket: bound once, kept across restarts
+  UniqueFd activation_socket;
   std::optional<AppSpec> pending_spec;  // replace the spec once every instance stopped
   bool start_after_update = false;
   bool pending_delete = false;
@@ -297,6 +334,7 @@ class Supervisor::Impl {
       if (!(app->spec == item.spec)) {
         (void)store_.updateApp(app->id, toJson(item.spec), item.run);
         log_.info("{}: configuration changed", app->spec.name);
+        abortReload(*app, "its configuration changed");
         app->pending_spec = item.spec;
         app->start_after_update = item.run;
         app->desired_running = item.run;
@@ -320,6 +358,11 @@ class Supervisor::Impl {
     std::set<int64_t> ids;
     std::vector<std::string> errors;
     for (App* app : *targets) {
+      if (app->reload) {
+        errors.push_back(fmt::format("{} is being reloaded; try again once that is done",
+                                     app->spec.name));
+        continue;
+      }
       ids.insert(app->id);
       if (verb == "start") {
         if (auto err = startApp(*app); !err.empty()) errors.push_back(err);
@@ -470,6 +513,7 @@ class Supervisor::Impl {
     for (auto& app : apps_) {
       ids.insert(app->id);
       if (forget) setDesired(*app, false);
+      abortReload(*app, "the daemon is stopping");
       for (auto& inst : app->instances) apply(*app, *inst, inst->machine.stop());
     }
     replyWhenSettled(ids, {}, [done = std::move(done)](Result) { done(); });
@@ -507,11 +551,20 @@ class Supervisor::Impl {
       if (a->id == id) return a.get();
     return nullptr;
   }
-  Instance* findInstance(int64_t app_id, int index, App** app_out = nullptr) {
+  // The instance with lookup key `key` (see kReplacementKey): a slot's instance, or the
+  // replacement a reload runs beside it.
+  Instance* findInstance(int64_t app_id, int key, App** app_out = nullptr) {
     App* app = findById(app_id);
-    if (!app || index < 0 || index >= static_cast<int>(app->instances.size())) return nullptr;
+    if (!app || key < 0) return nullptr;
     if (app_out) *app_out = app;
-    return app->instances[static_cast<size_t>(index)].get();
+    const int slot = key % kReplacementKey;
+    if (slot < static_cast<int>(app->instances.size()) &&
+        app->instances[static_cast<size_t>(slot)]->key == key)
+      return app->instances[static_cast<size_t>(slot)].get();
+    if (app->reload)
+      for (auto& s : app->reload->active)
+        if (s.replacement && s.replacement->key == key) return s.replacement.get();
+    return nullptr;
   }
 
   std::expected<std::vector<App*>, std::string> resolve(const std::string& target) {
@@ -543,7 +596,7 @@ class Supervisor::Impl {
   }
 
   std::unique_ptr<Instance> makeInstance(const App& app, int i) {
-    auto inst = std::make_unique<Instance>(io_, app.spec, i);
+    auto inst = std::make_unique<Instance>(io_, app.spec, i, i);
     const LogSpec& logs = app.spec.logs;
     inst->out_log =
         std::make_shared<LogWriter>(instanceLogPath(logs.out_file, paths_.logs, app.spec, i, "out"),
@@ -568,6 +621,10 @@ class Supervisor::Impl {
     }
     if (count < 1 || count > 1024) {
       done(std::unexpected("instances must be from 1 to 1024 (use stop for none)"));
+      return;
+    }
+    if (app->reload) {
+      done(std::unexpected(fmt::format("{} is being reloaded; try again once that is done", name)));
       return;
     }
     if (isExternal(*app) || app->pending_spec || app->pending_delete) {
@@ -671,6 +728,7 @@ class Supervisor::Impl {
       env["PORT"] = std::to_string(inst.port);
       env["TEND_PORT"] = std::to_string(inst.port);
     }
+    if (app.spec.share_port == SharePort::ReusePort) env["TEND_REUSE_PORT"] = "1";
     std::vector<std::string> out;
     out.reserve(env.size());
     for (const auto& [k, v] : env) out.push_back(k + "=" + v);
@@ -693,7 +751,8 @@ class Supervisor::Impl {
     req.env = childEnv(app, inst);
     req.stdout_fd = out_w.get();
     req.stderr_fd = err_w.get();
-    if (app.spec.on_demand && app.spec.on_demand->socket_activation) {
+    if ((app.spec.on_demand && app.spec.on_demand->socket_activation) ||
+        app.spec.share_port == SharePort::Socket) {
       if (auto err = ensureActivationSocket(app, inst); !err.empty()) {
         spawnFailed(app, inst, err);
         return;
@@ -708,7 +767,7 @@ class Supervisor::Impl {
       return;
     }
     inst.pid = *pid;
-    ++inst.run;
+    inst.run = ++runs_;
     inst.adopted = false;
     inst.start_ticks = processStartTicks(*pid).value_or(0);
     inst.started_at = clock_.now();
@@ -716,7 +775,7 @@ class Supervisor::Impl {
     inst.cpu = 0;
     inst.memory = 0;
     inst.last_ticks = 0;
-    by_pid_[*pid] = {app.id, inst.index};
+    by_pid_[*pid] = {app.id, inst.key};
     inst.out_reader = std::make_shared<PipeReader>(io_, std::move(out_r), inst.out_log, clock_);
     inst.err_reader = std::make_shared<PipeReader>(io_, std::move(err_r), inst.err_log, clock_);
     if (log_line_) {
@@ -739,20 +798,24 @@ class Supervisor::Impl {
 
   // Socket activation: tend binds the app's port itself, once, and every process of the app
   // gets the listening socket as fd 3, so a connection made while it boots (or restarts)
-  // waits in the backlog instead of being refused.
+  // waits in the backlog instead of being refused. An on-demand app's socket is on
+  // loopback (the gateway is its front); share_port: socket binds every address, as the
+  // app itself would.
   std::string ensureActivationSocket(App& app, const Instance& inst) {
     if (app.activation_socket) return "";
     if (!inst.port) return "socket_activation needs the app's port";
+    const bool any = app.spec.share_port == SharePort::Socket;
     UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     int one = 1;
     ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(inst.port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_addr.s_addr = htonl(any ? INADDR_ANY : INADDR_LOOPBACK);
     if (!fd || ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
         ::listen(fd.get(), SOMAXCONN) != 0)
-      return fmt::format("cannot listen on 127.0.0.1:{} for socket activation: {}", inst.port,
+      return fmt::format("cannot listen on {}:{} for {}: {}", any ? "0.0.0.0" : "127.0.0.1",
+                         inst.port, any ? "share_port" : "socket activation",
                          std::strerror(errno));
     app.activation_socket = std::move(fd);
     return "";
@@ -803,14 +866,14 @@ class Supervisor::Impl {
   // check (when given): already running means online at once; else start, online when it
   // succeeds. The gateway then waits for the target to accept connections.
   void startExternal(App& app, Instance& inst) {
-    uint64_t run = ++inst.run;
+    uint64_t run = inst.run = ++runs_;
     inst.started_at = clock_.now();
     inst.started_wall = clock_.wallMillis();
     Duration limit = app.spec.on_demand ? app.spec.on_demand->start_timeout : Duration(30s);
-    auto whenCurrent = [this, id = app.id, index = inst.index, run](auto fn) {
+    auto whenCurrent = [this, id = app.id, key = inst.key, run](auto fn) {
       return [this, id, index, run, fn](ExitStatus exit) {
         App* a = nullptr;
-        Instance* i = findInstance(id, index, &a);
+        Instance* i = findInstance(id, key, &a);
         if (i && i->run == run && i->machine.status() == Status::Starting) fn(*a, *i, exit);
       };
     };
@@ -842,10 +905,10 @@ class Supervisor::Impl {
   }
 
   void stopExternal(App& app, Instance& inst) {
-    uint64_t run = ++inst.run;
-    auto finished = [this, id = app.id, index = inst.index, run](ExitStatus exit) {
+    uint64_t run = inst.run = ++runs_;
+    auto finished = [this, id = app.id, key = inst.key, run](ExitStatus exit) {
       App* a = nullptr;
-      Instance* i = findInstance(id, index, &a);
+      Instance* i = findInstance(id, key, &a);
       if (!i || i->run != run || i->machine.status() != Status::Stopping) return;
       if (!exit.clean()) log_.warn("{}: stop command failed: {}", a->spec.name, exit.describe());
       finishExit(*a, *i, exit);
@@ -861,9 +924,9 @@ class Supervisor::Impl {
     log_.error("{}[{}]: {}", app.spec.name, inst.index, why);
     inst.err_log->write(fmt::format("tend: {}", why), clock_.wallMillis());
     // Posted, so that a failing spawn retried without delay cannot recurse.
-    asio::post(io_, [this, id = app.id, index = inst.index, run = inst.run, why] {
+    asio::post(io_, [this, id = app.id, key = inst.key, run = inst.run, why] {
       App* a = nullptr;
-      Instance* i = findInstance(id, index, &a);
+      Instance* i = findInstance(id, key, &a);
       if (!i || i->run != run || i->machine.status() != Status::Starting) return;
       apply(*a, *i, i->machine.spawnFailed(clock_.now(), why));
     });
@@ -888,7 +951,8 @@ class Supervisor::Impl {
               {"instance", inst.index},
               {"status", std::string(statusName(t.status))},
               {"reason", t.reason},
-              {"pid", inst.pid}});
+              {"pid", inst.pid},
+              {"replacement", isReplacement(app, inst)}});
       if (std::ranges::find(t.actions, Action::RecordRestart) != t.actions.end())
         event_({{"type", "restart"},
                 {"app", app.spec.name},
@@ -917,6 +981,10 @@ class Supervisor::Impl {
     }
     if (t.changed) {
       finishPendingIfStopped(app);
+      if (app.reload)  // deferred: a reload's next step may apply transitions itself
+        asio::post(io_, [this, id = app.id] {
+          if (App* a = findById(id)) advanceReload(*a);
+        });
       checkWaiters();
       if (t.status == Status::Online && instance_online_) instance_online_(app.spec.name);
     }
@@ -940,10 +1008,10 @@ class Supervisor::Impl {
   void scheduleRestart(App& app, Instance& inst, Duration delay) {
     inst.restart_timer.expires_after(delay);
     inst.restart_timer.async_wait(
-        [this, id = app.id, index = inst.index](boost::system::error_code ec) {
+        [this, id = app.id, key = inst.key](boost::system::error_code ec) {
           if (ec) return;
           App* a = nullptr;
-          Instance* i = findInstance(id, index, &a);
+          Instance* i = findInstance(id, key, &a);
           if (i) apply(*a, *i, i->machine.restartDue());
         });
   }
@@ -958,13 +1026,13 @@ class Supervisor::Impl {
     inst.kill_deadline = clock_.now() + app.spec.kill_timeout;
     inst.kill_timer.expires_after(app.spec.kill_timeout);
     inst.kill_timer.async_wait(
-        [this, id = app.id, index = inst.index, run = inst.run](boost::system::error_code ec) {
+        [this, id = app.id, key = inst.key, run = inst.run](boost::system::error_code ec) {
           if (ec) return;
           App* a = nullptr;
-          Instance* i = findInstance(id, index, &a);
+          Instance* i = findInstance(id, key, &a);
           if (!i || i->run != run || !i->running()) return;
           log_.warn("{}[{}]: still running {} after {}; sending SIGKILL to its group", a->spec.name,
-                    index, i->pid, formatDuration(a->spec.kill_timeout));
+                    i->index, i->pid, formatDuration(a->spec.kill_timeout));
           ops_.signalGroup(i->pid, SIGKILL);
         });
   }
@@ -1009,7 +1077,7 @@ class Supervisor::Impl {
     inst.pid = row.pid;
     inst.start_ticks = row.start_ticks;
     inst.adopted = true;
-    ++inst.run;
+    inst.run = ++runs_;
     inst.started_at = clock_.now();
     inst.machine.adoptRunning();
     if (fd >= 0)  // pidfd_open sets close-on-exec itself
@@ -1021,10 +1089,10 @@ class Supervisor::Impl {
     if (!inst.pidfd) return;
     inst.pidfd->async_wait(
         asio::posix::stream_descriptor::wait_read,
-        [this, id = app.id, index = inst.index, run = inst.run](boost::system::error_code ec) {
+        [this, id = app.id, key = inst.key, run = inst.run](boost::system::error_code ec) {
           if (ec) return;
           App* a = nullptr;
-          Instance* i = findInstance(id, index, &a);
+          Instance* i = findInstance(id, key, &a);
           if (!i || i->run != run || !i->running()) return;
           i->pidfd.reset();
           leaderExited(*a, *i, ExitStatus{});
@@ -1065,11 +1133,11 @@ class Supervisor::Impl {
       return;
     }
     inst.group_timer.expires_after(kGroupPoll);
-    inst.group_timer.async_wait([this, id = app.id, index = inst.index, run = inst.run,
+    inst.group_timer.async_wait([this, id = app.id, key = inst.key, run = inst.run,
                                  exit](boost::system::error_code ec) {
       if (ec) return;
       App* a = nullptr;
-      Instance* i = findInstance(id, index, &a);
+      Instance* i = findInstance(id, key, &a);
       if (i && i->run == run && i->running()) waitForGroup(*a, *i, exit);
     });
   }
@@ -1089,11 +1157,273 @@ class Supervisor::Impl {
     apply(app, inst, inst.machine.exited(clock_.now(), uptime, exit));
   }
 
+  // ---- reload ------------------------------------------------------------------------------
+
+ public:
+  void reload(const std::string& target, Reply done) {
+    auto targets = resolve(target);
+    if (!targets) {
+      done(std::unexpected(targets.error()));
+      return;
+    }
+    auto pending = std::make_shared<size_t>(targets->size());
+    auto errors = std::make_shared<std::vector<std::string>>();
+    auto finish = [this, pending, errors, done = std::move(done)](std::vector<std::string> errs) {
+      errors->insert(errors->end(), errs.begin(), errs.end());
+      if (--*pending > 0) return;
+      if (errors->empty())
+        done(list());
+      else
+        done(std::unexpected(join(*errors, "; ")));
+    };
+    for (App* app : *targets) {
+      if (isExternal(*app) || !app->desired_running || !anyOnline(*app)) {
+        // Nothing serves that could be kept up: a reload is a (re)start, as with PM2.
+        command("restart", app->spec.name, [finish](Result r) {
+          finish(r ? std::vector<std::string>{} : std::vector<std::string>{r.error()});
+        });
+        continue;
+      }
+      if (app->reload) {  // one already runs: this one ends with it
+        app->reload->done.push_back(finish);
+        continue;
+      }
+      if (app->pending_spec || app->pending_delete) {
+        finish({fmt::format("{}: cannot reload while its configuration changes", app->spec.name)});
+        continue;
+      }
+      auto job = std::make_unique<ReloadJob>();
+      for (const auto& inst : app->instances) job->todo.push_back(inst->index);
+      job->done.push_back(finish);
+      app->reload = std::move(job);
+      log_.info("{}: reloading {} instance(s), {} at a time", app->spec.name,
+                app->instances.size(), app->spec.reload_batch);
+      advanceReload(*app);
+    }
+  }
+
+  // Ports the gateway may send new requests to: online instances not being drained, and
+  // online replacements of a reload.
+  std::vector<uint16_t> servingPorts(const std::string& name) const {
+    std::vector<uint16_t> out;
+    for (const auto& app : apps_) {
+      if (app->spec.name != name) continue;
+      for (const auto& inst : app->instances)
+        if (inst->port && inst->machine.status() == Status::Online &&
+            !app->draining.count(inst->index))
+          out.push_back(inst->port);
+      if (app->reload)
+        for (const auto& s : app->reload->active)
+          if (s.replacement->port && s.replacement->machine.status() == Status::Online &&
+              s.phase != SlotReload::Phase::Aborting)
+            out.push_back(s.replacement->port);
+    }
+    return out;
+  }
+
+  void onServingChanged(std::function<void(const std::string&)> hook) {
+    serving_changed_ = std::move(hook);
+  }
+  void countInFlight(std::function<size_t(const std::string&, uint16_t)> counter) {
+    in_flight_ = std::move(counter);
+  }
+
+ private:
+  // A reload's new instance, not yet in its slot.
+  static bool isReplacement(const App& app, const Instance& inst) {
+    return inst.index < static_cast<int>(app.instances.size()) &&
+           app.instances[static_cast<size_t>(inst.index)].get() != &inst;
+  }
+
+  static bool anyOnline(const App& app) {
+    return std::ranges::any_of(
+        app.instances, [](const auto& i) { return i->machine.status() == Status::Online; });
+  }
+
+  // Stops a reload where it is: replacements are stopped and discarded (those already in
+  // their slot stay), and its callers hear `why`.
+  void abortReload(App& app, const std::string& why) {
+    if (!app.reload) return;
+    ReloadJob& job = *app.reload;
+    job.failed = true;
+    job.todo.clear();
+    job.errors.push_back(fmt::format("{}: reload stopped: {}", app.spec.name, why));
+    for (auto& s : job.active) {
+      if (!s.replacement || s.phase == SlotReload::Phase::Aborting) continue;
+      s.phase = SlotReload::Phase::Aborting;
+      app.draining.erase(s.slot);
+      apply(app, *s.replacement, s.replacement->machine.stop());
+    }
+    servingChanged(app);
+  }
+
+  void servingChanged(const App& app) {
+    if (serving_changed_) serving_changed_(app.spec.name);
+  }
+
+  // Moves a reload on; called after any transition of the app's instances and by the drain
+  // timer. Idempotent.
+  void advanceReload(App& app) {
+    if (!app.reload) return;
+    ReloadJob& job = *app.reload;
+    for (auto& s : job.active) progressSlot(app, job, s);
+    // Finished slots go: the replacement took the old instance's place, or was discarded.
+    std::erase_if(job.active, [](const SlotReload& s) { return !s.replacement; });
+    while (!job.failed && !job.todo.empty() &&
+           static_cast<int>(job.active.size()) < app.spec.reload_batch) {
+      int slot = job.todo.front();
+      job.todo.erase(job.todo.begin());
+      beginSlot(app, job, slot);
+    }
+    if (job.active.empty() && (job.failed || job.todo.empty())) {
+      auto finished = std::move(app.reload);
+      log_.info("{}: reload {}", app.spec.name, finished->errors.empty() ? "done" : "failed");
+      for (auto& done : finished->done) done(finished->errors);
+      checkWaiters();
+    }
+  }
+
+  void beginSlot(App& app, ReloadJob& job, int slot) {
+    if (slot >= static_cast<int>(app.instances.size())) return;  // scaled down meanwhile
+    Instance& old = *app.instances[static_cast<size_t>(slot)];
+    if (old.machine.status() != Status::Online) {
+      // Nothing to keep serving: replaced the plain way.
+      if (old.running()) ++old.restarts;
+      apply(app, old, old.machine.restart());
+      return;
+    }
+    SlotReload s;
+    s.slot = slot;
+    const int key = old.key >= kReplacementKey ? slot : slot + kReplacementKey;
+    s.replacement = std::make_unique<Instance>(io_, app.spec, slot, key);
+    Instance& fresh = *s.replacement;
+    fresh.out_log = old.out_log;  // the same files: one instance, one log
+    fresh.err_log = old.err_log;
+    fresh.restarts = old.restarts;
+    if (old.port && app.spec.share_port == SharePort::None) {
+      auto port = ports_.allocateExtra(app.spec.name, app.spec.port);
+      if (!port) {
+        job.errors.push_back(fmt::format("{}[{}]: {}", app.spec.name, slot, port.error()));
+        job.failed = true;
+        return;
+      }
+      fresh.port = *port;
+      s.own_port = true;
+    } else {
+      fresh.port = old.port;
+    }
+    log_.info("{}[{}]: reload: starting a new instance{} beside pid {}", app.spec.name, slot,
+              s.own_port ? fmt::format(" on port {}", fresh.port) : "", old.pid);
+    job.active.push_back(std::move(s));
+    // The reference stays valid: `active` does not grow again before this returns.
+    apply(app, fresh, fresh.machine.start());
+  }
+
+  void progressSlot(App& app, ReloadJob& job, SlotReload& s) {
+    if (!s.replacement) return;
+    Instance& fresh = *s.replacement;
+    const Status fs = fresh.machine.status();
+    if (s.slot >= static_cast<int>(app.instances.size()) &&
+        s.phase != SlotReload::Phase::Aborting) {  // its slot went (a new config)
+      s.phase = SlotReload::Phase::Aborting;
+      apply(app, fresh, fresh.machine.stop());
+    }
+    if (s.phase == SlotReload::Phase::Aborting) {
+      if (fresh.running() || !settledStatus(fresh.machine.status())) return;
+      closeInstanceIo(fresh);
+      if (s.own_port) ports_.releasePort(app.spec.name, fresh.port);
+      if (s.slot < static_cast<int>(app.instances.size()))  // the store holds the one that stays
+        persistInstance(app, *app.instances[static_cast<size_t>(s.slot)]);
+      s.replacement.reset();
+      return;
+    }
+    Instance& old = *app.instances[static_cast<size_t>(s.slot)];
+    switch (s.phase) {
+      case SlotReload::Phase::Starting:
+        if (fs == Status::Online) {
+          s.phase = SlotReload::Phase::Draining;
+          s.drain_deadline = clock_.now() + app.spec.kill_timeout;
+          app.draining.insert(s.slot);
+          log_.info("{}[{}]: reload: the new instance (pid {}) is online; draining pid {}",
+                    app.spec.name, s.slot, fresh.pid, old.pid);
+          servingChanged(app);
+          drainOld(app, s);
+        } else if (fs != Status::Starting) {
+          std::string why = fresh.machine.lastReason();
+          job.errors.push_back(
+              fmt::format("{}[{}]: the new instance did not get ready{}; the old one (pid {}) "
+                          "keeps running",
+                          app.spec.name, s.slot, why.empty() ? "" : " (" + why + ")", old.pid));
+          job.failed = true;
+          s.phase = SlotReload::Phase::Aborting;
+          apply(app, fresh, fresh.machine.stop());
+          progressSlot(app, job, s);
+        }
+        break;
+      case SlotReload::Phase::Draining:
+        drainOld(app, s);
+        break;
+      case SlotReload::Phase::StoppingOld:
+        if (old.running() || !settledStatus(old.machine.status())) break;
+        swapIn(app, s);
+        break;
+      case SlotReload::Phase::Aborting:
+        break;  // handled above
+    }
+  }
+
+  // Stops the old instance once the gateway has no request in flight to it (or at the
+  // drain deadline); polled every kDrainPoll while it has.
+  void drainOld(App& app, SlotReload& s) {
+    Instance& old = *app.instances[static_cast<size_t>(s.slot)];
+    const size_t busy = (in_flight_ && old.port && s.own_port)
+                            ? in_flight_(app.spec.name, old.port)
+                            : 0;
+    if (busy > 0 && clock_.now() < s.drain_deadline) {
+      auto timer = std::make_shared<asio::steady_timer>(io_, kDrainPoll);
+      timer->async_wait([this, id = app.id, timer](boost::system::error_code ec) {
+        if (ec) return;
+        if (App* a = findById(id)) advanceReload(*a);
+      });
+      return;
+    }
+    s.phase = SlotReload::Phase::StoppingOld;
+    apply(app, old, old.machine.stop());
+  }
+
+  // The old instance stopped: the replacement takes its slot.
+  void swapIn(App& app, SlotReload& s) {
+    auto& place = app.instances[static_cast<size_t>(s.slot)];
+    const uint16_t old_port = place->port;
+    closeInstanceIo(*place);
+    if (s.own_port) ports_.releasePort(app.spec.name, old_port);
+    place = std::move(s.replacement);
+    app.draining.erase(s.slot);
+    persistInstance(app, *place);
+    recordRestart(app, *place, "reload", /*with_exit=*/false);
+    if (event_)
+      event_({{"type", "restart"}, {"app", app.spec.name}, {"instance", s.slot}, {"reason", "reload"}});
+    log_.info("{}[{}]: reload: pid {} replaced the old instance", app.spec.name, s.slot,
+              place->pid);
+    servingChanged(app);
+    appsChanged();
+  }
+
   // ---- updates, deletes and replies ------------------------------------------------------
 
   static bool allStopped(const App& app) {
     for (const auto& inst : app.instances)
       if (inst->running() || !settledStatus(inst->machine.status())) return false;
+    return replacementsSettled(app);
+  }
+
+  // No replacement of a reload is running or between states.
+  static bool replacementsSettled(const App& app) {
+    if (app.reload)
+      for (const auto& s : app.reload->active)
+        if (s.replacement &&
+            (s.replacement->running() || !settledStatus(s.replacement->machine.status())))
+          return false;
     return true;
   }
 
@@ -1149,6 +1479,7 @@ class Supervisor::Impl {
       if (app->pending_spec || app->pending_delete) return false;
       for (const auto& inst : app->instances)
         if (!settledStatus(inst->machine.status())) return false;
+      if (!replacementsSettled(*app)) return false;
     }
     return true;
   }
@@ -1355,13 +1686,16 @@ class Supervisor::Impl {
   time_t cron_last_minute_ = 0;
   std::map<std::string, std::string> base_env_;
   std::vector<std::unique_ptr<App>> apps_;
-  std::map<pid_t, std::pair<int64_t, int>> by_pid_;
+  std::map<pid_t, std::pair<int64_t, int>> by_pid_;  // pid -> app id, instance key
+  uint64_t runs_ = 0;                                 // spawns so far (Instance::run)
   std::map<pid_t, std::function<void(ExitStatus)>> helpers_;  // check/start/stop commands
   std::vector<std::shared_ptr<Waiter>> waiters_;
   std::function<void()> apps_changed_;
   std::function<void(const std::string&)> instance_online_;
   std::function<void(const json&)> event_;
   std::function<void(const std::string&, int, bool, std::string_view)> log_line_;
+  std::function<void(const std::string&)> serving_changed_;
+  std::function<size_t(const std::string&, uint16_t)> in_flight_;
 };
 
 Supervisor::Supervisor(Deps deps) : impl_(std::make_unique<Impl>(deps)) {}
@@ -1382,6 +1716,18 @@ void Supervisor::stop(const std::string& t, Reply done) {
 }
 void Supervisor::restart(const std::string& t, Reply done) {
   impl_->command("restart", t, std::move(done));
+}
+void Supervisor::reload(const std::string& t, Reply done) {
+  impl_->reload(t, std::move(done));
+}
+std::vector<uint16_t> Supervisor::servingPorts(const std::string& app) const {
+  return impl_->servingPorts(app);
+}
+void Supervisor::onServingChanged(std::function<void(const std::string& app)> hook) {
+  impl_->onServingChanged(std::move(hook));
+}
+void Supervisor::countInFlight(std::function<size_t(const std::string&, uint16_t)> counter) {
+  impl_->countInFlight(std::move(counter));
 }
 void Supervisor::scale(const std::string& name, int instances, Reply done) {
   impl_->scale(name, instances, std::move(done));

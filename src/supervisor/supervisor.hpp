@@ -69,6 +69,21 @@ class Supervisor {
   void stop(const std::string& target, Reply done);
   void restart(const std::string& target, Reply done);
   void remove(const std::string& target, Reply done);
+  // Zero-downtime restart (see ReloadJob in supervisor.cpp): each instance is replaced by a
+  // new one that is started beside it and must get online before the old one is drained
+  // and stopped, `reload_batch` at a time. The reply comes when every instance is replaced,
+  // or with the reason when a new instance did not get ready (the old one then keeps
+  // running and the rest are left as they are). An app with nothing online is restarted.
+  // While an app reloads, other commands on it are refused.
+  void reload(const std::string& target, Reply done);
+  // The ports the gateway may send new requests to: the app's online instances, minus those
+  // a reload is draining, plus a reload's new instances once they are online.
+  std::vector<uint16_t> servingPorts(const std::string& app) const;
+  // Called (synchronously) when servingPorts(app) may have changed because of a reload.
+  void onServingChanged(std::function<void(const std::string& app)> hook);
+  // How many gateway requests are in flight to `port` of `app`: a reload waits for none
+  // (at most kill_timeout) before it stops an old instance.
+  void countInFlight(std::function<size_t(const std::string& app, uint16_t port)> counter);
   // Changes the number of instances of app `name` (1-1024) at run time: new instances get
   // ports and start when the app runs; the highest ones are stopped and removed.
   void scale(const std::string& name, int instances, Reply done);

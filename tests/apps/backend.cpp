@@ -5,9 +5,17 @@
 //   GET  /sse?n=N&ms=M   text/event-stream: N events "data: event i", M ms apart
 //   GET  /headers        200 with every request header, one "name: value" per line
 //   GET  /ws (Upgrade)   a WebSocket that echoes every message
-// One thread per connection, keep-alive. `backend never` never listens at all.
+// One thread per connection, keep-alive. `backend never` never listens at all. Every
+// response carries X-Backend-Pid and X-Backend-Instance (TEND_INSTANCE).
+// With TEND_REUSE_PORT=1 it binds $PORT with SO_REUSEPORT. With BACKEND_GRACEFUL=1, SIGTERM
+// drains: it stops accepting, answers the requests it has with "Connection: close", and
+// exits once no connection is left (at most 10 s later).
 
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -24,6 +32,10 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 namespace {
+
+std::atomic<bool> g_draining{false};
+std::atomic<int> g_connections{0};
+bool g_graceful = false;
 
 std::string queryValue(const std::string& target, const std::string& key) {
   size_t q = target.find('?');
@@ -57,12 +69,23 @@ void serveWebSocket(tcp::socket socket, http::request<http::string_body> req) {
 
 void serve(tcp::socket socket) {
   const char* app = std::getenv("TEND_APP_NAME");
+  const char* instance = std::getenv("TEND_INSTANCE");
+  const std::string pid = std::to_string(::getpid());
+  if (g_graceful) {  // reads wake up now and then to see whether the backend drains
+    timeval tv{0, 100'000};
+    ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
   beast::flat_buffer buffer;
   while (true) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(64ull << 20);
     beast::error_code ec;
-    http::read(socket, buffer, parser, ec);
+    while (true) {
+      http::read(socket, buffer, parser, ec);
+      if (ec != asio::error::would_block && ec != asio::error::try_again) break;
+      if (g_draining && buffer.size() == 0 && !parser.got_some()) return;  // idle: close
+      ec = {};
+    }
     if (ec) return;
     auto req = parser.release();
     std::string target(req.target());
@@ -74,6 +97,8 @@ void serve(tcp::socket socket) {
       int n = std::atoi(queryValue(target, "n").c_str());
       int ms = std::atoi(queryValue(target, "ms").c_str());
       http::response<http::empty_body> head{http::status::ok, req.version()};
+      head.set("X-Backend-Pid", pid);
+      head.set("X-Backend-Instance", instance ? instance : "");
       head.set(http::field::content_type, "text/event-stream");
       head.set(http::field::cache_control, "no-cache");
       head.chunked(true);
@@ -89,6 +114,8 @@ void serve(tcp::socket socket) {
       continue;
     }
     http::response<http::string_body> res{http::status::ok, req.version()};
+    res.set("X-Backend-Pid", pid);
+    res.set("X-Backend-Instance", instance ? instance : "");
     res.set(http::field::content_type, "text/plain");
     if (target == "/echo") {
       uint64_t fnv = 14695981039346656037ull;
@@ -103,11 +130,55 @@ void serve(tcp::socket socket) {
                    " method=" + std::string(req.method_string()) + " target=" + target +
                    " host=" + std::string(req[http::field::host]);
     }
-    res.keep_alive(req.keep_alive());
+    const bool keep = req.keep_alive() && !g_draining;
+    res.keep_alive(keep);
     res.prepare_payload();
     http::write(socket, res, ec);
-    if (ec || !req.keep_alive()) return;
+    if (ec || !keep) return;
   }
+}
+
+// Accepts on `fd` (non-blocking; shared with other processes when socket-activated) until
+// the backend drains, one thread per connection.
+void acceptLoop(int fd) {
+  asio::io_context io;
+  while (!g_draining) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    int conn = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (conn < 0) continue;  // another process took it, or it went away
+    ++g_connections;
+    std::thread([&io, conn] {
+      tcp::socket socket(io);
+      beast::error_code ec;
+      socket.assign(tcp::v4(), conn, ec);
+      socket.non_blocking(false, ec);
+      serve(std::move(socket));
+      --g_connections;
+    }).detach();
+  }
+  ::close(fd);
+  for (int i = 0; i < 1000 && g_connections > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::printf("backend drained, exiting\n");
+  std::exit(0);
+}
+
+// BACKEND_GRACEFUL=1: SIGTERM starts draining instead of killing.
+void handleTermGracefully() {
+  const char* graceful = std::getenv("BACKEND_GRACEFUL");
+  g_graceful = graceful && std::string(graceful) == "1";
+  if (!g_graceful) return;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);  // before any thread: they all inherit it
+  std::thread([set] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    std::printf("backend draining\n");
+    g_draining = true;
+  }).detach();
 }
 
 }  // namespace
@@ -118,6 +189,7 @@ int main(int argc, char** argv) {
     std::printf("never listening\n");
     while (true) std::this_thread::sleep_for(std::chrono::hours(1));
   }
+  handleTermGracefully();
   asio::io_context io;
   tcp::acceptor acceptor(io);
   beast::error_code ec;
@@ -134,12 +206,8 @@ int main(int argc, char** argv) {
       return 4;
     }
     std::printf("backend using the socket-activated fd 3\n");
-    while (true) {
-      tcp::socket socket(io);
-      acceptor.accept(socket, ec);
-      if (ec) continue;
-      std::thread(serve, std::move(socket)).detach();
-    }
+    acceptor.non_blocking(true, ec);
+    acceptLoop(acceptor.release());
   }
   const char* port = std::getenv("PORT");
   if (!port) {
@@ -152,6 +220,10 @@ int main(int argc, char** argv) {
                          static_cast<unsigned short>(std::atoi(port)));
   acceptor.open(endpoint.protocol());
   acceptor.set_option(asio::socket_base::reuse_address(true));
+  if (const char* reuse = std::getenv("TEND_REUSE_PORT"); reuse && std::string(reuse) == "1") {
+    acceptor.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
+    std::printf("backend binding with SO_REUSEPORT\n");
+  }
   acceptor.bind(endpoint, ec);
   if (ec) {
     std::fprintf(stderr, "backend: cannot listen on %s: %s\n", port, ec.message().c_str());
@@ -159,10 +231,6 @@ int main(int argc, char** argv) {
   }
   acceptor.listen();
   std::printf("backend listening on %s\n", port);
-  while (true) {
-    tcp::socket socket(io);
-    acceptor.accept(socket, ec);
-    if (ec) continue;
-    std::thread(serve, std::move(socket)).detach();
-  }
+  acceptor.non_blocking(true, ec);
+  acceptLoop(acceptor.release());
 }

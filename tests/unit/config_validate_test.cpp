@@ -495,10 +495,27 @@ TEST(AppValidation, RefusesMalformedPorts) {
 TEST(AppValidation, AFixedPortWithSeveralInstancesSuggestsARange) {
   expectError(oneApp("port: 3001\ninstances: 3"),
               "tend.yaml:4:11: port 3001 is a single port but instances is 3: give each instance "
-              "its own port with a range such as \"3001-3003\"");
+              "its own port with a range such as \"3001-3003\", or share it with share_port: socket");
   expectError(oneApp("port: 3001\ninstances: max"),
               "tend.yaml:4:11: port 3001 is a single port but instances is \"max\": give each "
-              "instance its own port with a range such as \"auto\"");
+              "instance its own port with a range such as \"auto\", or share it with share_port: "
+              "socket");
+}
+
+TEST(AppValidation, SharePortLetsInstancesShareOneFixedPort) {
+  auto spec = appOf("port: 3001\ninstances: 4\nshare_port: socket\nreload_batch: 2");
+  EXPECT_EQ(spec.share_port, SharePort::Socket);
+  EXPECT_EQ(spec.reload_batch, 2);
+  EXPECT_EQ(appOf("port: 3001\ninstances: 2\nshare_port: reuseport").share_port,
+            SharePort::ReusePort);
+  expectError(oneApp("port: 3001\ninstances: 2\nshare_port: reuseprot"),
+              "tend.yaml:6:17: share_port: expected reuseport or socket, got 'reuseprot' (did you "
+              "mean reuseport?)");
+  expectError(oneApp("port: 3001-3002\ninstances: 2\nshare_port: socket"),
+              "tend.yaml:6:5: share_port: the instances share one port, so 'port' must be a "
+              "single port such as 3000");
+  expectError(oneApp("port: 3001\nreload_batch: 0"),
+              "tend.yaml:5:19: reload_batch: must be at least 1, got 0");
 }
 
 TEST(AppValidation, ARangeNeedsAPortPerInstance) {

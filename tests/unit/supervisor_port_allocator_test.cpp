@@ -107,5 +107,29 @@ TEST_F(PortAllocatorTest, ClaimedPortsFromTheStoreAreRespected) {
   ASSERT_FALSE(r);
 }
 
+TEST_F(PortAllocatorTest, AnExtraPortComesFromASpareInTheRangeThenFromTheAutoRange) {
+  ASSERT_TRUE(ports.allocate("a", range(3001, 3003), 2));  // 3001, 3002
+  auto spare = ports.allocateExtra("a", range(3001, 3003));
+  ASSERT_TRUE(spare);
+  EXPECT_EQ(*spare, 3003);
+  // The range is full now: the next comes from tend's auto range, and nobody else gets it.
+  auto outside = ports.allocateExtra("a", range(3001, 3003));
+  ASSERT_TRUE(outside);
+  EXPECT_GE(*outside, PortSpec::kAutoFirst);
+  EXPECT_FALSE(ports.allocate("b", fixed(*outside), 1));
+  // Given back, a port is free for another app again.
+  ports.releasePort("a", 3001);
+  EXPECT_TRUE(ports.allocate("b", fixed(3001), 1));
+  EXPECT_FALSE(ports.allocate("c", fixed(3003), 1));
+}
+
+TEST_F(PortAllocatorTest, ReleasingOneOfASharedPortsCopiesKeepsItOwned) {
+  ASSERT_TRUE(ports.allocate("a", fixed(3000), 2));  // two instances on one shared port
+  ports.releasePort("a", 3000);
+  EXPECT_FALSE(ports.allocate("b", fixed(3000), 1));
+  ports.releasePort("a", 3000);
+  EXPECT_TRUE(ports.allocate("b", fixed(3000), 1));
+}
+
 }  // namespace
 }  // namespace tend
