@@ -1074,7 +1074,7 @@ bool Validator::app(const ConfigNode& node, AppMarks& marks, AppSpec& spec) {
             "on_demand.socket_activation");
   }
   if (port_entry && spec.port.kind == PortSpec::Kind::Fixed &&
-      spec.share_port == SharePort::None && (spec.instances > 1 || spec.instances_max)) {
+      !share_port_entry && (spec.instances > 1 || spec.instances_max)) {
     const std::string count = spec.instances_max ? "\"max\"" : std::to_string(spec.instances);
     const std::string example =
         spec.instances_max ? "\"auto\""

@@ -871,7 +871,7 @@ class Supervisor::Impl {
     inst.started_wall = clock_.wallMillis();
     Duration limit = app.spec.on_demand ? app.spec.on_demand->start_timeout : Duration(30s);
     auto whenCurrent = [this, id = app.id, key = inst.key, run](auto fn) {
-      return [this, id, index, run, fn](ExitStatus exit) {
+      return [this, id, key, run, fn](ExitStatus exit) {
         App* a = nullptr;
         Instance* i = findInstance(id, key, &a);
         if (i && i->run == run && i->machine.status() == Status::Starting) fn(*a, *i, exit);
