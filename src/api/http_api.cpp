@@ -10,6 +10,7 @@
 
 #include "api/http_api.hpp"
 
+#include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
@@ -42,6 +43,7 @@ using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
 constexpr size_t kDefaultLogLines = 100;
+constexpr Duration kLinger = std::chrono::seconds(2);  // reading what a refused client still sends
 
 // What every session of one HttpApi shares. Sessions hold it by shared_ptr.
 struct ApiCore {
@@ -700,10 +702,30 @@ class Session : public std::enable_shared_from_this<Session> {
       if (again) {
         self->doRead(false);
       } else {
-        ErrorCode ignored;
-        self->socket_.shutdown(Socket::shutdown_send, ignored);
-        self->closeNow();
+        self->lingerThenClose();
       }
+    });
+  }
+
+  // After the last response the client may still be sending (a body that was refused).
+  // Closing with unread input makes the kernel reset the connection, which can destroy the
+  // response before the client has read it; so, as nginx's lingering_close, read and discard
+  // what still comes for at most kLinger, then close.
+  void lingerThenClose() {
+    ErrorCode ignored;
+    socket_.shutdown(Socket::shutdown_send, ignored);
+    armTimer(kLinger, false);
+    discardInput();
+  }
+
+  void discardInput() {
+    static std::array<char, 16 * 1024> sink;  // never read: one for every connection
+    socket_.async_read_some(asio::buffer(sink), [self = shared_from_this()](ErrorCode ec, size_t) {
+      if (ec) {
+        self->closeNow();
+        return;
+      }
+      self->discardInput();
     });
   }
 

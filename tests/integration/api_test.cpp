@@ -227,7 +227,7 @@ TEST_F(ApiTest, StopStartRestartThroughHttpShowInTendList) {
   EXPECT_NE(web["pid"], started);
   remember(web["pid"]);
 
-  // reload is a restart for now
+  // reload replaces the instance with a new one, with no downtime
   Http reload = curl("POST", "/api/apps/web/reload");
   ASSERT_EQ(reload.code, 200) << reload.body;
   EXPECT_NE(instance("web")["pid"], web["pid"]);
