@@ -118,6 +118,10 @@ int httpServer(const std::string& gate, const std::string& fail, int delay_ms,
         if (n <= 0) break;
         request.append(buf, static_cast<size_t>(n));
       }
+      if (request.find("\r\n\r\n") == std::string::npos) {  // a TCP probe: no request
+        ::close(c);
+        return;
+      }
       int now = ++in_flight;
       ++total;
       {
