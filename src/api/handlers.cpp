@@ -92,7 +92,8 @@ void Handlers::handle(const Request& req, ReplyLine reply) {
 
 void Handlers::start(const Request& req, const ReplyLine& reply) {
   if (req.args.contains("target")) {
-    supervisor_.start(req.args["target"].get<std::string>(), toLine(reply));
+    supervisor_.start(req.args["target"].get<std::string>(), toLine(reply),
+                      req.args.value("wait", false));
     return;
   }
   std::vector<Supervisor::Apply> apps;
@@ -123,7 +124,7 @@ void Handlers::start(const Request& req, const ReplyLine& reply) {
       return;
     }
   }
-  supervisor_.apply(std::move(apps), toLine(reply));
+  supervisor_.apply(std::move(apps), toLine(reply), req.args.value("wait", false));
 }
 
 void Handlers::save(const ReplyLine& reply) {

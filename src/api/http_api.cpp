@@ -355,14 +355,21 @@ class Session : public std::enable_shared_from_this<Session> {
         send(std::move(res));
         return;
       }
-      case RouteKind::Command:
-        if (!body.empty()) {
+      case RouteKind::Command: {
+        // start takes {"wait": true}: answer once every instance is online (tend start --wait).
+        nlohmann::json request = r.command;
+        for (const auto& [key, value] : body.items()) {
+          if (key == "wait" && value.is_boolean() && request.value("cmd", "") == "start") {
+            request["wait"] = value;
+            continue;
+          }
           sendError(http::status::bad_request,
-                    "unknown field '" + body.begin().key() + "' (this route takes none)", false);
+                    "unknown field '" + key + "' (this route takes none)", false);
           return;
         }
-        command(r.command, nullptr);
+        command(request, nullptr);
         return;
+      }
       case RouteKind::Scale:
         scale(r, body);
         return;

@@ -32,7 +32,9 @@ int runCli(int argc, char** argv) {
                       "Environment variable KEY=VALUE (repeatable); on a PM2 ecosystem file, NAME "
                       "picks its env_NAME");
   c_start->add_option("--cwd", start.cwd, "Working directory (default: the current one)");
-  c_start->add_flag("--wait", start.wait, "Return once every instance is ready");
+  c_start->add_flag("--wait", start.wait,
+                    "Return once every instance is online (its ready probe passed); exit 1 "
+                    "with the reason when one fails to start");
   c_start->add_flag("--watch", start.watch, "Restart when files in the working directory change");
   c_start->add_option("--max-memory", start.max_memory, "Restart above this RSS, e.g. 512M");
   c_start->add_flag("--json", start.json, "Print JSON");

@@ -115,9 +115,11 @@ std::optional<json> configStartRequest(const std::string& path, const std::strin
   return request;
 }
 
-int startConfigFile(const std::string& path, const std::string& pm2_env, bool as_json) {
+int startConfigFile(const std::string& path, const std::string& pm2_env, bool as_json,
+                    bool wait) {
   auto request = configStartRequest(path, pm2_env, "started");
   if (!request) return kExitFailed;
+  if (wait) (*request)["wait"] = true;
   return printList(call(*request), as_json);
 }
 
@@ -191,7 +193,9 @@ int startNew(const StartOptions& o, const std::string& cwd, json run, std::strin
     std::fputs(formatErrors(spec.error()).c_str(), stderr);
     return kExitUsage;
   }
-  return printList(call({{"cmd", "start"}, {"apps", json::array({toJson(*spec)})}}), o.json);
+  json request{{"cmd", "start"}, {"apps", json::array({toJson(*spec)})}};
+  if (o.wait) request["wait"] = true;
+  return printList(call(request), o.json);
 }
 
 }  // namespace
@@ -211,7 +215,7 @@ int cmdStart(const StartOptions& o) {
                    "not to a config file; set them in the file\n");
       return kExitUsage;
     }
-    return startConfigFile(o.target, pm2_env, o.json);
+    return startConfigFile(o.target, pm2_env, o.json, o.wait);
   }
   if (exists && S_ISREG(st.st_mode)) {
     std::string script = absolutePath(o.target);
@@ -236,7 +240,9 @@ int cmdStart(const StartOptions& o) {
     for (const auto& a : o.args) run.push_back(a);
     return startNew(o, cwd, run, o.target);
   }
-  auto reply = call({{"cmd", "start"}, {"target", o.target}});
+  json request{{"cmd", "start"}, {"target", o.target}};
+  if (o.wait) request["wait"] = true;
+  auto reply = call(request);
   if (!reply && reply.error().starts_with("no app named")) {
     return fail(fmt::format("{}; and there is no file '{}' either", reply.error(), o.target));
   }
@@ -301,6 +307,31 @@ int cmdDescribe(const std::string& target, bool as_json) {
             sig.empty() ? fmt::format("code {}", inst.value("last_exit_code", 0)) : sig);
       }
       if (!inst.value("reason", "").empty()) row(p + "last event", inst.value("reason", ""));
+      const json probes = inst.value("probes", json::object());
+      if (probes.contains("ready") && probes["ready"].value("check", "") != "none") {
+        const json& r = probes["ready"];
+        std::string text = fmt::format("{}: {}", r.value("check", ""), r.value("state", ""));
+        if (r.contains("took_ms"))
+          text += fmt::format(" in {}", humanDuration(Duration(r.value("took_ms", int64_t{0}))));
+        if (r.contains("last_error")) text += fmt::format(" ({})", r.value("last_error", ""));
+        row(p + "ready", text, r.value("state", "") == "failed" ? ansi::kRed : nullptr);
+      }
+      if (probes.contains("health")) {
+        const json& h = probes["health"];
+        std::string text = fmt::format("{} every {}: ", h.value("check", ""),
+                                       h.value("interval", ""));
+        int fails = h.value("consecutive_failures", 0);
+        if (h.value("last", "").empty())
+          text += "not checked yet";
+        else if (fails == 0)
+          text += fmt::format("ok ({} checks)", h.value("checks", 0));
+        else
+          text += fmt::format("{} failure{} in a row ({})", fails, fails == 1 ? "" : "s",
+                              h.value("last_error", ""));
+        row(p + "health", text, fails ? ansi::kYellow : nullptr);
+      }
+      if (probes.contains("notify_status")) row(p + "notify status", probes.value("notify_status", ""));
+      if (probes.contains("watchdog")) row(p + "watchdog", probes.value("watchdog", ""));
       row(p + "out log", inst.value("out_log", ""));
       row(p + "err log", inst.value("err_log", ""));
       if (inst.contains("log_error")) row(p + "log error", inst.value("log_error", ""), ansi::kRed);

@@ -42,6 +42,7 @@ nlohmann::json probeJson(const ProbeSpec& probe, bool health) {
     j["exec"] = probe.exec;
   } else if (probe.notify) {
     j["notify"] = true;
+    if (probe.watchdog.count() > 0) j["watchdog"] = formatDuration(probe.watchdog);
   }
   j["timeout"] = formatDuration(probe.timeout);
   if (health) {

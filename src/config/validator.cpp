@@ -55,7 +55,8 @@ const std::vector<std::string> kAppKeys = {
     "ready",   "health",       "on_demand",      "share_port",   "reload_batch"};
 const std::vector<std::string> kBackoffKeys = {"initial", "max", "multiplier"};
 const std::vector<std::string> kLogKeys = {"max_size", "max_files", "timestamps", "out", "err"};
-const std::vector<std::string> kReadyKeys = {"tcp", "http", "exec", "notify", "expect", "timeout"};
+const std::vector<std::string> kReadyKeys = {"tcp",    "http",    "exec",    "notify",
+                                             "expect", "timeout", "watchdog"};
 const std::vector<std::string> kHealthKeys = {"tcp",     "http",     "exec",    "expect",
                                               "timeout", "interval", "failures"};
 const std::vector<std::string> kOnDemandKeys = {
@@ -778,6 +779,7 @@ class Validator {
     const size_t errors_before = errors.size();
     std::vector<const ConfigNode::Entry*> kinds;
     const ConfigNode::Entry* expect = nullptr;
+    const ConfigNode::Entry* watchdog = nullptr;
     for (const auto& entry : node.map) {
       const std::string key_path = sub(path, entry.key);
       if (!health && (entry.key == "interval" || entry.key == "failures")) {
@@ -821,6 +823,9 @@ class Validator {
           probe.expect_status = static_cast<int>(*s);
       } else if (entry.key == "timeout") {
         if (auto d = duration(entry.value, key_path, false)) probe.timeout = *d;
+      } else if (entry.key == "watchdog") {
+        watchdog = &entry;
+        if (auto d = duration(entry.value, key_path, false)) probe.watchdog = *d;
       } else if (entry.key == "interval") {
         if (auto d = duration(entry.value, key_path, false)) probe.interval = *d;
       } else if (entry.key == "failures") {
@@ -836,6 +841,9 @@ class Validator {
     }
     if (expect && (kinds.size() != 1 || kinds[0]->key != "http"))
       error(expect->key_mark, fmt::format("{}: expect is the HTTP status for an http check", path));
+    if (watchdog && (kinds.size() != 1 || kinds[0]->key != "notify"))
+      error(watchdog->key_mark,
+            fmt::format("{}: watchdog is the WATCHDOG=1 interval of a notify check", path));
     if (errors.size() != errors_before) return std::nullopt;
     return probe;
   }
@@ -1054,6 +1062,10 @@ bool Validator::app(const ConfigNode& node, AppMarks& marks, AppSpec& spec) {
     }
     if (spec.instances != 1 || spec.instances_max)
       error(start_entry->key_mark, "an app with 'start' is one service: instances must be 1");
+  }
+  if (start_entry && spec.ready && spec.ready->notify) {
+    error(start_entry->key_mark,
+          "ready.notify needs a process tend spawns itself ('run'), not a 'start' command");
   }
   if (!start_entry) {
     for (const auto* entry : manage_entries)

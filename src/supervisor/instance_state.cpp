@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cassert>
 #include <utility>
 
@@ -26,7 +27,10 @@ std::string_view statusName(Status s) {
 }
 
 Transition InstanceMachine::move(Status to, std::vector<Action> actions, std::string reason) {
-  Transition t{to, std::move(actions), Duration(0), std::move(reason), to != status_};
+  // A new process (or none) is not the one whose readiness was awaited.
+  if (to != Status::Starting || std::ranges::find(actions, Action::Spawn) != actions.end())
+    spawned_ = false;
+  Transition t{to, std::move(actions), Duration(0), std::move(reason), to != status_, status_};
   status_ = to;
   if (!t.reason.empty()) last_reason_ = t.reason;
   return t;
@@ -55,6 +59,7 @@ Transition InstanceMachine::start() {
 Transition InstanceMachine::stop() {
   start_after_stop_ = false;
   restart_cause_.clear();
+  failed_start_.clear();
   switch (status_) {
     case Status::Starting:
     case Status::Online:
@@ -93,7 +98,8 @@ Transition InstanceMachine::restart() {
 Transition InstanceMachine::spawned() {
   assert(status_ == Status::Starting);
   user_asked_ = false;
-  return move(Status::Starting);
+  spawned_ = true;
+  return move(Status::Starting, {Action::ProbeReady});
 }
 
 Transition InstanceMachine::adoptRunning() {
@@ -102,8 +108,14 @@ Transition InstanceMachine::adoptRunning() {
 }
 
 Transition InstanceMachine::ready() {
-  if (status_ != Status::Starting) return move(status_);
-  return move(Status::Online);
+  if (!awaitingReady()) return move(status_);
+  return move(Status::Online, {Action::ProbeHealth});
+}
+
+Transition InstanceMachine::notReady(const std::string& why) {
+  if (!awaitingReady()) return move(status_);
+  failed_start_ = why;
+  return move(Status::Stopping, {Action::SendStopSignal}, why);
 }
 
 Transition InstanceMachine::spawnFailed(TimePoint now, const std::string& why) {
@@ -141,9 +153,15 @@ Transition InstanceMachine::exited(TimePoint now, Duration uptime, const ExitSta
         start_after_stop_ = false;
         policy_.reset();
         std::string cause = std::exchange(restart_cause_, {});
+        failed_start_.clear();
         return move(Status::Starting, {Action::Spawn},
                     cause.empty() ? status.describe() + "; restarting"
                                   : fmt::format("{}; restarted ({})", cause, status.describe()));
+      }
+      if (!failed_start_.empty()) {
+        // Whatever the stop signal made of its exit, a start that never got ready failed.
+        std::string cause = std::exchange(failed_start_, {});
+        return crashed(now, Duration(0), ExitStatus{}, cause);
       }
       return move(Status::Stopped, {}, status.describe());
     case Status::Starting:

@@ -22,6 +22,8 @@ enum class Action {
   ScheduleRestart,  // arm the restart timer for `delay`
   CancelRestart,    // disarm the restart timer
   RecordRestart,    // append to restart history (reason in `reason`)
+  ProbeReady,       // run the ready probe (ready() or notReady() follows)
+  ProbeHealth,      // run the health (liveness) checks while online
 };
 
 struct Transition {
@@ -30,6 +32,7 @@ struct Transition {
   Duration delay{0};     // for ScheduleRestart
   std::string reason;    // why, for people and the restart history
   bool changed = false;  // the status moved
+  Status from = Status::Stopped;  // the status before
 };
 
 class InstanceMachine {
@@ -38,6 +41,8 @@ class InstanceMachine {
 
   Status status() const { return status_; }
   const std::string& lastReason() const { return last_reason_; }
+  // Starting, with its process running, until its ready probe passes.
+  bool awaitingReady() const { return status_ == Status::Starting && spawned_; }
 
   // A user asked for it to run. Clears crash history.
   Transition start();
@@ -45,7 +50,7 @@ class InstanceMachine {
   Transition stop();
   // A user asked for a restart: stop (if running) then start.
   Transition restart();
-  // The process now exists.
+  // The process now exists: its ready probe runs (ProbeReady).
   Transition spawned();
   // Spawning failed before the program ran (fork, exec, cwd...). When a user's start or
   // restart asked for this spawn, the instance is `errored` at once (retrying a program
@@ -53,8 +58,12 @@ class InstanceMachine {
   Transition spawnFailed(TimePoint now, const std::string& why);
   // The daemon found this instance's process still running from before it restarted.
   Transition adoptRunning();
-  // It is ready to serve (no readiness probe: right after spawned()).
+  // Its ready probe passed: online, and its health checks run (ProbeHealth).
   Transition ready();
+  // Its ready probe did not pass in time: a failed start. The process is stopped, and the
+  // restart policy then decides as for a crash (a run that never got ready counts as a
+  // short one), with `why` as the cause.
+  Transition notReady(const std::string& why);
   // The process (and its group) is gone.
   Transition exited(TimePoint now, Duration uptime, const ExitStatus& status);
   // The restart timer fired.
@@ -72,6 +81,8 @@ class InstanceMachine {
   Status status_ = Status::Stopped;
   bool start_after_stop_ = false;
   std::string restart_cause_;  // why the stop in progress restarts (limitExceeded)
+  std::string failed_start_;   // why the stop in progress is a failed start (notReady)
+  bool spawned_ = false;       // in Starting: the process exists
   bool user_asked_ = false;    // the pending spawn comes from a user's start/restart
   std::string last_reason_;
   RestartPolicy policy_;

@@ -26,7 +26,9 @@
 #include "config/config.hpp"
 #include "logs/line_splitter.hpp"
 #include "logs/log_writer.hpp"
+#include "supervisor/instance_probes.hpp"
 #include "supervisor/instance_state.hpp"
+#include "supervisor/notify_socket.hpp"
 #include "supervisor/proc_stat.hpp"
 
 extern char** environ;
@@ -139,6 +141,8 @@ struct Instance {
   uint64_t memory = 0;
   uint64_t last_ticks = 0;
   TimePoint last_sample{};
+  std::unique_ptr<InstanceProbes> probes;  // ready, health, watchdog
+  std::unique_ptr<NotifySocket> notify;    // ready.notify: the child's NOTIFY_SOCKET
 
   bool running() const { return pid > 0; }
 };
@@ -301,7 +305,7 @@ class Supervisor::Impl {
     armCron();
   }
 
-  void applySpecs(std::vector<Supervisor::Apply> items, Reply done) {
+  void applySpecs(std::vector<Supervisor::Apply> items, Reply done, bool wait = false) {
     std::set<int64_t> touched;
     std::vector<std::string> errors;
     for (auto& item : items) {
@@ -346,10 +350,11 @@ class Supervisor::Impl {
         // A reload of a config that keeps an app stopped (e.g. on_demand) leaves it as it is.
       }
     }
-    replyWhenSettled(touched, std::move(errors), std::move(done));
+    replyWhenSettled(touched, std::move(errors), std::move(done), wait);
   }
 
-  void command(const std::string& verb, const std::string& target, Reply done) {
+  void command(const std::string& verb, const std::string& target, Reply done,
+               bool wait = false) {
     auto targets = resolve(target);
     if (!targets) {
       done(std::unexpected(targets.error()));
@@ -386,7 +391,7 @@ class Supervisor::Impl {
         finishPendingIfStopped(*app);
       }
     }
-    replyWhenSettled(ids, std::move(errors), std::move(done));
+    replyWhenSettled(ids, std::move(errors), std::move(done), wait && verb == "start");
   }
 
   json list() const {
@@ -424,6 +429,7 @@ class Supervisor::Impl {
         if (!inst->err_log->lastError().empty()) i["log_error"] = inst->err_log->lastError();
         i["log_dropped_lines"] = inst->out_log->droppedLines() + inst->err_log->droppedLines();
         i["started_at"] = inst->started_wall ? formatTimestamp(inst->started_wall) : "";
+        i["probes"] = inst->probes->describe();
         a["instances"].push_back(i);
       }
       json history = json::array();
@@ -609,6 +615,7 @@ class Supervisor::Impl {
     for (auto* writer : {inst->out_log.get(), inst->err_log.get()})
       writer->setStatusHandler(
           [this, who](const std::string& what) { log_.warn("{}: {}", who, what); });
+    makeProbes(app, *inst);
     return inst;
   }
 
@@ -729,6 +736,11 @@ class Supervisor::Impl {
       env["TEND_PORT"] = std::to_string(inst.port);
     }
     if (app.spec.share_port == SharePort::ReusePort) env["TEND_REUSE_PORT"] = "1";
+    if (inst.notify) {
+      env["NOTIFY_SOCKET"] = inst.notify->address();
+      if (app.spec.ready->watchdog.count() > 0)
+        env["WATCHDOG_USEC"] = std::to_string(app.spec.ready->watchdog.count() * 1000);
+    }
     std::vector<std::string> out;
     out.reserve(env.size());
     for (const auto& [k, v] : env) out.push_back(k + "=" + v);
@@ -791,9 +803,7 @@ class Supervisor::Impl {
     persistInstance(app, inst);
     sampleSoon();
     log_.info("{}[{}]: started pid {}", app.spec.name, inst.index, *pid);
-    apply(app, inst, inst.machine.spawned());
-    // No readiness probe yet: an instance is online as soon as it runs.
-    apply(app, inst, inst.machine.ready());
+    apply(app, inst, inst.machine.spawned());  // its ready probe decides when it is online
   }
 
   // Socket activation: tend binds the app's port itself, once, and every process of the app
@@ -863,6 +873,118 @@ class Supervisor::Impl {
     };
   }
 
+  // ---- probes ----------------------------------------------------------------------------
+
+  void makeProbes(const App& app, Instance& inst) {
+    const int64_t id = app.id;
+    const int index = inst.index;  // what users see
+    const int key = inst.key;      // what finds it (see kReplacementKey)
+    auto withInstance = [this, id, key](auto fn) {
+      return [this, id, key, fn](auto&&... args) {
+        App* a = nullptr;
+        if (Instance* i = findInstance(id, key, &a)) fn(*a, *i, args...);
+      };
+    };
+    InstanceProbes::Hooks hooks;
+    hooks.exec = [this, id, key](const std::string& command, Duration timeout, ProbeDone done) {
+      App* a = nullptr;
+      Instance* i = findInstance(id, key, &a);
+      if (!i) return;
+      runProbeCommand(*a, *i, command, timeout, std::move(done));
+    };
+    hooks.ready = withInstance([this](App& a, Instance& i) { apply(a, i, i.machine.ready()); });
+    hooks.not_ready = withInstance([this](App& a, Instance& i, const std::string& why) {
+      log_.warn("{}[{}]: {}", a.spec.name, i.index, why);
+      apply(a, i, i.machine.notReady(why));
+    });
+    hooks.unhealthy = withInstance([this](App& a, Instance& i, const std::string& why) {
+      log_.warn("{}[{}]: {}", a.spec.name, i.index, why);
+      apply(a, i, i.machine.limitExceeded(why));
+    });
+    hooks.event = [this, name = app.spec.name, index](const json& e) {
+      if (!event_) return;
+      json out = e;
+      out["type"] = "probe";
+      out["app"] = name;
+      out["instance"] = index;
+      event_(out);
+    };
+    inst.probes = std::make_unique<InstanceProbes>(io_, clock_, std::move(hooks));
+    if (!app.spec.ready || !app.spec.ready->notify || isExternal(app)) return;
+    auto sock = NotifySocket::open(
+        io_, fmt::format("tend-{}-{}-{}", ::getpid(), id, key),
+        [this, id, key](pid_t sender, const NotifyMessage& message) {
+          App* a = nullptr;
+          Instance* i = findInstance(id, key, &a);
+          // Only the instance's own processes (its process group) are believed.
+          if (!i || !i->running() || sender <= 0 ||
+              (sender != i->pid && ::getpgid(sender) != i->pid))
+            return;
+          i->probes->notify(message);
+        });
+    if (sock)
+      inst.notify = std::move(*sock);
+    else
+      log_.error("{}[{}]: {}", app.spec.name, index, sock.error());
+  }
+
+  void startReadyProbe(App& app, Instance& inst) {
+    const ProbeSpec* spec = app.spec.ready ? &*app.spec.ready : nullptr;
+    // A service tend does not spawn is ready when its start command succeeded, unless it
+    // has a `ready` of its own.
+    ProbeCheck check = isExternal(app) && !spec ? ProbeCheck{} : resolveProbe(spec, inst.port);
+    inst.probes->startReady(check, spec ? spec->timeout : Duration(30s));
+  }
+
+  void startHealthProbes(App& app, Instance& inst) {
+    std::optional<ProbeCheck> health;
+    if (app.spec.health) health = resolveProbe(&*app.spec.health, inst.port);
+    Duration watchdog = app.spec.ready && app.spec.ready->notify ? app.spec.ready->watchdog : 0ms;
+    inst.probes->startOnline(health, app.spec.health ? &*app.spec.health : nullptr, watchdog);
+  }
+
+  // An exec check: /bin/sh -c under the app's cwd and env, in its own process group, its
+  // output discarded, killed at `timeout`. Reaped with the helpers (reapChildren).
+  void runProbeCommand(App& app, Instance& inst, const std::string& command, Duration timeout,
+                       ProbeDone done) {
+    const std::string what = fmt::format("exec {}", shellQuote(command));
+    UniqueFd devnull(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+    SpawnRequest req;
+    req.argv = {"/bin/sh", "-c", command};
+    req.cwd = app.spec.cwd;
+    req.env = childEnv(app, inst);
+    req.stdout_fd = devnull.get();
+    req.stderr_fd = devnull.get();
+    std::expected<pid_t, std::string> pid =
+        std::unexpected(fmt::format("cannot open /dev/null: {}", std::strerror(errno)));
+    if (devnull) pid = ops_.spawn(req);
+    if (!pid) {
+      asio::post(io_, [done = std::move(done), why = what + ": " + pid.error()] {
+        done({false, why});
+      });
+      return;
+    }
+    auto timed_out = std::make_shared<bool>(false);
+    auto timer = std::make_shared<asio::steady_timer>(io_, timeout);
+    pid_t p = *pid;
+    timer->async_wait([this, p, timed_out](boost::system::error_code ec) {
+      if (ec || !helpers_.count(p)) return;
+      *timed_out = true;
+      ops_.signalGroup(p, SIGKILL);
+    });
+    helpers_[p] = [this, p, timer, timed_out, what, timeout,
+                   done = std::move(done)](ExitStatus exit) {
+      timer->cancel();
+      if (!*timed_out) ops_.signalGroup(p, SIGKILL);  // nothing it started outlives it
+      if (*timed_out)
+        done({false, fmt::format("{}: timed out after {}", what, formatDuration(timeout))});
+      else if (exit.clean())
+        done({true, ""});
+      else
+        done({false, fmt::format("{}: {}", what, exit.describe())});
+    };
+  }
+
   // check (when given): already running means online at once; else start, online when it
   // succeeds. The gateway then waits for the target to accept connections.
   void startExternal(App& app, Instance& inst) {
@@ -883,7 +1005,6 @@ class Supervisor::Impl {
         return;
       }
       apply(a, i, i.machine.spawned());
-      apply(a, i, i.machine.ready());
     });
     auto runStart = [this, limit, started](App& a, Instance& i) {
       runHelper(a, i, "start", a.spec.start_cmd, limit, started);
@@ -900,7 +1021,6 @@ class Supervisor::Impl {
                 }
                 log_.info("{}: already running (its check command succeeded)", a.spec.name);
                 apply(a, i, i.machine.spawned());
-                apply(a, i, i.machine.ready());
               }));
   }
 
@@ -977,7 +1097,19 @@ class Supervisor::Impl {
           // A limit restart is recorded before its stop: the last exit is an older one.
           recordRestart(app, inst, t.reason, /*with_exit=*/t.status != Status::Stopping);
           break;
+        case Action::ProbeReady:
+          startReadyProbe(app, inst);
+          break;
+        case Action::ProbeHealth:
+          startHealthProbes(app, inst);
+          break;
       }
+    }
+    if (t.changed && t.status != Status::Starting && t.status != Status::Online)
+      inst.probes->stop();
+    if (t.from == Status::Starting && t.status != Status::Online && !t.reason.empty()) {
+      noteFailedStart(app, inst, t.reason);
+      if (!t.changed) checkWaiters();
     }
     if (t.changed) {
       finishPendingIfStopped(app);
@@ -1153,6 +1285,7 @@ class Supervisor::Impl {
     inst.pidfd.reset();
     inst.cpu = 0;
     inst.memory = 0;
+    inst.probes->stop();
     persistInstance(app, inst);
     apply(app, inst, inst.machine.exited(clock_.now(), uptime, exit));
   }
@@ -1299,6 +1432,7 @@ class Supervisor::Impl {
     Instance& fresh = *s.replacement;
     fresh.out_log = old.out_log;  // the same files: one instance, one log
     fresh.err_log = old.err_log;
+    makeProbes(app, fresh);
     fresh.restarts = old.restarts;
     if (old.port && app.spec.share_port == SharePort::None) {
       auto port = ports_.allocateExtra(app.spec.name, app.spec.port);
@@ -1465,33 +1599,55 @@ class Supervisor::Impl {
     });
   }
 
+  // A reply waits until its apps have settled: no instance stopping, and every starting
+  // one has its process (its ready probe may still run). With `online` (start --wait) it
+  // waits until they are online, and fails at the first start that fails.
   struct Waiter {
     std::set<int64_t> ids;
     std::vector<std::string> errors;
     Reply done;
     std::shared_ptr<asio::steady_timer> timer;
+    bool online = false;
+    std::vector<std::string> failed_starts;  // with `online`: "app[i]: why"
   };
 
-  bool settled(const std::set<int64_t>& ids) {
-    for (int64_t id : ids) {
+  bool settled(const Waiter& w) {
+    if (w.online && !w.failed_starts.empty()) return true;
+    for (int64_t id : w.ids) {
       App* app = findById(id);
       if (!app) continue;
       if (app->pending_spec || app->pending_delete) return false;
-      for (const auto& inst : app->instances)
-        if (!settledStatus(inst->machine.status())) return false;
+      for (const auto& inst : app->instances) {
+        Status s = inst->machine.status();
+        if (s == Status::Stopping) return false;
+        if (s == Status::Starting && (w.online || !inst->machine.awaitingReady())) return false;
+      }
       if (!replacementsSettled(*app)) return false;
     }
     return true;
   }
 
-  void replyWhenSettled(std::set<int64_t> ids, std::vector<std::string> errors, Reply done) {
+  // A start that ended other than online: a --wait reply fails with it.
+  void noteFailedStart(const App& app, const Instance& inst, const std::string& why) {
+    for (const auto& w : waiters_)
+      if (w->online && w->ids.contains(app.id))
+        w->failed_starts.push_back(fmt::format("{}[{}]: {}", app.spec.name, inst.index, why));
+  }
+
+  void replyWhenSettled(std::set<int64_t> ids, std::vector<std::string> errors, Reply done,
+                        bool online = false) {
     Duration longest = 0ms;
     for (int64_t id : ids)
-      if (App* a = findById(id)) longest = std::max(longest, a->spec.kill_timeout);
+      if (App* a = findById(id)) {
+        Duration d = a->spec.kill_timeout;
+        if (online) d += a->spec.kill_timeout + (a->spec.ready ? a->spec.ready->timeout : 30s);
+        longest = std::max(longest, d);
+      }
     auto waiter = std::make_shared<Waiter>();
     waiter->ids = std::move(ids);
     waiter->errors = std::move(errors);
     waiter->done = std::move(done);
+    waiter->online = online;
     waiter->timer = std::make_shared<asio::steady_timer>(io_, longest + kReplySlack);
     waiters_.push_back(waiter);
     std::weak_ptr<Waiter> weak = waiter;
@@ -1506,7 +1662,7 @@ class Supervisor::Impl {
   void checkWaiters() {
     std::vector<std::shared_ptr<Waiter>> ready;
     for (const auto& w : waiters_)
-      if (settled(w->ids)) ready.push_back(w);
+      if (settled(*w)) ready.push_back(w);
     for (const auto& w : ready) fire(w);
   }
 
@@ -1518,6 +1674,23 @@ class Supervisor::Impl {
     if (!w->errors.empty()) {
       w->done(std::unexpected(join(w->errors, "; ")));
       return;
+    }
+    if (w->online) {
+      std::vector<std::string> failures = w->failed_starts;
+      if (failures.empty())  // settled, or its time ran out: all must be online
+        for (int64_t id : w->ids)
+          if (App* a = findById(id))
+            for (const auto& inst : a->instances)
+              if (a->desired_running && inst->machine.status() != Status::Online)
+                failures.push_back(fmt::format("{}[{}]: {}{}", a->spec.name, inst->index,
+                                               statusName(inst->machine.status()),
+                                               inst->machine.lastReason().empty()
+                                                   ? ""
+                                                   : " (" + inst->machine.lastReason() + ")"));
+      if (!failures.empty()) {
+        w->done(std::unexpected(join(failures, "; ")));
+        return;
+      }
     }
     // A user's start whose spawn failed leaves the instance errored: say why.
     std::vector<std::string> failures;
@@ -1656,6 +1829,8 @@ class Supervisor::Impl {
   }
 
   void closeInstanceIo(Instance& inst) {
+    inst.probes->stop();
+    inst.notify.reset();
     inst.restart_timer.cancel();
     inst.kill_timer.cancel();
     inst.group_timer.cancel();
@@ -1705,11 +1880,11 @@ void Supervisor::restore() {
   impl_->restore();
   impl_->armAdoptedWatches();
 }
-void Supervisor::apply(std::vector<Apply> apps, Reply done) {
-  impl_->applySpecs(std::move(apps), std::move(done));
+void Supervisor::apply(std::vector<Apply> apps, Reply done, bool wait) {
+  impl_->applySpecs(std::move(apps), std::move(done), wait);
 }
-void Supervisor::start(const std::string& t, Reply done) {
-  impl_->command("start", t, std::move(done));
+void Supervisor::start(const std::string& t, Reply done, bool wait) {
+  impl_->command("start", t, std::move(done), wait);
 }
 void Supervisor::stop(const std::string& t, Reply done) {
   impl_->command("stop", t, std::move(done));

@@ -6,7 +6,8 @@
 // each child's output to its log files and keeps the StateStore in step.
 //
 // Lives on the daemon's io_context thread; not thread-safe. Replies to commands come
-// through callbacks once the apps concerned have settled (no instance starting or stopping).
+// through callbacks once the apps concerned have settled (no instance stopping, and every
+// starting one spawned: see apply()).
 
 #include <nlohmann/json.hpp>
 
@@ -63,9 +64,12 @@ class Supervisor {
     AppSpec spec;
     bool run = true;
   };
-  void apply(std::vector<Apply> apps, Reply done);
+  // Replies once every instance has its process (it may still be `starting` while its
+  // ready probe runs); with `wait`, once every instance is online, failing with the reason
+  // at the first start that fails (not ready in time, exited, could not spawn).
+  void apply(std::vector<Apply> apps, Reply done, bool wait = false);
   // `target`: an app name, an id, or "all".
-  void start(const std::string& target, Reply done);
+  void start(const std::string& target, Reply done, bool wait = false);
   void stop(const std::string& target, Reply done);
   void restart(const std::string& target, Reply done);
   void remove(const std::string& target, Reply done);
@@ -115,8 +119,9 @@ class Supervisor {
   void onAppsChanged(std::function<void()> hook);
   // Observers (the HTTP API's event stream). `event` is called synchronously on the loop,
   // with {"type": "state", "app", "instance", "status", "reason", "pid"} when an instance's
-  // status changes and {"type": "restart", "app", "instance", "reason"} when one is
-  // restarted by policy. `log_line` is called for every line an instance writes (after it
+  // status changes, {"type": "restart", "app", "instance", "reason"} when one is
+  // restarted by policy, and {"type": "probe", "app", "instance", "probe", "ok", "detail"}
+  // for ready / health / watchdog results (see docs/API.md for which). `log_line` is called for every line an instance writes (after it
   // went to the log file). Neither may call back into the supervisor.
   void onEvent(std::function<void(const nlohmann::json& event)> event);
   void onLogLine(

@@ -10,6 +10,14 @@
 //   alloc MB                     allocate and touch MB mebibytes, then run
 //   flood N                      as fast as it can: N numbered 100-byte lines, one 200 kB
 //                                line of 'L', one line of every byte but '\n', "done"; run
+//   http GATE FAIL MS STATS      once file GATE exists ("-": at once), serve HTTP on
+//                                127.0.0.1:$PORT: each request is answered after MS ms, 500
+//                                while file FAIL exists, else 200; writes "MAX TOTAL" (most
+//                                requests at once, requests so far) to file STATS
+//   notify GATE STATUS           sd_notify STATUS=STATUS at once; READY=1 (STATUS=serving)
+//                                once file GATE exists
+//   watchdog N MS                sd_notify READY=1, then WATCHDOG=1 N times MS ms apart,
+//                                then no more; exits 5 when WATCHDOG_USEC is not set
 // Every mode that runs also takes an unused trailing argument (a tag) so that tests can
 // find their own processes in /proc.
 
@@ -20,7 +28,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sys/un.h>
+
+#include <atomic>
 #include <chrono>
+#include <mutex>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -43,6 +55,92 @@ void writeFileAtomically(const std::string& path, const std::string& text) {
     out << text;
   }
   std::rename(tmp.c_str(), path.c_str());
+}
+
+bool exists(const std::string& path) {
+  return path != "-" && ::access(path.c_str(), F_OK) == 0;
+}
+
+void waitForFile(const std::string& path) {
+  while (path != "-" && !exists(path))
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+// Sends one sd_notify datagram to $NOTIFY_SOCKET ("@name": abstract namespace).
+void sdNotify(const std::string& text) {
+  const char* where = std::getenv("NOTIFY_SOCKET");
+  if (!where || !*where) return;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::string path = where;
+  if (path.size() >= sizeof addr.sun_path) return;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  if (path[0] == '@') addr.sun_path[0] = '\0';
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size());
+  ::sendto(fd, text.data(), text.size(), 0, reinterpret_cast<sockaddr*>(&addr), len);
+  ::close(fd);
+}
+
+int listenOnPort() {
+  const char* port = std::getenv("PORT");
+  if (!port) return -1;
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(std::atoi(port)));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 64) != 0) {
+    std::fprintf(stderr, "cannot listen on %s: %s\n", port, std::strerror(errno));
+    return -1;
+  }
+  std::printf("listening on %s\n", port);
+  return fd;
+}
+
+int httpServer(const std::string& gate, const std::string& fail, int delay_ms,
+               const std::string& stats) {
+  waitForFile(gate);
+  int fd = listenOnPort();
+  if (fd < 0) return 4;
+  static std::atomic<int> in_flight{0}, most{0}, total{0};
+  static std::mutex stats_mutex;
+  while (true) {
+    int c = ::accept(fd, nullptr, nullptr);
+    if (c < 0) continue;
+    std::thread([c, fail, delay_ms, stats] {
+      std::string request;
+      char buf[1024];
+      while (request.find("\r\n\r\n") == std::string::npos) {
+        ssize_t n = ::read(c, buf, sizeof buf);
+        if (n <= 0) break;
+        request.append(buf, static_cast<size_t>(n));
+      }
+      if (request.find("\r\n\r\n") == std::string::npos) {  // a TCP probe: no request
+        ::close(c);
+        return;
+      }
+      int now = ++in_flight;
+      ++total;
+      {
+        std::lock_guard lock(stats_mutex);
+        if (now > most) most = now;
+        writeFileAtomically(stats, std::to_string(most.load()) + " " +
+                                       std::to_string(total.load()) + "\n");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+      --in_flight;
+      const char* reply = exists(fail) ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: "
+                                         "5\r\nConnection: close\r\n\r\nfail\n"
+                                       : "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: "
+                                         "close\r\n\r\nok\n";
+      ssize_t n = ::write(c, reply, std::strlen(reply));
+      (void)n;
+      ::close(c);
+    }).detach();
+  }
 }
 
 }  // namespace
@@ -152,6 +250,24 @@ int main(int argc, char** argv) {
     auto* block = static_cast<volatile char*>(std::malloc(bytes));
     for (size_t i = 0; block && i < bytes; i += 4096) block[i] = 1;
     std::printf("allocated %s MiB\n", argv[2]);
+    runForever();
+  }
+  if (mode == "http" && argc > 5)
+    return httpServer(argv[2], argv[3], std::atoi(argv[4]), argv[5]);
+  if (mode == "notify" && argc > 3) {
+    sdNotify(std::string("STATUS=") + argv[3]);
+    waitForFile(argv[2]);
+    sdNotify("READY=1\nSTATUS=serving");
+    runForever();
+  }
+  if (mode == "watchdog" && argc > 3) {
+    if (!std::getenv("WATCHDOG_USEC")) return 5;
+    sdNotify("READY=1");
+    for (int i = 0; i < std::atoi(argv[2]); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(argv[3])));
+      sdNotify("WATCHDOG=1");
+    }
+    std::printf("no more watchdog pings\n");
     runForever();
   }
   std::fprintf(stderr, "testapp: unknown mode '%s'\n", mode.c_str());

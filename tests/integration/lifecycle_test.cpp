@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 #include <thread>
 
@@ -119,13 +120,14 @@ TEST_F(Lifecycle, CronRestartRestartsAtTheScheduledMinuteWithTheCauseRecorded) {
 
 TEST_F(Lifecycle, ScaleAddsAndRemovesInstancesAtRunTimeWithTheirOwnPorts) {
   int base = freePortRun(4);
+  // `listen`: the default ready probe connects to each instance's port.
   std::string cfg = configWith(fmt::format(R"(  - name: web
-    run: ["{0}", "sleep", "{1}"]
+    run: ["{0}", "listen", "{1}"]
     instances: 2
     port: "{2}-{3}"
 )",
                                            testapp(), tag(), base, base + 3));
-  ASSERT_EQ(tend({"start", cfg}).status, 0);
+  ASSERT_EQ(tend({"start", cfg, "--wait"}).status, 0);
   std::vector<json> two = instancesOf("web");
   ASSERT_EQ(two.size(), 2u);
   int first_pid = two[0].value("pid", 0);
@@ -134,10 +136,11 @@ TEST_F(Lifecycle, ScaleAddsAndRemovesInstancesAtRunTimeWithTheirOwnPorts) {
   ASSERT_EQ(up.status, 0) << up.out << up.err;
   std::vector<json> four = instancesOf("web");
   ASSERT_EQ(four.size(), 4u);
-  for (int i = 0; i < 4; ++i) {
-    EXPECT_EQ(four[static_cast<size_t>(i)]["status"], "online") << list().dump();
-    EXPECT_EQ(four[static_cast<size_t>(i)]["port"], base + i);
-  }
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(four[static_cast<size_t>(i)]["port"], base + i);
+  ASSERT_TRUE(waitFor([&] {
+    auto all = instancesOf("web");
+    return std::ranges::all_of(all, [](const json& i) { return i["status"] == "online"; });
+  })) << list().dump();
   EXPECT_EQ(four[0].value("pid", 0), first_pid);  // the running ones are left alone
   EXPECT_EQ(processesWith(tag()).size(), 4u);
 

@@ -794,7 +794,23 @@ TEST(AppValidation, RefusesProbeSettingsThatDoNotApply) {
               "tend.yaml:4:22: ready: expect is the HTTP status for an http check");
   expectError(oneApp("ready: { tcp: 1, port: 2 }"),
               "tend.yaml:4:22: unknown key 'port' in ready (expected one of: tcp, http, exec, "
-              "notify, expect, timeout)");
+              "notify, expect, timeout, watchdog)");
+  expectError(oneApp("ready: { tcp: 1, watchdog: 5s }"),
+              "tend.yaml:4:22: ready: watchdog is the WATCHDOG=1 interval of a notify check");
+  expectError(oneApp("health: { tcp: 1, watchdog: 5s }"),
+              "tend.yaml:4:23: unknown key 'watchdog' in health (expected one of: tcp, http, "
+              "exec, expect, timeout, interval, failures)");
+}
+
+TEST(AppValidation, ReadsANotifyWatchdog) {
+  const AppSpec app = appOf("ready: { notify: true, watchdog: 10s }");
+  ASSERT_TRUE(app.ready);
+  EXPECT_TRUE(app.ready->notify);
+  EXPECT_EQ(app.ready->watchdog, 10s);
+  // It goes round toJson / fromJson (the daemon's copy of the spec).
+  auto again = validateApp(fromJson(toJson(app)), "", "/");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->ready->watchdog, 10s);
 }
 
 TEST(AppValidation, RefusesBadProbeValues) {

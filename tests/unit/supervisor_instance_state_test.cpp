@@ -31,8 +31,88 @@ TEST_F(InstanceMachineTest, StartSpawnsAndReadyMakesItOnline) {
   EXPECT_EQ(t.status, Status::Starting);
   EXPECT_EQ(t.actions, std::vector<Action>{Action::Spawn});
   EXPECT_TRUE(t.changed);
-  EXPECT_EQ(m.spawned().status, Status::Starting);
-  EXPECT_EQ(m.ready().status, Status::Online);
+  EXPECT_FALSE(m.awaitingReady());
+  t = m.spawned();
+  EXPECT_EQ(t.status, Status::Starting);
+  EXPECT_EQ(t.actions, std::vector<Action>{Action::ProbeReady});
+  EXPECT_TRUE(m.awaitingReady());
+  t = m.ready();
+  EXPECT_EQ(t.status, Status::Online);
+  EXPECT_EQ(t.from, Status::Starting);
+  EXPECT_EQ(t.actions, std::vector<Action>{Action::ProbeHealth});
+  EXPECT_FALSE(m.awaitingReady());
+}
+
+TEST_F(InstanceMachineTest, ReadyCountsOnlyWhileItsProcessAwaitsIt) {
+  m.start();
+  EXPECT_FALSE(m.ready().changed);  // no process yet
+  EXPECT_FALSE(m.notReady("x").changed);
+  runOnline();
+  EXPECT_FALSE(m.ready().changed);
+  EXPECT_FALSE(m.notReady("late").changed);
+  EXPECT_EQ(m.status(), Status::Online);
+}
+
+TEST_F(InstanceMachineTest, NotReadyStopsItAndThePolicyRestartsItAsAFailedStart) {
+  m.start();
+  m.spawned();
+  Transition t = m.notReady("not ready after 5s: connection refused");
+  EXPECT_EQ(t.status, Status::Stopping);
+  EXPECT_EQ(t.actions, std::vector<Action>{Action::SendStopSignal});
+  EXPECT_EQ(m.lastReason(), "not ready after 5s: connection refused");
+  // The app exits cleanly on SIGTERM: still a failed start, restarted with backoff.
+  t = m.exited(clock.now(), 5s, ExitStatus{0, 0});
+  EXPECT_EQ(t.status, Status::Waiting);
+  EXPECT_EQ(t.actions, (std::vector<Action>{Action::RecordRestart, Action::ScheduleRestart}));
+  EXPECT_GT(t.delay.count(), 0);
+  EXPECT_NE(t.reason.find("not ready after 5s: connection refused"), std::string::npos)
+      << t.reason;
+  EXPECT_EQ(m.restartDue().actions, std::vector<Action>{Action::Spawn});
+  EXPECT_FALSE(m.awaitingReady());
+}
+
+TEST_F(InstanceMachineTest, NotReadyGivesUpAfterMaxRestarts) {
+  for (int i = 0; i < 3; ++i) {
+    if (i == 0)
+      m.start();
+    else
+      m.restartDue();
+    m.spawned();
+    m.notReady("not ready");
+    m.exited(clock.now(), 1s, ExitStatus{-1, SIGTERM});
+  }
+  EXPECT_EQ(m.status(), Status::Errored);
+  EXPECT_NE(m.lastReason().find("not ready; gave up"), std::string::npos) << m.lastReason();
+}
+
+TEST_F(InstanceMachineTest, NotReadyWithAutorestartOffStaysStopped) {
+  AppSpec spec = quickSpec();
+  spec.autorestart = AutoRestart::Never;
+  InstanceMachine off{spec};
+  off.start();
+  off.spawned();
+  off.notReady("not ready after 1s: no READY=1");
+  Transition t = off.exited(clock.now(), 1s, ExitStatus{0, 0});
+  EXPECT_EQ(t.status, Status::Stopped);
+  EXPECT_NE(t.reason.find("not ready after 1s"), std::string::npos) << t.reason;
+}
+
+TEST_F(InstanceMachineTest, AStopDuringANotReadyStopIsAPlainStop) {
+  m.start();
+  m.spawned();
+  m.notReady("not ready");
+  m.stop();
+  EXPECT_EQ(m.exited(clock.now(), 1s, ExitStatus{0, 0}).status, Status::Stopped);
+}
+
+TEST_F(InstanceMachineTest, ACrashWhileAwaitingReadyRespawnsANewProcessToAwait) {
+  m.start();
+  m.spawned();
+  Transition t = m.exited(clock.now(), 10ms, ExitStatus{1, 0});
+  if (t.status == Status::Starting) {
+    EXPECT_FALSE(m.awaitingReady());
+  }
+  EXPECT_FALSE(m.ready().changed);
 }
 
 TEST_F(InstanceMachineTest, StartingWhatRunsDoesNothing) {

@@ -1,0 +1,274 @@
+#include "supervisor/probe.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <charconv>
+#include <memory>
+
+#include "common/duration.hpp"
+#include "common/text.hpp"
+
+namespace tend {
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+std::string ProbeCheck::describe() const {
+  switch (kind) {
+    case Kind::None:
+      return "none";
+    case Kind::Tcp:
+      return fmt::format("tcp {}:{}", host, port);
+    case Kind::Http:
+      return url;
+    case Kind::Exec:
+      return fmt::format("exec {}", shellQuote(command));
+    case Kind::Notify:
+      return "notify";
+  }
+  return "none";
+}
+
+std::expected<HttpUrl, std::string> parseHttpUrl(std::string_view url) {
+  constexpr std::string_view kScheme = "http://";
+  if (!url.starts_with(kScheme)) return std::unexpected("expected a URL starting with http://");
+  std::string_view rest = url.substr(kScheme.size());
+  size_t slash = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, slash);
+  HttpUrl out;
+  if (slash != std::string_view::npos) {
+    std::string_view path = rest.substr(slash);
+    if (size_t hash = path.find('#'); hash != std::string_view::npos) path = path.substr(0, hash);
+    out.path = path.empty() || path[0] != '/' ? "/" + std::string(path) : std::string(path);
+  }
+  if (authority.empty()) return std::unexpected("the URL has no host");
+  if (authority.find('@') != std::string_view::npos)
+    return std::unexpected("user info in a probe URL is not supported");
+  out.host_header = std::string(authority);
+  std::string_view host = authority;
+  std::string_view port;
+  if (authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) return std::unexpected("unclosed [ in the URL's host");
+    host = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return std::unexpected("junk after the URL's host");
+      port = after.substr(1);
+    }
+  } else if (size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  if (host.empty()) return std::unexpected("the URL has no host");
+  out.host = std::string(host);
+  if (!port.empty()) {
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535)
+      return std::unexpected(fmt::format("bad port '{}' in the URL", port));
+    out.port = static_cast<uint16_t>(value);
+  }
+  return out;
+}
+
+std::optional<int> parseStatusLine(std::string_view line) {
+  if (!line.starts_with("HTTP/1.")) return std::nullopt;
+  size_t space = line.find(' ');
+  if (space == std::string_view::npos || line.size() < space + 4) return std::nullopt;
+  std::string_view code = line.substr(space + 1, 3);
+  int value = 0;
+  auto [end, ec] = std::from_chars(code.data(), code.data() + code.size(), value);
+  if (ec != std::errc() || end != code.data() + code.size() || value < 100 || value > 999)
+    return std::nullopt;
+  if (line.size() > space + 4 && line[space + 4] != ' ' && line[space + 4] != '\r')
+    return std::nullopt;
+  return value;
+}
+
+ProbeCheck resolveProbe(const ProbeSpec* probe, uint16_t instance_port) {
+  ProbeCheck c;
+  if (!probe) {
+    if (instance_port) {
+      c.kind = ProbeCheck::Kind::Tcp;
+      c.port = instance_port;
+    }
+    return c;
+  }
+  if (probe->tcp) {
+    c.kind = ProbeCheck::Kind::Tcp;
+    c.port = probe->tcp;
+  } else if (!probe->http.empty()) {
+    c.kind = ProbeCheck::Kind::Http;
+    c.url = probe->http;
+    c.expect = probe->expect_status;
+    if (auto u = parseHttpUrl(probe->http)) {
+      c.host = u->host;
+      c.port = u->port;
+      c.path = u->path;
+      c.host_header = u->host_header;
+    }  // the validator accepted it; a URL this cannot read fails at connect (port 0)
+  } else if (!probe->exec.empty()) {
+    c.kind = ProbeCheck::Kind::Exec;
+    c.command = probe->exec;
+  } else if (probe->notify) {
+    c.kind = ProbeCheck::Kind::Notify;
+  }
+  return c;
+}
+
+namespace {
+
+std::string errorText(const boost::system::error_code& ec) {
+  if (ec == asio::error::connection_refused) return "connection refused";
+  if (ec == asio::error::eof) return "connection closed";
+  return ec.message();
+}
+
+// One TCP or HTTP check in flight. Owns itself through its pending handlers.
+class NetworkCheck : public std::enable_shared_from_this<NetworkCheck> {
+ public:
+  NetworkCheck(asio::io_context& io, ProbeCheck check, Duration timeout, ProbeDone done)
+      : check_(std::move(check)),
+        timeout_(timeout),
+        resolver_(io),
+        socket_(io),
+        timer_(io),
+        done_(std::move(done)) {}
+
+  void start() {
+    auto self = shared_from_this();
+    timer_.expires_after(timeout_);
+    timer_.async_wait([self](boost::system::error_code ec) {
+      if (!ec) self->finish({false, self->where() + ": timed out after " + formatDuration(self->timeout_)});
+    });
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(check_.host == "localhost" ? "127.0.0.1" : check_.host, ec);
+    if (!ec) {
+      connect(tcp::endpoint(address, check_.port));
+      return;
+    }
+    resolver_.async_resolve(check_.host, std::to_string(check_.port),
+                            [self](boost::system::error_code rec, tcp::resolver::results_type r) {
+                              if (self->finished_) return;
+                              if (rec || r.empty()) {
+                                self->finish({false, fmt::format("resolve {}: {}", self->check_.host,
+                                                                 errorText(rec))});
+                                return;
+                              }
+                              self->connect(r.begin()->endpoint());
+                            });
+  }
+
+ private:
+  std::string where() const {
+    return check_.kind == ProbeCheck::Kind::Http ? check_.url
+                                                 : fmt::format("connect {}:{}", check_.host, check_.port);
+  }
+
+  void connect(const tcp::endpoint& endpoint) {
+    socket_.async_connect(endpoint, [self = shared_from_this()](boost::system::error_code ec) {
+      if (self->finished_) return;
+      if (ec) {
+        self->finish({false, fmt::format("{}: {}", self->where(), errorText(ec))});
+        return;
+      }
+      if (self->check_.kind == ProbeCheck::Kind::Tcp) {
+        self->finish({true, ""});
+        return;
+      }
+      self->request();
+    });
+  }
+
+  void request() {
+    request_ = fmt::format(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: tend-probe\r\nAccept: */*\r\n"
+        "Connection: close\r\n\r\n",
+        check_.path, check_.host_header);
+    asio::async_write(socket_, asio::buffer(request_),
+                      [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                        if (self->finished_) return;
+                        if (ec) {
+                          self->finish({false, fmt::format("{}: {}", self->where(), errorText(ec))});
+                          return;
+                        }
+                        self->readStatus();
+                      });
+  }
+
+  // Reads until the status line is complete; only that is looked at, within 1 KiB.
+  void readStatus() {
+    socket_.async_read_some(
+        asio::buffer(buffer_.data() + used_, buffer_.size() - used_),
+        [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+          if (self->finished_) return;
+          self->used_ += n;
+          std::string_view got(self->buffer_.data(), self->used_);
+          size_t eol = got.find('\n');
+          if (eol == std::string_view::npos) {
+            if (ec || self->used_ == self->buffer_.size()) {
+              self->finish({false, fmt::format("{}: {}", self->where(),
+                                                ec ? errorText(ec) : "no HTTP status line")});
+              return;
+            }
+            self->readStatus();
+            return;
+          }
+          auto status = parseStatusLine(got.substr(0, eol));
+          if (!status) {
+            self->finish({false, fmt::format("{}: not an HTTP response", self->where())});
+          } else if (*status != self->check_.expect) {
+            self->finish({false, fmt::format("{}: status {} (expected {})", self->where(), *status,
+                                             self->check_.expect)});
+          } else {
+            self->finish({true, ""});
+          }
+        });
+  }
+
+  void finish(ProbeResult result) {
+    if (finished_) return;
+    finished_ = true;
+    boost::system::error_code ignored;
+    timer_.cancel();
+    resolver_.cancel();
+    socket_.close(ignored);
+    auto done = std::move(done_);
+    done(std::move(result));
+  }
+
+  ProbeCheck check_;
+  Duration timeout_;
+  tcp::resolver resolver_;
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  ProbeDone done_;
+  std::string request_;
+  std::array<char, 1024> buffer_{};
+  size_t used_ = 0;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+void runNetworkCheck(asio::io_context& io, const ProbeCheck& check, Duration timeout,
+                     ProbeDone done) {
+  if (check.port == 0) {
+    asio::post(io, [check, done = std::move(done)] {
+      done({false, fmt::format("{}: no port to connect to", check.describe())});
+    });
+    return;
+  }
+  auto op = std::make_shared<NetworkCheck>(io, check, timeout, std::move(done));
+  // Posted, so `done` never runs inside this call.
+  asio::post(io, [op] { op->start(); });
+}
+
+}  // namespace tend

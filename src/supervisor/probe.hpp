@@ -1,0 +1,67 @@
+#pragma once
+// Probes: what an instance's `ready` or `health` check comes down to (a TCP connect, an
+// HTTP GET, a command, or waiting for sd_notify's READY=1), and the one-shot network
+// checks themselves. A network check runs on the loop, is bounded by its timeout, reads
+// a bounded reply and reports exactly once.
+
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/clock.hpp"
+#include "config/app_spec.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace tend {
+
+struct ProbeCheck {
+  enum class Kind { None, Tcp, Http, Exec, Notify };
+  Kind kind = Kind::None;
+  std::string host = "127.0.0.1";  // tcp, http
+  uint16_t port = 0;               // tcp, http
+  std::string path = "/";          // http: path and query
+  std::string host_header;         // http: as in the URL
+  std::string url;                 // http: the whole URL, for people
+  int expect = 200;                // http
+  std::string command;             // exec: run under /bin/sh -c
+
+  // "tcp 127.0.0.1:3000", "http://127.0.0.1:3000/health", "exec 'pg_isready'", "notify"
+  std::string describe() const;
+};
+
+// What `probe` checks for an instance listening on `instance_port` (0: none). Without a
+// probe (`ready` not given): a TCP connect to the instance's own port when it has one,
+// else nothing (Kind::None: ready at once).
+ProbeCheck resolveProbe(const ProbeSpec* probe, uint16_t instance_port);
+
+struct HttpUrl {
+  std::string host;
+  uint16_t port = 80;
+  std::string path = "/";
+  std::string host_header;  // host[:port] as written
+};
+// http://host[:port][/path?query]; no user info, no https.
+std::expected<HttpUrl, std::string> parseHttpUrl(std::string_view url);
+
+// The status code of an HTTP/1.x response's status line ("HTTP/1.1 200 OK"); nullopt
+// when `line` is not one.
+std::optional<int> parseStatusLine(std::string_view line);
+
+struct ProbeResult {
+  bool ok = false;
+  std::string detail;  // why it failed ("connect 127.0.0.1:3001: connection refused")
+};
+using ProbeDone = std::function<void(ProbeResult)>;
+
+// Runs a Tcp or Http check. `done` is called exactly once, from the loop (never inside
+// this call), within about `timeout`.
+void runNetworkCheck(boost::asio::io_context& io, const ProbeCheck& check, Duration timeout,
+                     ProbeDone done);
+
+}  // namespace tend
