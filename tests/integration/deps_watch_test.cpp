@@ -183,8 +183,11 @@ class Watch : public TendTest {
   }
   std::vector<std::string> causes() {
     RunResult d = tend({"describe", "w", "--json"});
+    EXPECT_EQ(d.status, 0) << d.err;
     std::vector<std::string> out;
-    for (const auto& h : json::parse(d.out)[0]["restart_history"])
+    if (d.status != 0) return out;
+    const json apps = json::parse(d.out);  // kept: a range-for over a temporary's part dangles
+    for (const auto& h : apps[0]["restart_history"])
       out.push_back(h.value("reason", ""));
     return out;
   }
