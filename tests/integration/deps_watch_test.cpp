@@ -261,5 +261,19 @@ TEST_F(Watch, AStoppedAppIsNotStartedByAChange) {
                        seconds(3)));
 }
 
+TEST_F(Watch, StartWithTheWatchFlagWatchesTheWorkingDirectory) {
+  const auto previous = std::filesystem::current_path();
+  std::filesystem::current_path(app_dir());  // tend runs here: it watches this folder
+  RunResult r = tend({"start", testapp(), "--name", "w", "--watch", "--", "sleep", tag()});
+  std::filesystem::current_path(previous);
+  ASSERT_EQ(r.status, 0) << r.err;
+  settled();
+  int pid = instance("w").value("pid", 0);
+  writeText(app_dir() + "/src/app.js", "two\n");
+  ASSERT_TRUE(waitFor([&] { return instance("w").value("restarts", 0) >= 1; })) << list().dump();
+  EXPECT_NE(instance("w").value("pid", 0), pid);
+  EXPECT_EQ(causes(), (std::vector<std::string>{"watch: src/app.js changed"}));
+}
+
 }  // namespace
 }  // namespace tend::testing
