@@ -1308,6 +1308,8 @@ class Supervisor::Impl {
     for (const auto& inst : app->instances) {
       const Status s = inst->machine.status();
       if (s == Status::Errored) return {Phase::Failed, inst->machine.lastReason()};
+      // Meant to run but not started yet (the daemon is starting its apps one by one).
+      if (s == Status::Stopped && !inst->last_exit) return {Phase::Pending, ""};
       all_online = all_online && s == Status::Online;
       all_stopped = all_stopped && s == Status::Stopped;
       if (s == Status::Stopped && !(inst->last_exit && inst->last_exit->clean())) {

@@ -1,6 +1,7 @@
 // depends_on (start order, conditions, stop order) and watch (restart on change) through
 // the real binary.
 
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -145,6 +146,31 @@ TEST_F(DependsOn, StopAllStopsDependentsBeforeTheirDependencies) {
   EXPECT_LT(text.find("other"), text.find("api")) << text;
   EXPECT_LT(text.find("api"), text.find("db")) << text;
   EXPECT_NE(text.find("db"), std::string::npos) << text;
+}
+
+TEST_F(DependsOn, TheDaemonStopsDependentsFirstAndStartsDependenciesFirstWhenItComesBack) {
+  const std::string order = dir_ + "/order";
+  auto app = [&](const std::string& name, const std::string& deps) {
+    return fmt::format(R"(  - name: {0}
+    run: "trap 'echo {0} >> {1}; exit 0' TERM; while :; do sleep 0.1; done # {2}"
+{3})",
+                       name, order, tag(), deps);
+  };
+  // api comes first in the file (and gets the lower id).
+  std::string cfg = configWith(app("api", "    depends_on: [db]\n") + app("db", ""));
+  ASSERT_EQ(tend({"start", cfg}).status, 0);
+  pid_t daemon = daemonPid();
+  ASSERT_EQ(::kill(daemon, SIGTERM), 0);
+  ASSERT_TRUE(waitFor([&] { return !processAlive(daemon); }, seconds(30)));
+  EXPECT_EQ(readText(order), "api\ndb\n");
+  list();  // a new daemon, which restores what should run
+  ASSERT_TRUE(waitFor([&] {
+    return instance("api").value("status", "") == "online" &&
+           instance("db").value("status", "") == "online";
+  })) << list().dump();
+  std::string db_at = describe("db")["instances"][0].value("started_at", "");
+  std::string api_at = describe("api")["instances"][0].value("started_at", "");
+  EXPECT_LE(db_at, api_at);
 }
 
 class Watch : public TendTest {
