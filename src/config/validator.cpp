@@ -821,12 +821,11 @@ class Validator {
     if (*text == "started") return DependencyCondition::Started;
     if (*text == "ready") return DependencyCondition::Ready;
     if (*text == "completed") return DependencyCondition::Completed;
-    std::string message =
-        fmt::format("{}: unknown condition '{}' (expected one of: started, ready, completed)",
-                    path, *text);
+    std::string message = fmt::format(
+        "{}: unknown condition '{}' (expected one of: started, ready, completed)", path, *text);
     if (auto it = kForeign.find(*text); it != kForeign.end()) {
-      message = fmt::format("{}: unknown condition '{}' (tend calls it '{}')", path, *text,
-                            it->second);
+      message =
+          fmt::format("{}: unknown condition '{}' (tend calls it '{}')", path, *text, it->second);
     } else if (auto near = suggestNearest(*text, kNames); !near.empty()) {
       message = fmt::format("{}: unknown condition '{}' (did you mean '{}'?)", path, *text, near);
     }

@@ -88,13 +88,12 @@ Gate DependencyGraph::gate(const std::vector<Dependency>& deps,
       case Phase::Stopped:
         return {Gate::Kind::Fail, fmt::format("dependency {} is stopped", d.app)};
       case Phase::Failed:
-        return {Gate::Kind::Fail,
-                fmt::format("dependency {} failed{}", d.app, s.detail.empty() ? "" : ": " + s.detail)};
+        return {Gate::Kind::Fail, fmt::format("dependency {} failed{}", d.app,
+                                              s.detail.empty() ? "" : ": " + s.detail)};
       case Phase::Completed:
         if (d.condition == DependencyCondition::Ready)
-          return {Gate::Kind::Fail,
-                  fmt::format("dependency {} exited (it must stay online){}", d.app,
-                              s.detail.empty() ? "" : ": " + s.detail)};
+          return {Gate::Kind::Fail, fmt::format("dependency {} exited (it must stay online){}",
+                                                d.app, s.detail.empty() ? "" : ": " + s.detail)};
         continue;
       case Phase::Ready:
         if (d.condition == DependencyCondition::Completed) break;

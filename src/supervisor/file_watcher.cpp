@@ -18,9 +18,9 @@ namespace asio = boost::asio;
 namespace {
 
 // Only what changes content or the tree; never IN_ACCESS / IN_OPEN / IN_ATTRIB.
-constexpr uint32_t kEvents = IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM |
-                             IN_MOVED_TO | IN_MOVE_SELF | IN_DELETE_SELF | IN_ONLYDIR |
-                             IN_DONT_FOLLOW | IN_EXCL_UNLINK;
+constexpr uint32_t kEvents = IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
+                             IN_MOVE_SELF | IN_DELETE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW |
+                             IN_EXCL_UNLINK;
 constexpr int kReadsPerWakeup = 16;  // then let other work run
 
 std::string normalise(std::string p) {
@@ -45,7 +45,7 @@ bool matchesPathOrParent(const std::string& pattern, std::string_view path) {
 }
 
 bool isDirectory(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
@@ -55,8 +55,8 @@ bool isDirectory(const std::string& path) {
 
 const std::vector<std::string>& WatchIgnore::defaults() {
   static const std::vector<std::string> kDefaults = {
-      ".git", ".hg", ".svn", "node_modules", "__pycache__", ".DS_Store",
-      "*.swp", "*.swx", "*~", ".#*"};
+      ".git",      ".hg",   ".svn",  "node_modules", "__pycache__",
+      ".DS_Store", "*.swp", "*.swx", "*~",           ".#*"};
   return kDefaults;
 }
 
@@ -85,8 +85,8 @@ bool WatchIgnore::ignored(std::string_view rel, std::string_view abs) const {
     size_t start = 0;
     while (start <= rel.size()) {
       size_t slash = rel.find('/', start);
-      std::string_view part =
-          rel.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+      std::string_view part = rel.substr(
+          start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
       for (const auto& n : names_)
         if (globMatch(n, part, 0)) return true;
       if (slash == std::string_view::npos) break;
@@ -171,7 +171,7 @@ std::string FileWatcher::start() {
   stream_.emplace(io_, fd);
   for (const std::string& raw : options_.roots) {
     std::string path = normalise(raw);
-    struct stat st{};
+    struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
       log_.warn("{}: watch: {}: {}; not watched", who_, path, std::strerror(errno));
       continue;
@@ -210,9 +210,10 @@ bool FileWatcher::addWatch(const std::string& dir, size_t root) {
   if (dirs_.size() >= options_.max_watches) {
     if (!warned_limit_) {
       warned_limit_ = true;
-      log_.warn("{}: watch: more than {} folders; {} and the folders after it are not watched "
-                "(add the big ones to ignore_watch)",
-                who_, options_.max_watches, dir);
+      log_.warn(
+          "{}: watch: more than {} folders; {} and the folders after it are not watched "
+          "(add the big ones to ignore_watch)",
+          who_, options_.max_watches, dir);
     }
     return false;
   }
@@ -220,9 +221,10 @@ bool FileWatcher::addWatch(const std::string& dir, size_t root) {
   if (wd < 0) {
     if (errno == ENOSPC && !warned_limit_) {
       warned_limit_ = true;
-      log_.warn("{}: watch: the system's inotify limit is reached at {} (raise "
-                "fs.inotify.max_user_watches, or add folders to ignore_watch)",
-                who_, dir);
+      log_.warn(
+          "{}: watch: the system's inotify limit is reached at {} (raise "
+          "fs.inotify.max_user_watches, or add folders to ignore_watch)",
+          who_, dir);
     } else if (errno != ENOENT && errno != ENOTDIR && errno != ENOSPC) {
       log_.warn("{}: watch: {}: {}", who_, dir, std::strerror(errno));
     }
@@ -321,8 +323,8 @@ void FileWatcher::noteChange(const std::string& abs) {
 void FileWatcher::armTimer() {
   auto when = debouncer_.deadline();
   if (!when) return;
-  const Duration wait = std::max(
-      Duration(0), std::chrono::duration_cast<Duration>(*when - clock_.now()));
+  const Duration wait =
+      std::max(Duration(0), std::chrono::duration_cast<Duration>(*when - clock_.now()));
   timer_.expires_after(wait);
   timer_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](boost::system::error_code ec) {
     if (ec || alive.expired()) return;

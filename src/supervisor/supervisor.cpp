@@ -498,7 +498,8 @@ class Supervisor::Impl {
       if (forget) setDesired(app, false);
       for (auto& inst : app.instances) apply(app, *inst, inst->machine.stop());
     });
-    replyWhenSettled(ids, {}, [done = std::move(done)](Result) { done(); }, levels);
+    Reply reply = [done = std::move(done)](Result) { done(); };
+    replyWhenSettled(ids, {}, std::move(reply), levels);
   }
 
  private:
@@ -1316,8 +1317,8 @@ class Supervisor::Impl {
         all_clean = false;
         failure = inst->machine.lastReason();
       }
-      any_spawned = any_spawned || inst->running() || s == Status::Online ||
-                    s == Status::Waiting || (s == Status::Stopped && inst->last_exit);
+      any_spawned = any_spawned || inst->running() || s == Status::Online || s == Status::Waiting ||
+                    (s == Status::Stopped && inst->last_exit);
     }
     if (app->instances.empty() || app->awaiting_deps) return {Phase::Pending, ""};
     if (all_online) return {Phase::Ready, ""};
@@ -1407,7 +1408,8 @@ class Supervisor::Impl {
       plan->levels.push_back(std::move(ids));
     }
     const int levels = static_cast<int>(plan->levels.size());
-    if (levels > 1) log_.info("stopping {} apps in {} levels, dependents first", names.size(), levels);
+    if (levels > 1)
+      log_.info("stopping {} apps in {} levels, dependents first", names.size(), levels);
     stop_plans_.push_back(plan);
     advanceStopPlans();
     return levels;
@@ -1450,7 +1452,8 @@ class Supervisor::Impl {
     }
     if (app.watcher) return;
     FileWatcher::Options options;
-    for (const auto& path : app.spec.watch) options.roots.push_back(absolutePath(path, app.spec.cwd));
+    for (const auto& path : app.spec.watch)
+      options.roots.push_back(absolutePath(path, app.spec.cwd));
     options.base = app.spec.cwd;
     options.ignore = WatchIgnore(app.spec.ignore_watch);
     for (const auto& inst : app.instances) {

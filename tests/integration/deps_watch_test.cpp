@@ -213,8 +213,7 @@ class Watch : public TendTest {
     std::vector<std::string> out;
     if (d.status != 0) return out;
     const json apps = json::parse(d.out);  // kept: a range-for over a temporary's part dangles
-    for (const auto& h : apps[0]["restart_history"])
-      out.push_back(h.value("reason", ""));
+    for (const auto& h : apps[0]["restart_history"]) out.push_back(h.value("reason", ""));
     return out;
   }
 };
@@ -283,8 +282,7 @@ TEST_F(Watch, AStoppedAppIsNotStartedByAChange) {
   start();
   ASSERT_EQ(tend({"stop", "w"}).status, 0);
   writeText(app_dir() + "/src/app.js", "two\n");
-  EXPECT_FALSE(waitFor([&] { return instance("w").value("status", "") != "stopped"; },
-                       seconds(3)));
+  EXPECT_FALSE(waitFor([&] { return instance("w").value("status", "") != "stopped"; }, seconds(3)));
 }
 
 TEST_F(Watch, StartWithTheWatchFlagWatchesTheWorkingDirectory) {

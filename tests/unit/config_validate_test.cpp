@@ -729,8 +729,8 @@ TEST(ConfigValidation, ReadsDependencyConditionsAsAMapOrListItems) {
                                             {"migrate", DependencyCondition::Completed},
                                             {"log", DependencyCondition::Started}};
   EXPECT_EQ(as_map->apps[3].depends_on, expected);
-  auto as_list =
-      check(apps + "    depends_on:\n      - db\n      - migrate: completed\n      - log: started\n");
+  auto as_list = check(
+      apps + "    depends_on:\n      - db\n      - migrate: completed\n      - log: started\n");
   ASSERT_TRUE(as_list) << as_list.error().front().format();
   EXPECT_EQ(as_list->apps[3].depends_on, expected);
 }

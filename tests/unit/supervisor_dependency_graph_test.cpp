@@ -96,8 +96,7 @@ TEST(DependencyGate, CompletedNeedsACleanExit) {
 }
 
 TEST(DependencyGate, FailsForAStoppedMissingOrExitedDependency) {
-  EXPECT_EQ(gateWith({{"db"}}, {{"db", {Phase::Stopped, ""}}}).reason,
-            "dependency db is stopped");
+  EXPECT_EQ(gateWith({{"db"}}, {{"db", {Phase::Stopped, ""}}}).reason, "dependency db is stopped");
   EXPECT_EQ(gateWith({{"db"}}, {}).reason, "depends on 'db', which does not exist");
   Gate exited = gateWith({{"db"}}, {{"db", {Phase::Completed, ""}}});
   EXPECT_EQ(exited.kind, Gate::Kind::Fail);
