@@ -26,6 +26,7 @@
 #include "config/pm2.hpp"
 #include "daemon/daemon.hpp"
 #include "logs/log_reader.hpp"
+#include "supervisor/dependency_graph.hpp"
 
 namespace tend {
 namespace {
@@ -139,6 +140,22 @@ int actionOnConfigFile(const std::string& verb, const std::string& path, bool as
   if (!request) return kExitFailed;
   std::vector<std::string> names;
   for (const auto& app : (*request)["apps"]) names.push_back(app.value("name", ""));
+  if (verb == "stop" || verb == "delete") {
+    // Dependents before what they depend on: each call returns once its app has stopped.
+    DependencyGraph graph;
+    for (const auto& app : (*request)["apps"]) {
+      std::vector<Dependency> deps;
+      if (app.contains("depends_on"))
+        for (const auto& d : app["depends_on"]) {
+          if (d.is_string()) deps.push_back({d.get<std::string>()});
+          if (d.is_object())
+            for (const auto& item : d.items()) deps.push_back({item.key()});
+        }
+      graph.set(app.value("name", ""), std::move(deps));
+    }
+    names = graph.sorted(names);
+    std::reverse(names.begin(), names.end());
+  }
   if (!rerun) {
     for (const auto& name : names) {
       auto r = call({{"cmd", verb}, {"target", name}});

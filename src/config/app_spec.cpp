@@ -68,6 +68,18 @@ std::string signalText(int sig) {
 
 }  // namespace
 
+std::string_view conditionName(DependencyCondition c) {
+  switch (c) {
+    case DependencyCondition::Started:
+      return "started";
+    case DependencyCondition::Ready:
+      return "ready";
+    case DependencyCondition::Completed:
+      return "completed";
+  }
+  return "ready";
+}
+
 nlohmann::json toJson(const AppSpec& spec) {
   nlohmann::json j = nlohmann::json::object();
   j["name"] = spec.name;
@@ -124,7 +136,17 @@ nlohmann::json toJson(const AppSpec& spec) {
   if (!spec.watch.empty()) j["watch"] = stringList(spec.watch);
   if (!spec.ignore_watch.empty()) j["ignore_watch"] = stringList(spec.ignore_watch);
   if (!spec.cron_restart.empty()) j["cron_restart"] = spec.cron_restart;
-  if (!spec.depends_on.empty()) j["depends_on"] = stringList(spec.depends_on);
+  if (!spec.depends_on.empty()) {
+    // A name for the default condition, {name: condition} otherwise: a list keeps the order.
+    nlohmann::json deps = nlohmann::json::array();
+    for (const Dependency& d : spec.depends_on) {
+      if (d.condition == DependencyCondition::Ready)
+        deps.push_back(d.app);
+      else
+        deps.push_back({{d.app, std::string(conditionName(d.condition))}});
+    }
+    j["depends_on"] = deps;
+  }
   if (spec.ready) j["ready"] = probeJson(*spec.ready, false);
   if (spec.health) j["health"] = probeJson(*spec.health, true);
   if (spec.on_demand) {

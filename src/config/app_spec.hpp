@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -68,6 +69,20 @@ struct ProbeSpec {
   bool operator==(const ProbeSpec&) const = default;
 };
 
+// depends_on: an app this one needs, and when it counts as there.
+enum class DependencyCondition {
+  Started,    // its process has been spawned
+  Ready,      // its instances are online (the default)
+  Completed,  // it ran and exited with code 0 (a one-shot task)
+};
+std::string_view conditionName(DependencyCondition c);
+
+struct Dependency {
+  std::string app;
+  DependencyCondition condition = DependencyCondition::Ready;
+  bool operator==(const Dependency&) const = default;
+};
+
 struct OnDemandSpec {
   std::vector<std::string> hosts;   // lower-cased; "*.example.com" wildcards
   std::vector<std::string> listen;  // "host:port"
@@ -108,7 +123,7 @@ struct AppSpec {
   std::vector<std::string> watch;
   std::vector<std::string> ignore_watch;
   std::string cron_restart;
-  std::vector<std::string> depends_on;
+  std::vector<Dependency> depends_on;
   std::optional<ProbeSpec> ready;
   std::optional<ProbeSpec> health;
   std::optional<OnDemandSpec> on_demand;

@@ -9,8 +9,6 @@ const std::string& exampleConfig() {
       R"yaml(# tend.yaml: the apps tend keeps running. Start them all with: tend start tend.yaml
 # Durations take ms, s, m, h, d (a bare number is an error); sizes take K, M, G.
 # Every key is described in docs/CONFIG.md. Unknown keys are errors, so typos show up.
-# In this version watch and depends_on are checked but do not act yet: a config
-# written today keeps loading when they do.
 
 # The HTTP gateway: routes requests by Host header to apps with `on_demand`, starting
 # them on the first request and stopping them when idle.
@@ -59,6 +57,7 @@ apps:
     run: [sh, -c, 'while true; do echo "tick from instance $TEND_INSTANCE"; sleep 5; done']
     instances: 2                  # or "max": one per CPU core
     depends_on: [web]             # starts after web is ready, stops before it
+                                  # (or {web: started}, {migrate: completed})
     autorestart: on-failure
     stop_signal: SIGINT
     kill_timeout: 2s

@@ -773,6 +773,85 @@ class Validator {
     if (auto list = stringList(node, path)) out = std::move(*list);
   }
 
+  // depends_on: a name, a list of names, a map of name: condition, or a list mixing names
+  // and one-entry maps (`- migrate: completed`). A bare name waits for `ready`.
+  void dependsOn(const ConfigNode& node, AppSpec& spec, std::vector<Mark>& marks) {
+    auto add = [&](const std::string& name, DependencyCondition condition, Mark mark) {
+      for (const Dependency& d : spec.depends_on) {
+        if (d.app == name) {
+          error(mark, fmt::format("depends_on: '{}' is listed twice", name));
+          return;
+        }
+      }
+      spec.depends_on.push_back({name, condition});
+      marks.push_back(mark);
+    };
+    auto entry = [&](const ConfigNode::Entry& e, const std::string& path) {
+      if (e.key.empty()) {
+        error(e.key_mark, fmt::format("{}: an app name must not be empty", path));
+        return;
+      }
+      if (auto c = dependencyCondition(e.value, sub(path, e.key))) add(e.key, *c, e.key_mark);
+    };
+    if (node.kind == Kind::Map) {
+      for (const auto& e : node.map) entry(e, "depends_on");
+      return;
+    }
+    if (node.kind == Kind::Seq) {
+      for (size_t i = 0; i < node.seq.size(); ++i) {
+        const ConfigNode& item = node.seq[i];
+        const std::string path = fmt::format("depends_on[{}]", i);
+        if (item.kind == Kind::Map && item.map.size() == 1) {
+          entry(item.map.front(), path);
+        } else if (item.kind == Kind::Map) {
+          error(item.mark, fmt::format("{}: expected an app name or one 'name: condition', got "
+                                       "a map of {} entries",
+                                       path, item.map.size()));
+        } else if (auto name = stringValue(item, path)) {
+          add(*name, DependencyCondition::Ready, item.mark);
+        }
+      }
+      return;
+    }
+    if (node.kind == Kind::Scalar) {
+      if (auto name = stringValue(node, "depends_on"))
+        add(*name, DependencyCondition::Ready, node.mark);
+      return;
+    }
+    error(node.mark, fmt::format("depends_on: expected an app name, a list of them or a map of "
+                                 "name: condition, got {}",
+                                 describe(node)));
+  }
+
+  std::optional<DependencyCondition> dependencyCondition(const ConfigNode& node,
+                                                         const std::string& path) {
+    static const std::vector<std::string> kNames = {"started", "ready", "completed"};
+    // process-compose's names, which people carry over.
+    static const std::map<std::string, std::string, std::less<>> kForeign = {
+        {"process_started", "started"},
+        {"process_healthy", "ready"},
+        {"process_completed_successfully", "completed"},
+        {"process_completed", "completed"},
+        {"service_healthy", "ready"},
+        {"service_started", "started"},
+        {"service_completed_successfully", "completed"}};
+    auto text = stringValue(node, path);
+    if (!text) return std::nullopt;
+    if (*text == "started") return DependencyCondition::Started;
+    if (*text == "ready") return DependencyCondition::Ready;
+    if (*text == "completed") return DependencyCondition::Completed;
+    std::string message = fmt::format(
+        "{}: unknown condition '{}' (expected one of: started, ready, completed)", path, *text);
+    if (auto it = kForeign.find(*text); it != kForeign.end()) {
+      message =
+          fmt::format("{}: unknown condition '{}' (tend calls it '{}')", path, *text, it->second);
+    } else if (auto near = suggestNearest(*text, kNames); !near.empty()) {
+      message = fmt::format("{}: unknown condition '{}' (did you mean '{}'?)", path, *text, near);
+    }
+    error(node.mark, message);
+    return std::nullopt;
+  }
+
   std::optional<ProbeSpec> probe(const ConfigNode& node, const std::string& path, bool health) {
     if (!expectMap(node, path)) return std::nullopt;
     ProbeSpec probe;
@@ -1016,19 +1095,7 @@ bool Validator::app(const ConfigNode& node, AppMarks& marks, AppSpec& spec) {
           spec.cron_restart = *s;
       }
     } else if (key == "depends_on") {
-      std::vector<Mark> item_marks;
-      auto list = stringList(value, key, &item_marks);
-      if (!list) continue;
-      for (size_t i = 0; i < list->size(); ++i) {
-        const std::string& dep = (*list)[i];
-        if (std::find(spec.depends_on.begin(), spec.depends_on.end(), dep) !=
-            spec.depends_on.end()) {
-          error(item_marks[i], fmt::format("depends_on: '{}' is listed twice", dep));
-          continue;
-        }
-        spec.depends_on.push_back(dep);
-        depends_marks.push_back(item_marks[i]);
-      }
+      dependsOn(value, spec, depends_marks);
     } else if (key == "ready") {
       spec.ready = probe(value, key, false);
     } else if (key == "health") {
@@ -1042,7 +1109,7 @@ bool Validator::app(const ConfigNode& node, AppMarks& marks, AppSpec& spec) {
   // Checks that involve several keys.
   if (!node.find("name")) error(node.mark, "an app needs a 'name'");
   for (size_t i = 0; i < spec.depends_on.size(); ++i) {
-    if (!spec.name.empty() && spec.depends_on[i] == spec.name)
+    if (!spec.name.empty() && spec.depends_on[i].app == spec.name)
       error(depends_marks[i], fmt::format("depends_on: '{}' cannot depend on itself", spec.name));
   }
   marks.depends_on = depends_marks;
@@ -1280,7 +1347,7 @@ std::optional<ConfigFile> Validator::config(const ConfigNode& root) {
       const AppSpec& a = out.apps[i];
       if (!valid[i]) continue;
       for (size_t d = 0; d < a.depends_on.size(); ++d) {
-        const std::string& dep = a.depends_on[d];
+        const std::string& dep = a.depends_on[d].app;
         if (dep == a.name || by_name.contains(dep)) continue;
         const std::string near = suggestNearest(dep, names);
         error(all_marks[i].depends_on[d],
@@ -1297,7 +1364,7 @@ std::optional<ConfigFile> Validator::config(const ConfigNode& root) {
       path.push_back(i);
       const AppSpec& a = out.apps[i];
       for (size_t d = 0; d < a.depends_on.size(); ++d) {
-        auto it = by_name.find(a.depends_on[d]);
+        auto it = by_name.find(a.depends_on[d].app);
         if (it == by_name.end() || it->second == i || !valid[it->second]) continue;
         const size_t j = it->second;
         if (state[j] == 1) {

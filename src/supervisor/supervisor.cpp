@@ -26,6 +26,8 @@
 #include "config/config.hpp"
 #include "logs/line_splitter.hpp"
 #include "logs/log_writer.hpp"
+#include "supervisor/dependency_graph.hpp"
+#include "supervisor/file_watcher.hpp"
 #include "supervisor/instance_probes.hpp"
 #include "supervisor/instance_state.hpp"
 #include "supervisor/notify_socket.hpp"
@@ -132,6 +134,7 @@ struct Instance {
   int restarts = 0;
   std::optional<ExitStatus> last_exit;
   bool adopted = false;  // found running from before a daemon restart
+  std::string held;      // non-empty: starting, not spawned until its dependencies are there
   TimePoint kill_deadline{};
   asio::steady_timer restart_timer, kill_timer, group_timer;
   std::unique_ptr<asio::posix::stream_descriptor> pidfd;
@@ -182,6 +185,15 @@ struct App {
   std::optional<AppSpec> pending_spec;  // replace the spec once every instance stopped
   bool start_after_update = false;
   bool pending_delete = false;
+  bool awaiting_deps = false;            // a start waits for depends_on (the next spawn is gated)
+  std::unique_ptr<FileWatcher> watcher;  // `watch`, while the app should run
+};
+
+// What a command's reply waits for: `online` (start --wait): every instance online, not
+// just spawned; `rounds`: how many stops in a row it may take (levels of dependencies).
+struct WaitFor {
+  bool online = false;
+  int rounds = 1;
 };
 
 bool settledStatus(Status s) {
@@ -289,6 +301,8 @@ class Supervisor::Impl {
     }
     for (auto& app : apps_) {
       App& a = *app;
+      if (a.desired_running) startDependencies(a);
+      syncWatcher(a);
       if (a.desired_running || a.spec.on_demand) {
         if (auto err = allocatePorts(a); !err.empty()) log_.warn("{}", err);
       }
@@ -306,6 +320,7 @@ class Supervisor::Impl {
   }
 
   void applySpecs(std::vector<Supervisor::Apply> items, Reply done, bool wait = false) {
+    sortByDependencies(items);
     std::set<int64_t> touched;
     std::vector<std::string> errors;
     for (auto& item : items) {
@@ -350,7 +365,7 @@ class Supervisor::Impl {
         // A reload of a config that keeps an app stopped (e.g. on_demand) leaves it as it is.
       }
     }
-    replyWhenSettled(touched, std::move(errors), std::move(done), wait);
+    replyWhenSettled(touched, std::move(errors), std::move(done), {.online = wait});
   }
 
   void command(const std::string& verb, const std::string& target, Reply done,
@@ -362,6 +377,19 @@ class Supervisor::Impl {
     }
     std::set<int64_t> ids;
     std::vector<std::string> errors;
+    if ((verb == "stop" || verb == "delete") && targets->size() > 1) {
+      // Dependents first, each level once the one before it has stopped.
+      for (App* app : *targets) ids.insert(app->id);
+      int levels = stopInOrder(*targets, [this, verb](App& app) {
+        abortReload(app, fmt::format("{} all", verb));
+        setDesired(app, false);
+        if (verb == "delete") app.pending_delete = true;
+        for (auto& inst : app.instances) apply(app, *inst, inst->machine.stop());
+        finishPendingIfStopped(app);
+      });
+      replyWhenSettled(ids, std::move(errors), std::move(done), {.rounds = levels});
+      return;
+    }
     for (App* app : *targets) {
       if (app->reload) {
         errors.push_back(fmt::format("{} is being reloaded; try again once that is done",
@@ -380,6 +408,7 @@ class Supervisor::Impl {
           continue;
         }
         setDesired(*app, true);
+        startDependencies(*app);
         for (auto& inst : app->instances) {
           if (inst->running()) ++inst->restarts;
           apply(*app, *inst, inst->machine.restart());
@@ -391,7 +420,7 @@ class Supervisor::Impl {
         finishPendingIfStopped(*app);
       }
     }
-    replyWhenSettled(ids, std::move(errors), std::move(done), wait && verb == "start");
+    replyWhenSettled(ids, std::move(errors), std::move(done), {.online = wait && verb == "start"});
   }
 
   json list() const {
@@ -516,13 +545,19 @@ class Supervisor::Impl {
 
   void shutdown(bool forget, std::function<void()> done) {
     std::set<int64_t> ids;
+    std::vector<App*> all;
     for (auto& app : apps_) {
       ids.insert(app->id);
-      if (forget) setDesired(*app, false);
       abortReload(*app, "the daemon is stopping");
-      for (auto& inst : app->instances) apply(*app, *inst, inst->machine.stop());
+      all.push_back(app.get());
     }
-    replyWhenSettled(ids, {}, [done = std::move(done)](Result) { done(); });
+    // Dependents first, each level once the one before it has stopped.
+    int levels = stopInOrder(all, [this, forget](App& app) {
+      if (forget) setDesired(app, false);
+      for (auto& inst : app.instances) apply(app, *inst, inst->machine.stop());
+    });
+    Reply reply = [done = std::move(done)](Result) { done(); };
+    replyWhenSettled(ids, {}, std::move(reply), {.rounds = levels});
   }
 
  private:
@@ -714,6 +749,7 @@ class Supervisor::Impl {
       return err;
     }
     setDesired(app, true);
+    startDependencies(app);
     for (auto& inst : app.instances) apply(app, *inst, inst->machine.start());
     return "";
   }
@@ -721,6 +757,7 @@ class Supervisor::Impl {
   void setDesired(App& app, bool running) {
     if (app.desired_running == running) return;
     app.desired_running = running;
+    syncWatcher(app);
     if (auto r = store_.setDesired(app.id, running); !r)
       log_.error("{}: cannot record desired state: {}", app.spec.name, r.error());
   }
@@ -748,6 +785,7 @@ class Supervisor::Impl {
   }
 
   void spawn(App& app, Instance& inst) {
+    if (app.awaiting_deps && !dependenciesAllow(app, inst)) return;
     if (isExternal(app)) {
       startExternal(app, inst);
       return;
@@ -802,6 +840,7 @@ class Supervisor::Impl {
     inst.err_reader->start();
     persistInstance(app, inst);
     sampleSoon();
+    if (app.watcher) app.watcher->settle();
     log_.info("{}[{}]: started pid {}", app.spec.name, inst.index, *pid);
     apply(app, inst, inst.machine.spawned());  // its ready probe decides when it is online
   }
@@ -1112,6 +1151,8 @@ class Supervisor::Impl {
       if (!t.changed) checkWaiters();
     }
     if (t.changed) {
+      if (t.status == Status::Online && app.watcher) app.watcher->settle();
+      releaseHeldSoon();
       finishPendingIfStopped(app);
       if (app.reload)  // deferred: a reload's next step may apply transitions itself
         asio::post(io_, [this, id = app.id] {
@@ -1153,7 +1194,17 @@ class Supervisor::Impl {
       stopExternal(app, inst);
       return;
     }
-    if (!inst.running()) return;
+    if (!inst.running()) {
+      // Never spawned (held for its dependencies, or its spawn failed): nothing to wait for.
+      inst.held.clear();
+      asio::post(io_, [this, id = app.id, key = inst.key, run = inst.run] {
+        App* a = nullptr;
+        Instance* i = findInstance(id, key, &a);
+        if (!i || i->run != run || i->running() || i->machine.status() != Status::Stopping) return;
+        apply(*a, *i, i->machine.exited(clock_.now(), Duration(0), ExitStatus{}));
+      });
+      return;
+    }
     ops_.signalGroup(inst.pid, app.spec.stop_signal);
     inst.kill_deadline = clock_.now() + app.spec.kill_timeout;
     inst.kill_timer.expires_after(app.spec.kill_timeout);
@@ -1577,6 +1628,7 @@ class Supervisor::Impl {
           log_.error("{}: cannot delete from the state database: {}", a->spec.name, r.error());
         ports_.release(a->spec.name);
         a->activation_socket.reset();
+        a->watcher.reset();
         log_.info("{}: deleted", a->spec.name);
         std::erase_if(apps_, [id](const auto& p) { return p->id == id; });
         appsChanged();
@@ -1585,6 +1637,7 @@ class Supervisor::Impl {
         a->spec = std::move(*a->pending_spec);
         a->pending_spec.reset();
         a->activation_socket.reset();
+        a->watcher.reset();  // the watched paths may have changed: a new one when it runs
         ports_.release(a->spec.name);
         buildInstances(*a);
         if (a->start_after_update) {
@@ -1598,6 +1651,14 @@ class Supervisor::Impl {
       checkWaiters();
     });
   }
+
+  // Stopping a set of apps in dependency order: levels[next] is stopped once every app of
+  // the levels before it has stopped.
+  struct StopPlan {
+    std::vector<std::vector<int64_t>> levels;
+    size_t next = 0;  // the first level not yet asked to stop
+    std::function<void(App&)> stop_one;
+  };
 
   // A reply waits until its apps have settled: no instance stopping, and every starting
   // one has its process (its ready probe may still run). With `online` (start --wait) it
@@ -1613,6 +1674,10 @@ class Supervisor::Impl {
 
   bool settled(const Waiter& w) {
     if (w.online && !w.failed_starts.empty()) return true;
+    for (const auto& plan : stop_plans_)
+      for (size_t l = plan->next; l < plan->levels.size(); ++l)
+        for (int64_t id : plan->levels[l])
+          if (w.ids.contains(id)) return false;
     for (int64_t id : w.ids) {
       App* app = findById(id);
       if (!app) continue;
@@ -1635,11 +1700,12 @@ class Supervisor::Impl {
   }
 
   void replyWhenSettled(std::set<int64_t> ids, std::vector<std::string> errors, Reply done,
-                        bool online = false) {
+                        WaitFor what = {}) {
+    const bool online = what.online;
     Duration longest = 0ms;
     for (int64_t id : ids)
       if (App* a = findById(id)) {
-        Duration d = a->spec.kill_timeout;
+        Duration d = a->spec.kill_timeout * std::max(1, what.rounds);
         if (online) d += a->spec.kill_timeout + (a->spec.ready ? a->spec.ready->timeout : 30s);
         longest = std::max(longest, d);
       }
@@ -1660,6 +1726,7 @@ class Supervisor::Impl {
   }
 
   void checkWaiters() {
+    advanceStopPlans();
     std::vector<std::shared_ptr<Waiter>> ready;
     for (const auto& w : waiters_)
       if (settled(*w)) ready.push_back(w);
@@ -1707,6 +1774,229 @@ class Supervisor::Impl {
     w->done(list());
   }
 
+  // ---- depends_on --------------------------------------------------------------------------
+  // Starting an app starts what it needs first (startDependencies) and gates its spawns
+  // (awaiting_deps) until every dependency meets its condition; instances held meanwhile
+  // stay `starting` with the reason. Only starts are gated: a crash restart is not. The
+  // order itself is DependencyGraph's.
+
+  DependencyGraph graph() const {
+    DependencyGraph g;
+    for (const auto& a : apps_) g.set(a->spec.name, a->spec.depends_on);
+    return g;
+  }
+
+  // Whether a dependency must be started for an app that needs it: not meant to run, or
+  // failed. A one-shot task that completed stays completed.
+  static bool needsStart(const App& dep) {
+    if (dep.pending_delete) return false;
+    if (!dep.desired_running) return true;
+    return std::ranges::any_of(
+        dep.instances, [](const auto& i) { return i->machine.status() == Status::Errored; });
+  }
+
+  void startDependencies(App& app) {
+    if (app.spec.depends_on.empty()) return;
+    app.awaiting_deps = true;
+    for (const std::string& name : graph().startOrder(app.spec.name)) {
+      App* dep = findByName(name);
+      if (!dep || !needsStart(*dep)) continue;
+      log_.info("{}: starting {}, which it depends on", app.spec.name, name);
+      if (auto err = startApp(*dep); !err.empty())
+        log_.warn("{}: cannot start {}: {}", app.spec.name, name, err);
+    }
+  }
+
+  DependencyState dependencyState(const std::string& name) const {
+    using Phase = DependencyState::Phase;
+    const App* app = nullptr;
+    for (const auto& a : apps_)
+      if (a->spec.name == name) app = a.get();
+    if (!app || app->pending_delete) return {Phase::Missing, ""};
+    if (!app->desired_running) return {Phase::Stopped, ""};
+    bool all_online = true, all_stopped = true, all_clean = true, any_spawned = false;
+    std::string failure;
+    for (const auto& inst : app->instances) {
+      const Status s = inst->machine.status();
+      if (s == Status::Errored) return {Phase::Failed, inst->machine.lastReason()};
+      // Meant to run but not started yet (the daemon is starting its apps one by one).
+      if (s == Status::Stopped && !inst->last_exit) return {Phase::Pending, ""};
+      all_online = all_online && s == Status::Online;
+      all_stopped = all_stopped && s == Status::Stopped;
+      if (s == Status::Stopped && !(inst->last_exit && inst->last_exit->clean())) {
+        all_clean = false;
+        failure = inst->machine.lastReason();
+      }
+      any_spawned = any_spawned || inst->running() || s == Status::Online || s == Status::Waiting ||
+                    (s == Status::Stopped && inst->last_exit);
+    }
+    if (app->instances.empty() || app->awaiting_deps) return {Phase::Pending, ""};
+    if (all_online) return {Phase::Ready, ""};
+    if (all_stopped) {
+      if (all_clean) return {Phase::Completed, app->instances.front()->machine.lastReason()};
+      return {Phase::Failed, failure};
+    }
+    return {any_spawned ? Phase::Started : Phase::Pending, ""};
+  }
+
+  // At a gated spawn: true when it may go ahead. Otherwise the instance is held (and spawned
+  // by releaseHeld once things change) or, when a dependency failed, fails with the reason.
+  bool dependenciesAllow(App& app, Instance& inst) {
+    Gate gate = DependencyGraph::gate(
+        app.spec.depends_on, [this](const std::string& name) { return dependencyState(name); });
+    switch (gate.kind) {
+      case Gate::Kind::Go:
+        app.awaiting_deps = false;
+        inst.held.clear();
+        releaseHeldSoon();  // its other instances
+        return true;
+      case Gate::Kind::Wait:
+        if (inst.held != gate.reason)
+          log_.info("{}[{}]: {}", app.spec.name, inst.index, gate.reason);
+        inst.held = gate.reason;
+        return false;
+      case Gate::Kind::Fail:
+        // awaiting_deps stays set: the app's other instances fail at their gate too.
+        inst.held.clear();
+        spawnFailed(app, inst, fmt::format("not started: {}", gate.reason));
+        return false;
+    }
+    return false;
+  }
+
+  // Deferred and coalesced: called on every status change.
+  void releaseHeldSoon() {
+    if (release_posted_) return;
+    bool any = false;
+    for (const auto& a : apps_)
+      for (const auto& i : a->instances) any = any || !i->held.empty();
+    if (!any) return;
+    release_posted_ = true;
+    asio::post(io_, [this] {
+      release_posted_ = false;
+      std::vector<std::pair<int64_t, int>> held;
+      for (const auto& a : apps_)
+        for (const auto& i : a->instances)
+          if (!i->held.empty()) held.emplace_back(a->id, i->key);
+      for (auto [id, key] : held) {
+        App* a = nullptr;
+        Instance* i = findInstance(id, key, &a);
+        if (!i || i->held.empty()) continue;
+        if (i->machine.status() != Status::Starting || i->running()) {
+          i->held.clear();
+          continue;
+        }
+        spawn(*a, *i);
+      }
+    });
+  }
+
+  // Apps created by one apply: dependencies first, so that each exists when it is needed.
+  void sortByDependencies(std::vector<Supervisor::Apply>& items) const {
+    DependencyGraph g = graph();
+    std::vector<std::string> names;
+    for (const auto& item : items) {
+      g.set(item.spec.name, item.spec.depends_on);
+      names.push_back(item.spec.name);
+    }
+    std::vector<std::string> order = g.sorted(names);
+    std::stable_sort(items.begin(), items.end(), [&](const auto& x, const auto& y) {
+      return std::ranges::find(order, x.spec.name) < std::ranges::find(order, y.spec.name);
+    });
+  }
+
+  // Stops `apps` dependents first, a level at a time; returns the number of levels.
+  int stopInOrder(const std::vector<App*>& apps, std::function<void(App&)> stop_one) {
+    std::vector<std::string> names;
+    for (App* a : apps) names.push_back(a->spec.name);
+    auto plan = std::make_shared<StopPlan>();
+    plan->stop_one = std::move(stop_one);
+    for (const auto& level : graph().stopLevels(names)) {
+      std::vector<int64_t> ids;
+      for (const auto& name : level)
+        if (App* a = findByName(name)) ids.push_back(a->id);
+      plan->levels.push_back(std::move(ids));
+    }
+    const int levels = static_cast<int>(plan->levels.size());
+    if (levels > 1)
+      log_.info("stopping {} apps in {} levels, dependents first", names.size(), levels);
+    stop_plans_.push_back(plan);
+    advanceStopPlans();
+    return levels;
+  }
+
+  void advanceStopPlans() {
+    if (advancing_plans_) return;  // a stop below calls back here
+    advancing_plans_ = true;
+    for (size_t p = 0; p < stop_plans_.size();) {
+      StopPlan& plan = *stop_plans_[p];
+      while (plan.next < plan.levels.size()) {
+        if (plan.next > 0) {
+          bool stopped = true;
+          for (int64_t id : plan.levels[plan.next - 1])
+            if (App* a = findById(id)) stopped = stopped && allStopped(*a);
+          if (!stopped) break;
+        }
+        const auto level = plan.levels[plan.next++];
+        for (int64_t id : level)
+          if (App* a = findById(id)) plan.stop_one(*a);
+      }
+      bool finished = plan.next == plan.levels.size();
+      if (finished)
+        stop_plans_.erase(stop_plans_.begin() + static_cast<std::ptrdiff_t>(p));
+      else
+        ++p;
+    }
+    advancing_plans_ = false;
+  }
+
+  // ---- watch -------------------------------------------------------------------------------
+  // An app with `watch` has a FileWatcher while it should run. A debounced change restarts
+  // its running instances (cause "watch: <path> changed"); errored ones are started again.
+
+  void syncWatcher(App& app) {
+    const bool wanted = !app.spec.watch.empty() && app.desired_running && !isExternal(app);
+    if (!wanted) {
+      app.watcher.reset();
+      return;
+    }
+    if (app.watcher) return;
+    FileWatcher::Options options;
+    for (const auto& path : app.spec.watch)
+      options.roots.push_back(absolutePath(path, app.spec.cwd));
+    options.base = app.spec.cwd;
+    options.ignore = WatchIgnore(app.spec.ignore_watch);
+    for (const auto& inst : app.instances) {
+      options.ignore.addExact(inst->out_log->path());
+      options.ignore.addExact(inst->err_log->path());
+    }
+    app.watcher = std::make_unique<FileWatcher>(
+        io_, clock_, log_, app.spec.name, std::move(options),
+        [this, id = app.id](const std::string& cause) { watchTriggered(id, cause); });
+    if (auto err = app.watcher->start(); !err.empty()) {
+      log_.error("{}: {}", app.spec.name, err);
+      app.watcher.reset();
+    }
+  }
+
+  void watchTriggered(int64_t id, const std::string& cause) {
+    App* app = findById(id);
+    if (!app || !app->desired_running || app->pending_spec || app->pending_delete) return;
+    // A restart in progress already picks up the change.
+    for (const auto& inst : app->instances) {
+      Status s = inst->machine.status();
+      if (s == Status::Stopping || (s == Status::Starting && !inst->running())) return;
+    }
+    log_.info("{}: watch: {}; restarting", app->spec.name, cause);
+    if (app->watcher) app->watcher->settle();
+    for (auto& inst : app->instances) {
+      if (inst->machine.status() == Status::Errored)
+        apply(*app, *inst, inst->machine.start());
+      else
+        apply(*app, *inst, inst->machine.limitExceeded("watch: " + cause));
+    }
+  }
+
   // ---- views -----------------------------------------------------------------------------
 
   json instanceJson(const App& app, const Instance& inst) const {
@@ -1730,7 +2020,7 @@ class Supervisor::Impl {
       j["last_exit_code"] = inst.last_exit->exit_code;
       j["last_exit_signal"] = inst.last_exit->signal ? signalName(inst.last_exit->signal) : "";
     }
-    j["reason"] = inst.machine.lastReason();
+    j["reason"] = inst.held.empty() ? inst.machine.lastReason() : inst.held;
     return j;
   }
 
@@ -1865,6 +2155,9 @@ class Supervisor::Impl {
   uint64_t runs_ = 0;                                 // spawns so far (Instance::run)
   std::map<pid_t, std::function<void(ExitStatus)>> helpers_;  // check/start/stop commands
   std::vector<std::shared_ptr<Waiter>> waiters_;
+  std::vector<std::shared_ptr<StopPlan>> stop_plans_;
+  bool advancing_plans_ = false;
+  bool release_posted_ = false;
   std::function<void()> apps_changed_;
   std::function<void(const std::string&)> instance_online_;
   std::function<void(const json&)> event_;

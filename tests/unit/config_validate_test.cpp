@@ -732,7 +732,36 @@ TEST(ConfigValidation, ReadsDependencies) {
       "apps:\n  - name: db\n    run: x\n  - name: api\n    run: y\n"
       "    depends_on: db\n");
   ASSERT_TRUE(result);
-  EXPECT_EQ(result->apps[1].depends_on, (std::vector<std::string>{"db"}));
+  EXPECT_EQ(result->apps[1].depends_on, (std::vector<Dependency>{{"db"}}));
+  EXPECT_EQ(result->apps[1].depends_on[0].condition, DependencyCondition::Ready);
+}
+
+TEST(ConfigValidation, ReadsDependencyConditionsAsAMapOrListItems) {
+  const std::string apps =
+      "apps:\n  - name: db\n    run: x\n  - name: migrate\n    run: y\n"
+      "  - name: log\n    run: z\n  - name: api\n    run: y\n";
+  auto as_map = check(apps + "    depends_on: {db: ready, migrate: completed, log: started}\n");
+  ASSERT_TRUE(as_map);
+  const std::vector<Dependency> expected = {{"db", DependencyCondition::Ready},
+                                            {"migrate", DependencyCondition::Completed},
+                                            {"log", DependencyCondition::Started}};
+  EXPECT_EQ(as_map->apps[3].depends_on, expected);
+  auto as_list = check(
+      apps + "    depends_on:\n      - db\n      - migrate: completed\n      - log: started\n");
+  ASSERT_TRUE(as_list) << as_list.error().front().format();
+  EXPECT_EQ(as_list->apps[3].depends_on, expected);
+}
+
+TEST(ConfigValidation, AnUnknownDependencyConditionSuggestsOne) {
+  const std::string apps = "apps:\n  - name: db\n    run: x\n  - name: api\n    run: y\n";
+  expectError(apps + "    depends_on: {db: redy}\n",
+              "tend.yaml:6:22: depends_on.db: unknown condition 'redy' (did you mean 'ready'?)");
+  expectError(apps + "    depends_on: {db: process_healthy}\n",
+              "tend.yaml:6:22: depends_on.db: unknown condition 'process_healthy' (tend calls it "
+              "'ready')");
+  expectError(apps + "    depends_on: {db: sometime}\n",
+              "tend.yaml:6:22: depends_on.db: unknown condition 'sometime' (expected one of: "
+              "started, ready, completed)");
 }
 
 TEST(ConfigValidation, ADependencyMustNameAnotherApp) {
@@ -929,7 +958,9 @@ AppSpec fullSpec() {
   s.watch = {"src/", "lib/"};
   s.ignore_watch = {"node_modules"};
   s.cron_restart = "0 4 * * *";
-  s.depends_on = {"db", "cache"};
+  s.depends_on = {{"db", DependencyCondition::Ready},
+                  {"migrate", DependencyCondition::Completed},
+                  {"cache", DependencyCondition::Started}};
   ProbeSpec ready;
   ready.tcp = 3001;
   ready.timeout = 20s;
