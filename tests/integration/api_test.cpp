@@ -213,7 +213,8 @@ TEST_F(ApiTest, StopStartRestartThroughHttpShowInTendList) {
   EXPECT_FALSE(processAlive(pid));
 
   Http start =
-      curl("POST", "/api/apps/web/start", {"-H", "Content-Type: application/json", "-d", "{}"});
+      curl("POST", "/api/apps/web/start",
+           {"-H", "Content-Type: application/json", "-d", R"({"wait": true})"});
   ASSERT_EQ(start.code, 200) << start.body;
   json web = instance("web");
   EXPECT_EQ(web["status"], "online");
@@ -263,6 +264,7 @@ TEST_F(ApiTest, BadRequestsGetJsonErrorsAndChangeNothing) {
       {"POST", "/api/apps/web/stop", json_body("{not json"), 400, "malformed JSON"},
       {"POST", "/api/apps/web/stop", json_body("[1,2]"), 400, "JSON object"},
       {"POST", "/api/apps/web/stop", json_body("{\"force\": true}"), 400, "unknown field 'force'"},
+      {"POST", "/api/apps/web/stop", json_body("{\"wait\": true}"), 400, "unknown field 'wait'"},
       {"POST", "/api/apps/web/stop", {"-H", "Content-Type: text/plain", "-d", "{}"}, 415, "JSON"},
       {"POST", "/api/apps/nope/stop", {}, 404, "no app named 'nope'"},
       {"GET", "/api/apps/nope", {}, 404, "no app named 'nope'"},
@@ -398,6 +400,60 @@ TEST_F(ApiTest, ServerSentEventsTellOfARestartAndOfLogLines) {
   EXPECT_NE(events.received.find("event: log"), std::string::npos) << events.received;
   EXPECT_NE(events.received.find(fmt::format("testapp started pid={}", new_pid)),
             std::string::npos);
+}
+
+TEST_F(ApiTest, ProbeResultsComeAsEventsWithoutAFloodOfSuccesses) {
+  int app_port = freePortRun(1);
+  ASSERT_GT(app_port, 0);
+  std::string fail = dir_ + "/fail";
+  std::string yaml = fmt::format(R"(api:
+  listen: 127.0.0.1:{0}
+apps:
+  - name: web
+    run: ["{1}", "http", "-", "{2}", "0", "{3}/stats", "{4}"]
+    port: {5}
+    health:
+      http: http://127.0.0.1:{5}/
+      interval: 20ms
+      failures: 2
+)",
+                                 port_, testapp(), fail, dir_, tag(), app_port);
+  RunResult r = tend({"start", writeFile("tend.yaml", yaml), "--wait"});
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  token_ = readText(home_ + "/api.token");
+  while (!token_.empty() && token_.back() == '\n') token_.pop_back();
+  RawClient events(port_);
+  ASSERT_TRUE(events.connected());
+  events.send(
+      fmt::format("GET /api/events?app=web&types=probe HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  "Authorization: Bearer {}\r\n\r\n",
+                  token_));
+  ASSERT_FALSE(events.readUntil(
+      [](const std::string& s) { return s.find("retry:") != std::string::npos; }, seconds(10)));
+  // Passing health checks (every 20 ms) are not sent: let a few pass while connected.
+  auto requests = [&] {
+    std::string stats = readText(dir_ + "/stats");  // "MAX TOTAL"
+    size_t space = stats.find(' ');
+    return space == std::string::npos ? 0 : std::atoi(stats.c_str() + space + 1);
+  };
+  const int before = requests();
+  ASSERT_TRUE(waitFor([&] { return requests() >= before + 3; })) << readText(dir_ + "/stats");
+  writeText(fail, "");
+  // Each failure is sent; the restart's new process sends its ready success.
+  events.readUntil(
+      [](const std::string& s) {
+        return s.find("\"ok\":true,\"probe\":\"ready\"") != std::string::npos;
+      },
+      seconds(20));
+  EXPECT_NE(events.received.find("event: probe"), std::string::npos) << events.received;
+  EXPECT_NE(events.received.find("\"ok\":false,\"probe\":\"health\""), std::string::npos)
+      << events.received;
+  EXPECT_NE(events.received.find("status 500 (expected 200) (2 of 2)"), std::string::npos)
+      << events.received;
+  EXPECT_NE(events.received.find("\"ok\":true,\"probe\":\"ready\""), std::string::npos)
+      << events.received;
+  EXPECT_EQ(events.received.find("\"ok\":true,\"probe\":\"health\""), std::string::npos)
+      << events.received;
 }
 
 TEST_F(ApiTest, LogsFollowStreamsNewLines) {

@@ -160,7 +160,10 @@ TEST_F(Daemon, AfterSigkillTheNextDaemonRunsEachAppExactlyOnce) {
 TEST_F(Daemon, StoppedAppsStayStoppedAfterADaemonCrash) {
   ASSERT_EQ(tend({"start", twoApps()}).status, 0);
   ASSERT_EQ(tend({"stop", "alpha"}).status, 0);
-  ::kill(daemonPid(), SIGKILL);
+  pid_t daemon = daemonPid();
+  ASSERT_EQ(::kill(daemon, SIGKILL), 0);
+  // Until it is gone, a command may reach the dying daemon and get no reply.
+  ASSERT_TRUE(waitFor([&] { return !processAlive(daemon); }));
   ASSERT_TRUE(waitFor([&] { return instance("beta").value("status", "") == "online"; }));
   EXPECT_EQ(instance("alpha")["status"], "stopped");
   EXPECT_TRUE(processesWith("alpha-" + tag()).empty());
