@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -180,7 +181,10 @@ std::string resolveInPath(const std::string& program, const std::string& path_li
     // A relative PATH entry is relative to the directory the child runs in.
     std::string seen_from_here =
         candidate.starts_with('/') || cwd.empty() ? candidate : cwd + "/" + candidate;
-    if (::access(seen_from_here.c_str(), X_OK) == 0) return seen_from_here;
+    struct stat st {};
+    if (::stat(seen_from_here.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        ::access(seen_from_here.c_str(), X_OK) == 0)
+      return seen_from_here;
   }
   return "";
 }

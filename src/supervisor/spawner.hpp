@@ -47,7 +47,8 @@ class RealProcessOps final : public ProcessOps {
 
 // Looks `program` up in `path_list` (a PATH value; empty: /usr/bin:/bin) as execvp would,
 // relative entries of PATH being relative to `cwd` (the child's directory; empty: ours).
-// Returns `program` unchanged when it contains a '/', "" when no entry has it executable.
+// Returns `program` unchanged when it contains a '/', "" when no entry has it as an
+// executable regular file.
 std::string resolveInPath(const std::string& program, const std::string& path_list,
                           const std::string& cwd = "");
 
