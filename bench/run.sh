@@ -667,6 +667,33 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------
+# Spawn latency (bench/spawn.sh: tend's spawner vs the fork-based one it replaced, in one
+# process, interleaved). BENCH_SPAWN=0 skips it.
+
+SPAWN_MD=$OUT/spawn.md
+if [ "${BENCH_SPAWN:-1}" != 0 ]; then
+  log "spawn latency (bench/spawn.sh)"
+  {
+    echo "## Spawn"
+    echo
+    echo "How long one spawn holds the daemon's thread: from the call to a pid that runs the"
+    echo "program (the child has exec'd \`/bin/true\`), with 8 MB of touched heap in the"
+    echo "process (about the daemon's RSS). \`clone\` is tend's spawner (\`clone(CLONE_VM |"
+    echo "CLONE_VFORK)\`); \`fork\` is the fork + exec-error-pipe spawner it replaced, kept in"
+    echo "bench/spawn_bench.cpp as the reference. 200 spawns each, interleaved. On a busy machine"
+    echo "the medians and tails are the scheduler's (the daemon waits for the child to reach"
+    echo "\`execve\` either way); the minimums are the cost of the mechanism."
+    echo
+    echo '```'
+    timeout 600 "$BENCH_DIR/spawn.sh" 200 8 2>&1 || echo "bench/spawn.sh failed"
+    echo '```'
+    echo
+  } > "$SPAWN_MD"
+else
+  : > "$SPAWN_MD"
+fi
+
+# ---------------------------------------------------------------------------------------
 # The report
 
 tend_version() {
@@ -749,7 +776,7 @@ mkdir -p "$(dirname "$DOC")"
   echo
   [ -z "$TEND_FAIL" ] || { echo "**tend set-up failed:** $TEND_FAIL"; echo; }
   [ -z "$PM2_FAIL" ] || { echo "**PM2 set-up failed:** $PM2_FAIL"; echo; }
-  cat "$LIST_MD" "$RSS_MD" "$MONITOR_MD" "$CRASH_MD" "$LOGGING_MD" "$GATEWAY_MD"
+  cat "$LIST_MD" "$RSS_MD" "$MONITOR_MD" "$CRASH_MD" "$LOGGING_MD" "$GATEWAY_MD" "$SPAWN_MD"
   echo "## Exact commands"
   echo
   echo "\`\$WORK\` is the run's temporary directory (\`TEND_HOME=\$WORK/tend-home\`,"

@@ -30,17 +30,20 @@ void SupervisorBackend::startApp(const std::string& app,
       done(r.error());
       return;
     }
-    auto snap = supervisor_.snapshot(app);
-    if (!snap) {
+    // On the cold-start path: the statuses only; the snapshot (a copy of the whole spec)
+    // only for a failure's reason.
+    auto statuses = supervisor_.statuses(app);
+    if (!statuses) {
       done("the app was deleted while it started");
       return;
     }
-    AppRunState state = runStateOf(*snap);
+    AppRunState state = runStateOf(*statuses);
     if (state == AppRunState::Running || state == AppRunState::Starting) {
       done("");
-    } else {
-      done(snap->last_reason.empty() ? "it did not start" : snap->last_reason);
+      return;
     }
+    auto snap = supervisor_.snapshot(app);
+    done(!snap || snap->last_reason.empty() ? "it did not start" : snap->last_reason);
   });
 }
 

@@ -3,35 +3,71 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/close_range.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "common/text.hpp"
-#include "common/unique_fd.hpp"
+
+// How a process is started (see spawner.hpp for the contract).
+//
+// clone(CLONE_VM | CLONE_VFORK) on a stack of its own: the child shares the daemon's
+// memory instead of copying its page tables, and the daemon is suspended only until the
+// child calls execve (or _exit), not until a pipe tells it so. Everything the child needs
+// is prepared beforehand; the child makes raw system calls only: no allocation, no lock,
+// no glibc or sanitizer state touched. It reports a failure through `ChildArgs`, which it
+// shares with the suspended parent.
 
 namespace tend {
 namespace {
 
-// What the child reports through the exec-error pipe when it cannot run the program.
-struct ChildFailure {
-  int stage;  // 0 = chdir, 1 = exec, 2 = stdio
-  int error;
+enum class Stage : int { None, Session, Stdio, Directory, Exec };
+
+// What the parent prepares for the child, and what the child reports back.
+struct ChildArgs {
+  const char* program;
+  char* const* argv;
+  char* const* envp;
+  const char* cwd;  // nullptr: stay
+  int stdout_fd;
+  int stderr_fd;
+  int listen_fd;          // -1: none
+  char* listen_pid_slot;  // where the child writes its pid in decimal (LISTEN_PID=...)
+  // Written by the child before it gives up.
+  Stage failed_stage;
+  int failed_errno;
 };
 
-[[noreturn]] void childFail(int fd, int stage) {
-  ChildFailure f{stage, errno};
-  ssize_t ignored = ::write(fd, &f, sizeof f);
-  (void)ignored;
-  ::_exit(127);
+// The kernel's struct sigaction: all zeroes is SIG_DFL with no flags and an empty mask,
+// whatever the architecture's field order.
+struct KernelSigaction {
+  void* handler;
+  unsigned long flags;
+  void* restorer;
+  uint64_t mask;
+};
+
+// The child's code runs on a stack the sanitizers know nothing of, and must not call into
+// their runtime: none of it is instrumented.
+#define TEND_CHILD_CODE __attribute__((no_sanitize("address", "undefined")))
+
+constexpr size_t kKernelSigsetSize = sizeof(uint64_t);
+constexpr int kMaxSignal = 64;
+
+TEND_CHILD_CODE long rawSigmask(int how, const uint64_t* set, uint64_t* old) {
+  return ::syscall(SYS_rt_sigprocmask, how, set, old, kKernelSigsetSize);
 }
 
 // Writes `value` in decimal, NUL-terminated, without allocating (async-signal-safe).
-void writeDecimal(char* out, long value) {
+TEND_CHILD_CODE void writeDecimal(char* out, long value) {
   char digits[24];
   int n = 0;
   do {
@@ -42,91 +78,181 @@ void writeDecimal(char* out, long value) {
   out[n] = '\0';
 }
 
+// syscall() returns -1 and sets errno (the parent's errno: the child shares its memory).
+[[noreturn]] TEND_CHILD_CODE void childFail(ChildArgs* a, Stage stage) {
+  a->failed_errno = errno;
+  a->failed_stage = stage;
+  ::syscall(SYS_exit_group, 127);
+  __builtin_unreachable();
+}
+
+// Moves `fd` to a number >= 4 (close-on-exec: it is only a source for dup2) when it sits
+// where one of the child's own fds goes.
+TEND_CHILD_CODE int moveAbove3(ChildArgs* a, int fd) {
+  if (fd < 0 || fd > 3) return fd;
+  long moved = ::syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 4);
+  if (moved < 0) childFail(a, Stage::Stdio);
+  return static_cast<int>(moved);
+}
+
+// The child, between clone and execve. Signals are all blocked (the parent blocked them
+// before cloning), so no handler of the daemon can run here on the shared memory.
+TEND_CHILD_CODE int childMain(void* arg) {
+  auto* a = static_cast<ChildArgs*>(arg);
+  long r = ::syscall(SYS_setsid);
+  if (r < 0) childFail(a, Stage::Session);
+
+  // The sources first out of 0..3, so that the dup2s below cannot overwrite one another.
+  int out = moveAbove3(a, a->stdout_fd);
+  int err = moveAbove3(a, a->stderr_fd);
+  int listen = moveAbove3(a, a->listen_fd);
+  r = ::syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY, 0);
+  if (r < 0) childFail(a, Stage::Stdio);
+  int devnull = static_cast<int>(r);
+  // dup2 onto a different number clears close-on-exec on the copy.
+  if (devnull != 0 && (r = ::syscall(SYS_dup3, devnull, 0, 0)) < 0) childFail(a, Stage::Stdio);
+  if ((r = ::syscall(SYS_dup3, out, 1, 0)) < 0) childFail(a, Stage::Stdio);
+  if ((r = ::syscall(SYS_dup3, err, 2, 0)) < 0) childFail(a, Stage::Stdio);
+  unsigned first_closed = 3;
+  if (listen >= 0) {
+    if ((r = ::syscall(SYS_dup3, listen, 3, 0)) < 0) childFail(a, Stage::Stdio);
+    writeDecimal(a->listen_pid_slot, ::syscall(SYS_getpid));
+    first_closed = 4;
+  }
+  // Every other fd goes: the daemon's are close-on-exec anyway, but a library's might not be.
+  if (::syscall(SYS_close_range, first_closed, ~0u, 0) < 0) {
+    ::syscall(SYS_close_range, first_closed, ~0u, CLOSE_RANGE_CLOEXEC);
+  }
+
+  if (a->cwd && (r = ::syscall(SYS_chdir, a->cwd)) < 0) childFail(a, Stage::Directory);
+
+  // Handlers are reset by execve itself; ignored signals (SIGPIPE in the daemon) are not.
+  KernelSigaction dfl{};
+  for (int sig = 1; sig <= kMaxSignal; ++sig)
+    if (sig != SIGKILL && sig != SIGSTOP)
+      ::syscall(SYS_rt_sigaction, sig, &dfl, nullptr, kKernelSigsetSize);
+  uint64_t none = 0;
+  rawSigmask(SIG_SETMASK, &none, nullptr);
+
+  ::syscall(SYS_execve, a->program, a->argv, a->envp);
+  childFail(a, Stage::Exec);
+}
+
+// The child's stack: one per thread, mapped on first use and kept (untouched pages cost
+// nothing), with a guard page below it.
+class ChildStack {
+ public:
+  static constexpr size_t kSize = 256 * 1024;
+  static constexpr size_t kGuard = 4096;
+  ~ChildStack() {
+    if (base_ != MAP_FAILED) ::munmap(base_, kSize + kGuard);
+  }
+  // The top of the stack (it grows down), or nullptr when it cannot be mapped.
+  void* top() {
+    if (base_ == MAP_FAILED) {
+      base_ = ::mmap(nullptr, kSize + kGuard, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+      if (base_ == MAP_FAILED) return nullptr;
+      ::mprotect(base_, kGuard, PROT_NONE);
+    }
+    return static_cast<char*>(base_) + kSize + kGuard;
+  }
+
+ private:
+  void* base_ = MAP_FAILED;
+};
+
+// Starts the child; returns its pid (or -1, errno set). On return the child has exec'd or
+// given up (a->failed_stage says which).
+pid_t startChild(ChildArgs* a) {
+  thread_local ChildStack stack;
+  void* top = stack.top();
+  if (!top) return -1;
+  return ::clone(childMain, top, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+}
+
 }  // namespace
 
-std::string resolveInPath(const std::string& program, const std::string& path_list) {
+std::string resolveInPath(const std::string& program, const std::string& path_list,
+                          const std::string& cwd) {
   if (program.find('/') != std::string::npos) return program;
   for (const std::string& dir : split(path_list.empty() ? "/usr/bin:/bin" : path_list, ':')) {
     std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    // A relative PATH entry is relative to the directory the child runs in.
+    std::string seen_from_here =
+        candidate.starts_with('/') || cwd.empty() ? candidate : cwd + "/" + candidate;
+    struct stat st {};
+    if (::stat(seen_from_here.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        ::access(seen_from_here.c_str(), X_OK) == 0)
+      return seen_from_here;
   }
-  return program;
+  return "";
 }
 
 std::expected<pid_t, std::string> RealProcessOps::spawn(const SpawnRequest& req) {
   if (req.argv.empty()) return std::unexpected("nothing to run");
-  // Everything the child needs is prepared before fork: after it, only async-signal-safe
-  // calls are made.
+  // Everything the child needs is prepared here: it makes raw system calls only.
   std::string path_list;
   for (const std::string& kv : req.env)
     if (kv.starts_with("PATH=")) path_list = kv.substr(5);
-  const std::string program = resolveInPath(req.argv[0], path_list);
+  const std::string program = resolveInPath(req.argv[0], path_list, req.cwd);
+  if (program.empty())
+    return std::unexpected(fmt::format("cannot execute {}: not found in PATH ({})", req.argv[0],
+                                       path_list.empty() ? "/usr/bin:/bin" : path_list));
   std::vector<char*> argv;
+  argv.reserve(req.argv.size() + 1);
   for (const std::string& a : req.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  std::vector<std::string> activation;
-  if (req.listen_fd >= 0) {
-    // The child's pid is known only after fork: it writes it into this placeholder itself.
-    activation = {"LISTEN_FDS=1", "LISTEN_PID=" + std::string(20, '\0')};
-  }
+  // The activation variables are tend's to set: any inherited ones go (a child without a
+  // socket must not believe it has one).
+  std::string listen_fds = "LISTEN_FDS=1";
+  std::string listen_pid = "LISTEN_PID=" + std::string(20, '\0');  // the child fills it in
   std::vector<char*> envp;
+  envp.reserve(req.env.size() + 3);
   for (const std::string& e : req.env)
-    if (req.listen_fd < 0 || !(e.starts_with("LISTEN_FDS=") || e.starts_with("LISTEN_PID=")))
+    if (!e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID=") &&
+        !e.starts_with("LISTEN_FDNAMES="))
       envp.push_back(const_cast<char*>(e.c_str()));
-  for (std::string& e : activation) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  char* listen_pid_digits = activation.empty() ? nullptr : activation[1].data() + 11;
-
-  UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  UniqueFd err_read, err_write;
-  if (!devnull || !makePipe(err_read, err_write))
-    return std::unexpected(fmt::format("cannot prepare to start: {}", std::strerror(errno)));
-
-  pid_t pid = ::fork();
-  if (pid < 0) return std::unexpected(fmt::format("fork failed: {}", std::strerror(errno)));
-  if (pid == 0) {
-    ::setsid();
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
-    if (::dup2(devnull.get(), 0) < 0 || ::dup2(req.stdout_fd, 1) < 0 ||
-        ::dup2(req.stderr_fd, 2) < 0)
-      childFail(err_write.get(), 2);
-    if (!req.cwd.empty() && ::chdir(req.cwd.c_str()) != 0) childFail(err_write.get(), 0);
-    unsigned first_closed = 3;
-    int errfd = err_write.get();
-    if (req.listen_fd >= 0) {
-      // fd 3 is the socket's place: move whatever sits there (our error pipe) out of the way.
-      if (errfd == 3) errfd = ::fcntl(3, F_DUPFD_CLOEXEC, 4);
-      // dup2 clears close-on-exec on fd 3; dup2 onto itself would not, so move it first.
-      int fd = req.listen_fd == 3 ? ::fcntl(3, F_DUPFD_CLOEXEC, 4) : req.listen_fd;
-      if (fd < 0 || ::dup2(fd, 3) < 0) childFail(errfd, 2);
-      writeDecimal(listen_pid_digits, ::getpid());
-      first_closed = 4;
-    }
-    // Belt and braces: every daemon fd is O_CLOEXEC already; mark any stray one too.
-    ::syscall(SYS_close_range, first_closed, ~0u, CLOSE_RANGE_CLOEXEC);
-    ::execve(program.c_str(), argv.data(), envp.data());
-    childFail(errfd, 1);
+  if (req.listen_fd >= 0) {
+    envp.push_back(listen_fds.data());
+    envp.push_back(listen_pid.data());
   }
-  err_write.reset();
-  ChildFailure failure{};
-  ssize_t n;
-  do {
-    n = ::read(err_read.get(), &failure, sizeof failure);
-  } while (n < 0 && errno == EINTR);
-  if (n == static_cast<ssize_t>(sizeof failure)) {
+  envp.push_back(nullptr);
+
+  ChildArgs args{};
+  args.program = program.c_str();
+  args.argv = argv.data();
+  args.envp = envp.data();
+  args.cwd = req.cwd.empty() ? nullptr : req.cwd.c_str();
+  args.stdout_fd = req.stdout_fd;
+  args.stderr_fd = req.stderr_fd;
+  args.listen_fd = req.listen_fd;
+  args.listen_pid_slot = listen_pid.data() + std::strlen("LISTEN_PID=");
+  args.failed_stage = Stage::None;
+  args.failed_errno = 0;
+
+  // No signal handler of the daemon may run in the child (it would run on shared memory);
+  // the child empties the mask itself just before execve.
+  uint64_t all = ~uint64_t{0}, saved_mask = 0;
+  rawSigmask(SIG_SETMASK, &all, &saved_mask);
+  pid_t pid = startChild(&args);
+  int clone_errno = errno;
+  rawSigmask(SIG_SETMASK, &saved_mask, nullptr);
+  if (pid < 0)
+    return std::unexpected(fmt::format("cannot start a process: {}", std::strerror(clone_errno)));
+
+  if (args.failed_stage != Stage::None) {
     int status = 0;
-    ::waitpid(pid, &status, 0);
-    const char* what = std::strerror(failure.error);
-    switch (failure.stage) {
-      case 0:
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    const char* what = std::strerror(args.failed_errno);
+    switch (args.failed_stage) {
+      case Stage::Directory:
         return std::unexpected(fmt::format("cannot enter directory {}: {}", req.cwd, what));
-      case 1:
+      case Stage::Exec:
         return std::unexpected(fmt::format("cannot execute {}: {}", req.argv[0], what));
+      case Stage::Session:
+        return std::unexpected(fmt::format("cannot start a new session: {}", what));
       default:
         return std::unexpected(fmt::format("cannot set up stdio: {}", what));
     }

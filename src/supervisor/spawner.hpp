@@ -1,6 +1,7 @@
 #pragma once
 // ProcessOps: the seam between the supervisor and the operating system for processes.
-// The real implementation forks and execs; tests substitute one that fails on purpose.
+// The real implementation clones (sharing the daemon's memory until the child's execve)
+// and execs; tests substitute one that fails on purpose.
 
 #include <sys/types.h>
 
@@ -25,8 +26,11 @@ class ProcessOps {
  public:
   virtual ~ProcessOps() = default;
   // Starts the program in a new session (so its pid is its process group id), with stdin
-  // on /dev/null, no other fd inherited and default signal handling. Fails, with a reason
+  // on /dev/null, no other fd inherited, default signal handling and an empty signal mask.
+  // Returns once the child has exec'd: the pid then runs the program. Fails, with a reason
   // for people, when the program could not be executed (missing, not executable, bad cwd).
+  // LISTEN_FDS / LISTEN_PID / LISTEN_FDNAMES in `env` are dropped; tend sets the first two
+  // when it hands over a socket.
   virtual std::expected<pid_t, std::string> spawn(const SpawnRequest& request) = 0;
   // Sends `sig` to every process in the group. False when the group no longer exists.
   virtual bool signalGroup(pid_t pgid, int sig) = 0;
@@ -41,8 +45,11 @@ class RealProcessOps final : public ProcessOps {
   bool groupAlive(pid_t pgid) override;
 };
 
-// Looks `program` up in `path_list` (a PATH value) as execvp would. Returns it unchanged
-// when it contains a '/' or nothing matches.
-std::string resolveInPath(const std::string& program, const std::string& path_list);
+// Looks `program` up in `path_list` (a PATH value; empty: /usr/bin:/bin) as execvp would,
+// relative entries of PATH being relative to `cwd` (the child's directory; empty: ours).
+// Returns `program` unchanged when it contains a '/', "" when no entry has it as an
+// executable regular file.
+std::string resolveInPath(const std::string& program, const std::string& path_list,
+                          const std::string& cwd = "");
 
 }  // namespace tend

@@ -4,6 +4,9 @@
 //   grandchild FILE              fork a child that ignores SIGTERM, write its pid to FILE, run
 //   fds FILE                     write the numbers of this process's open fds to FILE, run
 //   env FILE                     write the environment to FILE, run
+//   inspect FILE                 write what it was started with to FILE, run: lines
+//                                "fds 0 1 2", "pid N", "pgid N", "sid N", "SigBlk: ...",
+//                                "SigIgn: ..." (from /proc/self/status), "env K=V" each
 //   listen                       listen on 127.0.0.1:$PORT, answer each connection "ok\n"
 //   print N                      print N numbered lines to stdout and stderr, then run
 //   ignore-term                  ignore SIGTERM, run until SIGKILL
@@ -31,6 +34,7 @@
 #include <sys/un.h>
 
 #include <atomic>
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <cstdio>
@@ -39,6 +43,7 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 extern char** environ;
 
@@ -185,6 +190,26 @@ int main(int argc, char** argv) {
     for (char** e = environ; *e; ++e) text += std::string(*e) + "\n";
     char cwd[4096];
     if (::getcwd(cwd, sizeof cwd)) text += std::string("CWD=") + cwd + "\n";
+    writeFileAtomically(argv[2], text);
+    runForever();
+  }
+  if (mode == "inspect" && argc > 2) {
+    std::string text = "fds";
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+      int own = ::dirfd(d);
+      std::vector<int> fds;
+      while (dirent* e = ::readdir(d))
+        if (e->d_name[0] != '.' && std::atoi(e->d_name) != own) fds.push_back(std::atoi(e->d_name));
+      ::closedir(d);
+      std::sort(fds.begin(), fds.end());
+      for (int fd : fds) text += " " + std::to_string(fd);
+    }
+    text += "\npid " + std::to_string(::getpid()) + "\npgid " + std::to_string(::getpgrp()) +
+            "\nsid " + std::to_string(::getsid(0)) + "\n";
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);)
+      if (line.starts_with("SigBlk:") || line.starts_with("SigIgn:")) text += line + "\n";
+    for (char** e = environ; *e; ++e) text += std::string("env ") + *e + "\n";
     writeFileAtomically(argv[2], text);
     runForever();
   }
