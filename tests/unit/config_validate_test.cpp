@@ -1174,7 +1174,7 @@ TEST(ExampleConfig, TheCommentedOutServiceValidatesOnceUncommented) {
 
 TEST(ExampleConfig, TheExamplesFolderConfigValidates) {
   const std::filesystem::path file =
-      std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "examples" / "tend.yaml";
+      std::filesystem::path(TEND_SOURCE_DIR) / "examples" / "tend.yaml";
   auto config = loadConfigFile(file.lexically_normal().string());
   ASSERT_TRUE(config) << config.error().front().format();
   EXPECT_GE(config->apps.size(), 2u);
