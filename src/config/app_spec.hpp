@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -60,6 +61,10 @@ struct ProbeSpec {
   bool operator==(const ProbeSpec&) const = default;
 };
 
+// How the gateway spreads requests over an app's ready instances (on_demand.balance).
+enum class BalanceMode { RoundRobin, LeastConn };
+std::string_view balanceModeName(BalanceMode mode);
+
 struct OnDemandSpec {
   std::vector<std::string> hosts;   // lower-cased; "*.example.com" wildcards
   std::vector<std::string> listen;  // "host:port"
@@ -68,6 +73,7 @@ struct OnDemandSpec {
   Duration start_timeout = 30s;
   bool loading_page = false;
   bool socket_activation = false;
+  BalanceMode balance = BalanceMode::RoundRobin;
   bool operator==(const OnDemandSpec&) const = default;
 };
 

@@ -158,6 +158,11 @@ int runDaemon(const DaemonOptions& options) {
     j["last_request"] = s->last_request_ms ? formatTimestamp(s->last_request_ms) : "";
     j["idle_ms"] =
         s->last_request_ms ? SystemClock::instance().wallMillis() - s->last_request_ms : 0;
+    // The ready instances the gateway balances over, when the app has no fixed target.
+    nlohmann::json targets = nlohmann::json::array();
+    for (const auto& t : s->targets)
+      targets.push_back({{"port", t.port}, {"requests", t.requests}, {"in_flight", t.in_flight}});
+    j["targets"] = std::move(targets);
     return j;
   };
   hooks.configure_api = [&](const nlohmann::json& section) { return api.configure(section); };

@@ -143,6 +143,10 @@ class Gateway::Impl {
     if (auto app = core_->appNamed(name)) app->started();
   }
 
+  void targetsChanged(const std::string& name) {
+    if (auto app = core_->appNamed(name)) app->targetsChanged();
+  }
+
   void close() {
     if (core_->closed) return;
     core_->closed = true;
@@ -185,6 +189,10 @@ std::optional<Gateway::AppStats> Gateway::stats(const std::string& app) const {
 
 void Gateway::appStarted(const std::string& app) {
   impl_->appStarted(app);
+}
+
+void Gateway::targetsChanged(const std::string& app) {
+  impl_->targetsChanged(app);
 }
 
 void Gateway::close() {

@@ -39,6 +39,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/clock.hpp"
 #include "common/logger.hpp"
@@ -115,6 +116,14 @@ class Gateway {
     uint64_t idle_stops = 0;
     std::array<uint64_t, kColdStartBounds.size() + 1> cold_starts{};
     double cold_start_seconds = 0;  // their sum
+    // Per ready target (instance): requests sent there through the gateway since it became
+    // ready on that port, and those in flight now.
+    struct Target {
+      uint16_t port = 0;
+      uint64_t requests = 0;
+      uint32_t in_flight = 0;
+    };
+    std::vector<Target> targets;
   };
   std::optional<AppStats> stats(const std::string& app) const;
 
@@ -122,6 +131,13 @@ class Gateway {
   // counts from now, and it is stopped after idle_timeout without requests. Without this
   // call such an app is still stopped, within two idle_timeouts.
   void appStarted(const std::string& app);
+
+  // The instances that serve `app` may have changed (one came online or went offline, was
+  // added or removed, taken out of service): the gateway asks GatewayBackend::servingPorts()
+  // again soon after, not from inside this call (so the supervisor may call it from its
+  // hooks). Idle pooled connections to a target that left are closed then; requests in
+  // flight on it end normally and their connections are not pooled.
+  void targetsChanged(const std::string& app);
 
   // Stops listening and closes every connection.
   void close();

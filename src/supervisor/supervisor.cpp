@@ -455,6 +455,15 @@ class Supervisor::Impl {
     }
     return std::nullopt;
   }
+  std::vector<uint16_t> servingPorts(const std::string& name) const {
+    std::vector<uint16_t> out;
+    for (const auto& app : apps_) {
+      if (app->spec.name != name) continue;
+      for (const auto& inst : app->instances)
+        if (inst->machine.status() == Status::Online && inst->port) out.push_back(inst->port);
+    }
+    return out;
+  }
   void onInstanceOnline(std::function<void(const std::string&)> hook) {
     instance_online_ = std::move(hook);
   }
@@ -1412,6 +1421,9 @@ std::vector<Supervisor::AppSnapshot> Supervisor::snapshots() const {
 }
 std::optional<std::vector<Status>> Supervisor::statuses(const std::string& name) const {
   return impl_->statuses(name);
+}
+std::vector<uint16_t> Supervisor::servingPorts(const std::string& name) const {
+  return impl_->servingPorts(name);
 }
 void Supervisor::onInstanceOnline(std::function<void(const std::string& app)> hook) {
   impl_->onInstanceOnline(std::move(hook));

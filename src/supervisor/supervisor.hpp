@@ -92,6 +92,9 @@ class Supervisor {
   // The statuses of one app's instances: what the gateway asks, without copying the spec.
   // nullopt when there is no such app.
   std::optional<std::vector<Status>> statuses(const std::string& name) const;
+  // The ports of app `name`'s instances that take requests now (status Online), in
+  // instance order: the gateway's targets for it. Empty when there is no such app.
+  std::vector<uint16_t> servingPorts(const std::string& name) const;
   // Called (synchronously, on the loop) when an instance comes online, whoever started it
   // (the gateway counts an app's idle time from then). It must not call back into the
   // supervisor.
