@@ -234,9 +234,10 @@ SocketPtr App::takeIdle(bool check_alive, Lease& lease) {
   if (targets_dirty_) refreshTargets();
   // The same pick as connect() would make: without a pooled connection there, the request
   // gets a fresh one to that target.
-  size_t slot = balancer_.pick(core_.clock.now());
+  auto now = core_.clock.now();
+  size_t slot = balancer_.pick(now);
   if (slot == Balancer::kNone) return nullptr;
-  SocketPtr socket = takePooled(targets_[slot], check_alive);
+  SocketPtr socket = takePooled(targets_[slot], check_alive, now);
   if (socket) lease = this->lease(slot);
   return socket;
 }
@@ -526,10 +527,8 @@ void App::failWaiters(int status, const std::string& error) {
 
 // --- keep-alive pool -------------------------------------------------------------------
 
-SocketPtr App::takePooled(Target& target, bool check_alive) {
+SocketPtr App::takePooled(Target& target, bool check_alive, TimePoint now) {
   auto& pool = target.pool;
-  if (pool.empty()) return nullptr;
-  auto now = core_.clock.now();
   while (!pool.empty()) {
     Pooled p = std::move(pool.back());
     pool.pop_back();

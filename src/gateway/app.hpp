@@ -1,6 +1,7 @@
 #pragma once
 // Internal to src/gateway/. App: one on-demand app as the gateway sees it. It hands out
-// connections to the app (from a keep-alive pool, or fresh), starts the app through the
+// connections to the app (from a keep-alive pool, or fresh) on the target its Balancer
+// picks (on_demand.target, or one of the app's ready instances), starts the app through the
 // backend when it does not run and holds every request meanwhile (a bounded queue), checks
 // readiness by connecting to the target every few ms, and asks for the app to be stopped
 // once its IdleTracker says it has been idle (one timer per app).
@@ -114,7 +115,7 @@ class App : public std::enable_shared_from_this<App> {
   void failWaiters(int status, const std::string& error);
   void connect(Done done, size_t attempt = 0);
   Lease lease(size_t slot);
-  SocketPtr takePooled(Target& target, bool check_alive);
+  SocketPtr takePooled(Target& target, bool check_alive, TimePoint now);
   void clearPool();
   void resolveTarget();
   void refreshTargets();

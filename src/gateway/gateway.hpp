@@ -27,6 +27,9 @@
 // - Idle: an app may be stopped once it has had no request, event stream (a response of
 //   type text/event-stream) or tunnel open for idle_timeout, counted from when the last
 //   one ended. An idle keep-alive connection of a client does not keep its app running.
+// - Several instances (a balanced route): each request goes to one of the app's ready
+//   instances (round-robin, or least requests in flight); a refused connection is tried on
+//   another ready instance; only when all refuse is it the 502 and restart above.
 // - A request arriving while the app is Stopping waits (the backend's state is polled
 //   every ready_probe_interval) and then starts the app again.
 //
@@ -79,7 +82,7 @@ struct GatewayLimits {
   size_t max_response_head = 64 * 1024;  // an app's response head; 502 beyond
   size_t max_connections = 10000;        // open client connections (tunnels included)
   size_t max_held_requests = 4096;       // per app, while it starts; 503 beyond
-  size_t max_idle_upstream = 64;         // pooled keep-alive connections per app
+  size_t max_idle_upstream = 64;         // pooled keep-alive connections per target
   size_t relay_buffer = 32 * 1024;       // per direction of a chunked or close-delimited body
   // A body with a Content-Length is relayed in pieces of up to this many bytes (per
   // direction, allocated only while such a body is relayed).
