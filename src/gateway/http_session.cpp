@@ -836,7 +836,13 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       bool nothing = !res_->got_some();
       bool closed = ec == asio::error::eof || ec == asio::error::connection_reset ||
                     ec == asio::error::broken_pipe;
-      if (closed && nothing && upstream_reused_ && !retried_ && !has_body_) {
+      // A GET or HEAD to an app with several ready instances whose instance went away
+      // with the request unanswered (it crashed, was killed) goes once to another one, as
+      // nginx's proxy_next_upstream does for idempotent requests.
+      auto method = req_->get().method();
+      bool elsewhere = (method == http::verb::get || method == http::verb::head) &&
+                       app_->balancer().readyCount() > 1;
+      if (closed && nothing && (upstream_reused_ || elsewhere) && !retried_ && !has_body_) {
         // A pooled connection the app had closed meanwhile: once more on a fresh one.
         retried_ = true;
         app_->dropPool(lease_.slot());  // pooled alongside, so likely closed as well

@@ -596,5 +596,57 @@ TEST_F(GatewayClusterTest, ScalingUpSendsTrafficToTheNewInstance) {
   EXPECT_EQ(seen, (std::set<int>{0}));
 }
 
+
+TEST_F(GatewayClusterTest, WrkAgainstThreeInstancesReachesEachWithoutErrors) {
+  if (runProgram({"sh", "-c", "command -v wrk"}).status != 0) GTEST_SKIP() << "wrk not installed";
+  startCluster(3);
+  ASSERT_TRUE(allAnswer(3));
+  RunResult r = runProgram({"wrk", "-t1", "-c8", "-d2s", "-H", "Host: a.localhost",
+                            fmt::format("http://127.0.0.1:{}/whoami", gateway_port_)},
+                           seconds(30));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.find("Non-2xx"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("Socket errors"), std::string::npos) << r.out;
+  RunResult d = tend({"describe", "a", "--json"});
+  auto j = json::parse(d.out, nullptr, false);
+  ASSERT_TRUE(j.is_array() && !j.empty()) << d.out;
+  const json& targets = j[0]["gateway"]["targets"];
+  ASSERT_EQ(targets.size(), 3u) << j[0]["gateway"].dump();
+  uint64_t least = UINT64_MAX, most = 0;
+  for (const auto& t : targets) {
+    least = std::min(least, t.value("requests", uint64_t{0}));
+    most = std::max(most, t.value("requests", uint64_t{0}));
+  }
+  EXPECT_GT(least, 0u);
+  EXPECT_LE(most - least, 10u) << targets.dump();  // round-robin: about an even share each
+}
+
+
+TEST_F(GatewayClusterTest, KillingOneInstanceUnderWrkFailsNoRequest) {
+  if (runProgram({"sh", "-c", "command -v wrk"}).status != 0) GTEST_SKIP() << "wrk not installed";
+  startCluster(3);
+  ASSERT_TRUE(allAnswer(3));
+  int pid = instance("a", 1).value("pid", 0);
+  ASSERT_GT(pid, 0);
+  auto load = std::async(std::launch::async, [&] {
+    return runProgram({"wrk", "-t1", "-c8", "-d3s", "-H", "Host: a.localhost",
+                       fmt::format("http://127.0.0.1:{}/whoami", gateway_port_)},
+                      seconds(30));
+  });
+  // Once the load is under way (the instance has answered some of it), kill it.
+  ASSERT_TRUE(waitFor(
+      [&] {
+        RunResult d = tend({"describe", "a", "--json"});
+        auto j = json::parse(d.out, nullptr, false);
+        return j.is_array() && !j.empty() && j[0]["gateway"].value("requests", 0) > 500;
+      },
+      seconds(10)));
+  ::kill(pid, SIGKILL);
+  RunResult r = load.get();
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.find("Non-2xx"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("Socket errors"), std::string::npos) << r.out;
+}
+
 }  // namespace
 }  // namespace tend::testing
