@@ -8,6 +8,11 @@
 #include "common/text.hpp"
 
 namespace tend {
+
+std::string_view balanceModeName(BalanceMode mode) {
+  return mode == BalanceMode::LeastConn ? "least-conn" : "round-robin";
+}
+
 namespace {
 
 // Sizes are written as byte counts in strings: parseSize reads them back exactly, and a
@@ -159,6 +164,7 @@ nlohmann::json toJson(const AppSpec& spec) {
     o["start_timeout"] = formatDuration(od.start_timeout);
     o["loading_page"] = od.loading_page;
     o["socket_activation"] = od.socket_activation;
+    o["balance"] = std::string(balanceModeName(od.balance));
     j["on_demand"] = o;
   }
   return j;

@@ -83,6 +83,10 @@ struct Dependency {
   bool operator==(const Dependency&) const = default;
 };
 
+// How the gateway spreads requests over an app's ready instances (on_demand.balance).
+enum class BalanceMode { RoundRobin, LeastConn };
+std::string_view balanceModeName(BalanceMode mode);
+
 struct OnDemandSpec {
   std::vector<std::string> hosts;   // lower-cased; "*.example.com" wildcards
   std::vector<std::string> listen;  // "host:port"
@@ -91,6 +95,7 @@ struct OnDemandSpec {
   Duration start_timeout = 30s;
   bool loading_page = false;
   bool socket_activation = false;
+  BalanceMode balance = BalanceMode::RoundRobin;
   bool operator==(const OnDemandSpec&) const = default;
 };
 

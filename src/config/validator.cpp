@@ -61,7 +61,7 @@ const std::vector<std::string> kHealthKeys = {"tcp",     "http",     "exec",    
                                               "timeout", "interval", "failures"};
 const std::vector<std::string> kOnDemandKeys = {
     "hosts",         "listen",       "target",           "idle_timeout",
-    "start_timeout", "loading_page", "socket_activation"};
+    "start_timeout", "loading_page", "socket_activation", "balance"};
 const std::vector<std::string> kSignalNames = {
     "SIGHUP",  "SIGINT",  "SIGQUIT", "SIGKILL", "SIGUSR1",  "SIGUSR2", "SIGTERM",
     "SIGABRT", "SIGALRM", "SIGCONT", "SIGSTOP", "SIGWINCH", "SIGSEGV", "SIGPIPE",
@@ -997,6 +997,19 @@ class Validator {
         if (auto b = boolean(entry.value, path)) od.loading_page = *b;
       } else if (entry.key == "socket_activation") {
         if (auto b = boolean(entry.value, path)) od.socket_activation = *b;
+      } else if (entry.key == "balance") {
+        auto mode = stringValue(entry.value, path);
+        if (!mode) continue;
+        if (*mode == "round-robin") {
+          od.balance = BalanceMode::RoundRobin;
+        } else if (*mode == "least-conn") {
+          od.balance = BalanceMode::LeastConn;
+        } else {
+          const std::string near = suggestNearest(*mode, {"round-robin", "least-conn"});
+          error(entry.value.mark,
+                fmt::format("{}: expected round-robin or least-conn, got '{}'{}", path, *mode,
+                            near.empty() ? "" : fmt::format(" (did you mean {}?)", near)));
+        }
       }
     }
     if (errors.size() != errors_before) return std::nullopt;

@@ -5,6 +5,7 @@
 #include "api/metrics.hpp"
 #include "common/files.hpp"
 #include "common/text.hpp"
+#include "daemon/gateway_link.hpp"
 #include "gateway/router.hpp"
 
 namespace tend {
@@ -33,7 +34,10 @@ ApiService::~ApiService() {
 
 void ApiService::start(Handlers& handlers, Gateway& gateway) {
   gateway_ = &gateway;
+  // The supervisor has one event hook: it feeds both the hub and the gateway, which learns
+  // there that an app's serving instances changed (it asks for them after this returns).
   supervisor_.onEvent([this](const nlohmann::json& event) {
+    if (const std::string* app = servingChangeOf(event)) gateway_->targetsChanged(*app);
     if (hub_.subscribers() > 0) hub_.publish(event);
   });
   supervisor_.onLogLine(

@@ -33,8 +33,9 @@ class ApiService {
   ApiService(boost::asio::io_context& io, const Paths& paths, Supervisor& supervisor, Logger& log);
   ~ApiService();
 
-  // Wires the supervisor's events to the hub and creates the HttpApi over `handlers`.
-  // `gateway` (built over an EventingBackend on hub()) gives the gateway's figures.
+  // Wires the supervisor's events to the hub (and instance state changes to `gateway`'s
+  // targetsChanged()) and creates the HttpApi over `handlers`. `gateway` (built over an
+  // EventingBackend on hub()) gives the gateway's figures.
   void start(Handlers& handlers, Gateway& gateway);
   // Applies an api section; "" or why not (then nothing changed). Saved when it worked.
   std::string configure(const nlohmann::json& section);
@@ -67,6 +68,9 @@ class EventingBackend final : public GatewayBackend {
   AppRunState state(const std::string& app) const override { return inner_.state(app); }
   std::string failureReason(const std::string& app) const override {
     return inner_.failureReason(app);
+  }
+  std::vector<uint16_t> servingPorts(const std::string& app) const override {
+    return inner_.servingPorts(app);
   }
   void stopIdle(const std::string& app) override;
   void restartRefused(const std::string& app) override;

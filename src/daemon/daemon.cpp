@@ -114,6 +114,10 @@ int runDaemon(const DaemonOptions& options) {
   supervisor.onAppsChanged([&] { configureGateway(); });
   // An on-demand app started by hand (tend start) is stopped idle_timeout after it came up.
   supervisor.onInstanceOnline([&](const std::string& app) { gateway.appStarted(app); });
+  // A reload takes instances out of the gateway's rotation and waits for their requests.
+  supervisor.onServingChanged([&](const std::string& app) { gateway.targetsChanged(app); });
+  supervisor.countInFlight(
+      [&](const std::string& app, uint16_t port) { return gateway.inFlightTo(app, port); });
 
   bool stopping = false;
   asio::steady_timer exit_timer(io);
@@ -158,6 +162,11 @@ int runDaemon(const DaemonOptions& options) {
     j["last_request"] = s->last_request_ms ? formatTimestamp(s->last_request_ms) : "";
     j["idle_ms"] =
         s->last_request_ms ? SystemClock::instance().wallMillis() - s->last_request_ms : 0;
+    // The ready instances the gateway balances over, when the app has no fixed target.
+    nlohmann::json targets = nlohmann::json::array();
+    for (const auto& t : s->targets)
+      targets.push_back({{"port", t.port}, {"requests", t.requests}, {"in_flight", t.in_flight}});
+    j["targets"] = std::move(targets);
     return j;
   };
   hooks.configure_api = [&](const nlohmann::json& section) { return api.configure(section); };

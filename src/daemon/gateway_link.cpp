@@ -68,6 +68,19 @@ void SupervisorBackend::restartRefused(const std::string& app) {
   supervisor_.restart(app, [](Supervisor::Result) {});
 }
 
+std::vector<uint16_t> SupervisorBackend::servingPorts(const std::string& app) const {
+  return supervisor_.servingPorts(app);
+}
+
+const std::string* servingChangeOf(const nlohmann::json& event) {
+  if (!event.is_object()) return nullptr;
+  auto type = event.find("type");
+  auto app = event.find("app");
+  if (type == event.end() || app == event.end() || !app->is_string()) return nullptr;
+  if (*type != "state") return nullptr;
+  return app->get_ptr<const std::string*>();
+}
+
 namespace {
 
 // "http://host:port[/...]" -> host and port.
@@ -116,6 +129,9 @@ GatewayConfig gatewayConfigFor(const std::vector<std::string>& listen,
       route.target_host = "127.0.0.1";
       route.target_port = app.ports.empty() ? 0 : app.ports.front();
       if (route.target_port == 0) continue;  // no port could be assigned: nowhere to go
+      route.balanced = true;
+      route.balance =
+          od.balance == BalanceMode::LeastConn ? Balance::LeastConn : Balance::RoundRobin;
     }
     config.routes.push_back(std::move(route));
   }

@@ -20,6 +20,7 @@ class SupervisorBackend final : public GatewayBackend {
   std::string failureReason(const std::string& app) const override;
   void stopIdle(const std::string& app) override;
   void restartRefused(const std::string& app) override;
+  std::vector<uint16_t> servingPorts(const std::string& app) const override;
 
  private:
   Supervisor& supervisor_;
@@ -29,8 +30,13 @@ AppRunState runStateOf(const std::vector<Status>& statuses);
 AppRunState runStateOf(const Supervisor::AppSnapshot& app);
 
 // The gateway configuration: `listen` from the config's gateway section, one route per
-// on-demand app (target: on_demand.target, else 127.0.0.1 and the app's first port).
+// on-demand app (target: on_demand.target, else balanced over 127.0.0.1 and the ports of
+// the app's ready instances).
 GatewayConfig gatewayConfigFor(const std::vector<std::string>& listen,
                                const std::vector<Supervisor::AppSnapshot>& apps);
+
+// The app whose serving instances a supervisor event may have changed (an instance's
+// status changed), else nullptr: the daemon then calls Gateway::targetsChanged().
+const std::string* servingChangeOf(const nlohmann::json& event);
 
 }  // namespace tend

@@ -6,6 +6,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
 #include <cerrno>
+#include <functional>
 
 #include "common/duration.hpp"
 
@@ -14,7 +15,7 @@ namespace tend::gateway {
 namespace {
 
 using ErrorCode = boost::system::error_code;
-using Connected = std::function<void(ErrorCode, SocketPtr)>;
+using Connected = std::move_only_function<void(ErrorCode, SocketPtr)>;
 
 // Connects to one of `endpoints` within `timeout`; `done` gets the socket (no-delay set)
 // or the error (asio::error::timed_out when the time ran out).
@@ -44,6 +45,10 @@ void connectWithin(asio::io_context& io, const std::vector<tcp::endpoint>& endpo
   });
 }
 
+// A target that refused a connection is passed over for this long (nginx: fail_timeout),
+// unless every ready one did.
+constexpr auto kDownTime = std::chrono::seconds(1);
+
 Upstream failure(int status, std::string error) {
   Upstream u;
   u.status = status;
@@ -60,6 +65,7 @@ App::App(GatewayCore& core, GatewayRoute route)
       start_deadline_(core.io),
       probe_timer_(core.io),
       idle_timer_(core.io) {
+  balancer_.setMode(route_.balance);
   resolveTarget();
 }
 
@@ -75,39 +81,113 @@ std::shared_ptr<App> App::create(GatewayCore& core, GatewayRoute route) {
 App::~App() = default;
 
 void App::update(GatewayRoute route) {
-  bool target_changed =
-      route.target_host != route_.target_host || route.target_port != route_.target_port;
+  bool target_changed = route.target_host != route_.target_host ||
+                        route.target_port != route_.target_port ||
+                        route.balanced != route_.balanced;
   route_ = std::move(route);
   tracker_.setIdleTimeout(route_.idle_timeout);
+  balancer_.setMode(route_.balance);
   if (target_changed) {
     clearPool();
     verified_ = false;
+    balancer_.setReady({}, [](size_t) {});
+    targets_.clear();
     resolveTarget();
+  } else if (route_.balanced) {
+    targetsChanged();  // instances may have been added or removed (tend scale)
   }
 }
 
-void App::resolveTarget() {
-  endpoints_.clear();
-  resolve_error_.clear();
+std::vector<tcp::endpoint> App::endpointsFor(uint16_t port) {
+  std::vector<tcp::endpoint> out;
   ErrorCode ec;
   auto address = asio::ip::make_address(route_.target_host, ec);
   if (!ec) {
-    endpoints_.emplace_back(address, route_.target_port);
-    return;
+    out.emplace_back(address, port);
+    return out;
   }
-  // A name ("localhost"): resolved once here, on the loop thread; names of on-demand
-  // targets are local ones in practice, answered from /etc/hosts.
+  // A name ("localhost"): resolved here, on the loop thread, when a target is added; names
+  // of on-demand targets are local ones in practice, answered from /etc/hosts.
   tcp::resolver resolver(core_.io);
-  auto results = resolver.resolve(route_.target_host, std::to_string(route_.target_port), ec);
+  auto results = resolver.resolve(route_.target_host, std::to_string(port), ec);
   if (ec) {
     resolve_error_ = "cannot resolve " + route_.target_host + ": " + ec.message();
+    return out;
+  }
+  for (const auto& r : results) out.push_back(r.endpoint());
+  return out;
+}
+
+void App::resolveTarget() {
+  resolve_error_.clear();
+  if (route_.balanced) {
+    refreshTargets();
     return;
   }
-  for (const auto& r : results) endpoints_.push_back(r.endpoint());
+  // One fixed target: one slot, always ready (whether the app runs is the backend's
+  // state, asked by needsStart()).
+  const uint16_t port = route_.target_port;
+  balancer_.setReady(std::span<const uint16_t>(&port, 1), [](size_t) {});
+  targets_.resize(balancer_.slots());
+  for (size_t i = 0; i < targets_.size(); ++i) {
+    if (balancer_.ready(i)) {
+      targets_[i].port = port;
+      targets_[i].endpoints = endpointsFor(port);
+    }
+  }
+}
+
+void App::targetsChanged() {
+  if (!route_.balanced || closed()) return;
+  targets_dirty_ = true;
+  if (refresh_posted_) return;
+  refresh_posted_ = true;
+  asio::post(core_.io, [weak = weak_from_this()] {
+    auto self = weak.lock();
+    if (!self) return;
+    self->refresh_posted_ = false;
+    if (self->targets_dirty_ && !self->closed()) self->refreshTargets();
+  });
+}
+
+// The ready set from the backend: targets that left lose their idle pooled connections at
+// once (those in flight are closed when their request ends: release()).
+void App::refreshTargets() {
+  targets_dirty_ = false;
+  if (!route_.balanced || closed()) return;
+  auto ports = core_.backend.servingPorts(name());
+  balancer_.setReady(ports, [this](size_t slot) {
+    if (slot < targets_.size()) targets_[slot].pool.clear();
+  });
+  targets_.resize(balancer_.slots());
+  for (size_t i = 0; i < targets_.size(); ++i) {
+    if (!balancer_.ready(i) || targets_[i].port == balancer_.port(i)) continue;
+    targets_[i].port = balancer_.port(i);
+    targets_[i].pool.clear();
+    targets_[i].endpoints = endpointsFor(targets_[i].port);
+  }
+}
+
+Lease App::lease(size_t slot) {
+  balancer_.begin(slot);
+  return Lease(shared_from_this(), slot, balancer_.epoch(slot));
+}
+
+void Lease::release() {
+  if (!app_) return;
+  app_->endLease(slot_);
+  app_.reset();
 }
 
 std::string App::targetText() const {
+  if (route_.balanced) return route_.target_host + " (" + std::to_string(balancer_.readyCount()) +
+                              " ready instance(s))";
   return route_.target_host + ":" + std::to_string(route_.target_port);
+}
+
+std::string App::targetText(size_t slot) const {
+  if (slot >= targets_.size()) return targetText();
+  return route_.target_host + ":" + std::to_string(targets_[slot].port);
 }
 
 bool App::closed() const {
@@ -127,9 +207,11 @@ void App::acquire(Done done, bool allow_pooled) {
   }
   // The hot path: a live pooled connection says the app runs, without asking the backend.
   if (allow_pooled) {
-    if (auto socket = takeIdle(true)) {
+    Lease pooled;
+    if (auto socket = takeIdle(true, pooled)) {
       Upstream u;
       u.socket = std::move(socket);
+      u.lease = std::move(pooled);
       u.reused = true;
       done(std::move(u));
       return;
@@ -147,9 +229,21 @@ void App::acquire(Done done, bool allow_pooled) {
   activate();
 }
 
-SocketPtr App::takeIdle(bool check_alive) {
+SocketPtr App::takeIdle(bool check_alive, Lease& lease) {
   if (closed() || phase_ != Phase::Idle || !verified_) return nullptr;
-  return takePooled(check_alive);
+  if (targets_dirty_) refreshTargets();
+  // The same pick as connect() would make: without a pooled connection there, the request
+  // gets a fresh one to that target.
+  auto now = core_.clock.now();
+  size_t slot = balancer_.pick(now);
+  if (slot == Balancer::kNone) return nullptr;
+  SocketPtr socket = takePooled(targets_[slot], check_alive, now);
+  if (socket) lease = this->lease(slot);
+  return socket;
+}
+
+void App::dropPool(size_t slot) {
+  if (slot < targets_.size()) targets_[slot].pool.clear();
 }
 
 void App::triggerStart() {
@@ -157,20 +251,33 @@ void App::triggerStart() {
   activate();
 }
 
-void App::connect(Done done) {
+void App::connect(Done done, size_t attempt) {
   if (!resolve_error_.empty()) {
     done(failure(502, "app '" + name() + "': " + resolve_error_));
     return;
   }
+  if (targets_dirty_) refreshTargets();
+  size_t slot = balancer_.pick(core_.clock.now());
+  if (slot == Balancer::kNone) {
+    // No instance serves (they are starting, or were all taken out of service): wait for
+    // one as in a cold start.
+    verified_ = false;
+    acquire(std::move(done));
+    return;
+  }
   connectWithin(
-      core_.io, endpoints_, core_.limits.upstream_connect_timeout,
-      [self = shared_from_this(), done = std::move(done)](ErrorCode ec, SocketPtr socket) mutable {
+      core_.io, targets_[slot].endpoints, core_.limits.upstream_connect_timeout,
+      [self = shared_from_this(), done = std::move(done), attempt, lease = this->lease(slot)](
+          ErrorCode ec, SocketPtr socket) mutable {
         if (!ec) {
           Upstream u;
           u.socket = std::move(socket);
+          u.lease = std::move(lease);
           done(std::move(u));
           return;
         }
+        const size_t slot = lease.slot();
+        lease.release();
         if (self->closed()) {
           done(failure(503, "the gateway is shutting down"));
           return;
@@ -184,19 +291,31 @@ void App::connect(Done done) {
           return;
         }
         if (ec == asio::error::connection_refused) {
+          // Nothing was sent: another ready instance gets the request (nginx's
+          // proxy_next_upstream error), and this one is passed over for a moment.
+          auto now = self->core_.clock.now();
+          self->balancer_.markDown(slot, now + kDownTime);
+          if (attempt + 1 < self->balancer_.slots() &&
+              self->balancer_.pick(now, false) != Balancer::kNone) {
+            self->core_.log.warn("gateway: app '{}' refused a connection on {}; trying another "
+                                 "instance",
+                                 self->name(), self->targetText(slot));
+            self->connect(std::move(done), attempt + 1);
+            return;
+          }
           self->refused();
           done(failure(502, "app '" + self->name() + "' refused the connection on " +
-                                self->targetText() + "; restarting it"));
+                                self->targetText(slot) + "; restarting it"));
           return;
         }
         if (ec == asio::error::timed_out) {
           done(failure(504, "app '" + self->name() + "' did not accept a connection on " +
-                                self->targetText() + " within " +
+                                self->targetText(slot) + " within " +
                                 formatDuration(self->core_.limits.upstream_connect_timeout)));
           return;
         }
-        done(failure(502, "app '" + self->name() + "': cannot connect to " + self->targetText() +
-                              ": " + ec.message()));
+        done(failure(502, "app '" + self->name() + "': cannot connect to " +
+                              self->targetText(slot) + ": " + ec.message()));
       });
 }
 
@@ -279,41 +398,60 @@ void App::onStarted(uint64_t generation, const std::string& error) {
   probe(generation);
 }
 
+// Connects to the ready targets in turn until one accepts. A balanced app whose instances
+// do not serve yet (none online) is asked again at each turn.
 void App::probe(uint64_t generation) {
   if (!resolve_error_.empty()) {
     finishActivation();
     failWaiters(502, "app '" + name() + "': " + resolve_error_);
     return;
   }
+  if (route_.balanced && (targets_dirty_ || balancer_.readyCount() == 0)) refreshTargets();
+  size_t slot = Balancer::kNone;
+  for (size_t k = 0; k < balancer_.slots(); ++k) {
+    size_t i = (probe_cursor_ + k) % balancer_.slots();
+    if (balancer_.ready(i)) {
+      slot = i;
+      break;
+    }
+  }
+  auto again = [this, generation] {
+    probe_timer_.expires_after(core_.limits.ready_probe_interval);
+    probe_timer_.async_wait([weak = weak_from_this(), generation](ErrorCode ec) {
+      auto self = weak.lock();
+      if (!ec && self && generation == self->generation_ && self->phase_ == Phase::Probing) {
+        self->probe(generation);
+      }
+    });
+  };
+  if (slot == Balancer::kNone) {
+    again();
+    return;
+  }
+  probe_cursor_ = slot + 1;
   auto left = route_.start_timeout -
               std::chrono::duration_cast<Duration>(core_.clock.now() - activation_began_);
   auto attempt = std::clamp<Duration>(left, Duration(1), std::chrono::seconds(1));
   connectWithin(
-      core_.io, endpoints_, attempt,
-      [weak = weak_from_this(), generation](ErrorCode ec, SocketPtr socket) {
+      core_.io, targets_[slot].endpoints, attempt,
+      [weak = weak_from_this(), generation, slot, again](ErrorCode ec, SocketPtr socket) {
         auto self = weak.lock();
         if (!self || self->closed() || generation != self->generation_ ||
             self->phase_ != Phase::Probing) {
           return;
         }
         if (!ec) {
-          self->onReady(generation, std::move(socket));
+          self->onReady(generation, std::move(socket), slot);
           return;
         }
-        self->probe_timer_.expires_after(self->core_.limits.ready_probe_interval);
-        self->probe_timer_.async_wait([weak, generation](ErrorCode ec) {
-          auto self = weak.lock();
-          if (!ec && self && generation == self->generation_ && self->phase_ == Phase::Probing) {
-            self->probe(generation);
-          }
-        });
+        again();
       });
 }
 
-void App::onReady(uint64_t, SocketPtr socket) {
+void App::onReady(uint64_t, SocketPtr socket, size_t slot) {
   auto took = std::chrono::duration_cast<Duration>(core_.clock.now() - activation_began_);
   core_.log.info("gateway: app '{}' accepts connections on {} ({} after the first request)", name(),
-                 targetText(), formatDuration(took));
+                 targetText(slot), formatDuration(took));
   if (cold_start_) {
     double seconds = std::chrono::duration<double>(took).count();
     const auto& bounds = Gateway::AppStats::kColdStartBounds;
@@ -333,6 +471,7 @@ void App::onReady(uint64_t, SocketPtr socket) {
       first = false;
       Upstream u;
       u.socket = std::move(socket);
+      if (balancer_.ready(slot)) u.lease = lease(slot);
       asio::post(core_.io,
                  [done = std::move(done), u = std::move(u)]() mutable { done(std::move(u)); });
     } else {
@@ -360,6 +499,11 @@ void App::addStats(Gateway::AppStats& s) const {
   s.idle_stops = stats_.idle_stops;
   s.cold_starts = stats_.cold_starts;
   s.cold_start_seconds = stats_.cold_start_seconds;
+  if (!route_.balanced) return;
+  for (size_t i = 0; i < balancer_.slots(); ++i) {
+    if (!balancer_.ready(i)) continue;
+    s.targets.push_back({balancer_.port(i), balancer_.requests(i), balancer_.inFlight(i)});
+  }
 }
 
 void App::finishActivation() {
@@ -383,11 +527,11 @@ void App::failWaiters(int status, const std::string& error) {
 
 // --- keep-alive pool -------------------------------------------------------------------
 
-SocketPtr App::takePooled(bool check_alive) {
-  auto now = core_.clock.now();
-  while (!pool_.empty()) {
-    Pooled p = std::move(pool_.back());
-    pool_.pop_back();
+SocketPtr App::takePooled(Target& target, bool check_alive, TimePoint now) {
+  auto& pool = target.pool;
+  while (!pool.empty()) {
+    Pooled p = std::move(pool.back());
+    pool.pop_back();
     if (now - p.since >= core_.limits.upstream_idle_timeout) continue;
     if (!check_alive) return std::move(p.socket);
     // A connection the app closed (or wrote to, unasked) while pooled is not reused.
@@ -398,17 +542,25 @@ SocketPtr App::takePooled(bool check_alive) {
   return nullptr;
 }
 
-void App::release(SocketPtr socket) {
-  if (closed() || !verified_ || core_.limits.max_idle_upstream == 0) return;
+void App::release(SocketPtr socket, Lease& lease) {
+  // Only onto a target that still serves, as the same instance it was connected to: a
+  // target taken out of service (crashed, scaled away, drained) gets no new requests.
+  const bool keep = lease.active() && !closed() && verified_ &&
+                    core_.limits.max_idle_upstream > 0 && balancer_.ready(lease.slot()) &&
+                    balancer_.epoch(lease.slot()) == lease.epoch();
+  const size_t slot = lease.slot();
+  lease.release();
+  if (!keep) return;
+  auto& pool = targets_[slot].pool;
   auto now = core_.clock.now();
   std::erase_if(
-      pool_, [&](const Pooled& p) { return now - p.since >= core_.limits.upstream_idle_timeout; });
-  if (pool_.size() >= core_.limits.max_idle_upstream) pool_.erase(pool_.begin());
-  pool_.push_back(Pooled{std::move(socket), now});
+      pool, [&](const Pooled& p) { return now - p.since >= core_.limits.upstream_idle_timeout; });
+  if (pool.size() >= core_.limits.max_idle_upstream) pool.erase(pool.begin());
+  pool.push_back(Pooled{std::move(socket), now});
 }
 
 void App::clearPool() {
-  pool_.clear();
+  for (auto& t : targets_) t.pool.clear();
 }
 
 // --- idle stop -------------------------------------------------------------------------

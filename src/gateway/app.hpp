@@ -1,6 +1,7 @@
 #pragma once
 // Internal to src/gateway/. App: one on-demand app as the gateway sees it. It hands out
-// connections to the app (from a keep-alive pool, or fresh), starts the app through the
+// connections to the app (from a keep-alive pool, or fresh) on the target its Balancer
+// picks (on_demand.target, or one of the app's ready instances), starts the app through the
 // backend when it does not run and holds every request meanwhile (a bounded queue), checks
 // readiness by connecting to the target every few ms, and asks for the app to be stopped
 // once its IdleTracker says it has been idle (one timer per app).
@@ -21,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/balancer.hpp"
 #include "gateway/core.hpp"
 #include "gateway/idle_tracker.hpp"
 
@@ -43,22 +45,38 @@ class App : public std::enable_shared_from_this<App> {
 
   // Calls `done` exactly once with a connection to the app or an error: at once (maybe
   // before returning) when the app runs, else once it is ready or its start failed. With
-  // `allow_pooled` false, never a pooled connection (a retry after a stale one).
+  // `allow_pooled` false, never a pooled connection (a retry after a stale one). The
+  // connection goes to the target the balancer picks; one that refuses it is passed over
+  // for another ready one (see connect()).
   void acquire(Done done, bool allow_pooled = true);
-  // The hot path of acquire(): a pooled keep-alive connection when the app runs and one is
-  // there, else nullptr (then call acquire()). Allocates nothing. With `check_alive` a
-  // connection the app has closed meanwhile is passed over (one recv(MSG_PEEK) each);
-  // without, the caller must be able to retry on a fresh connection when it finds it dead
-  // (see dropPool()).
-  SocketPtr takeIdle(bool check_alive);
-  // A pooled connection turned out dead: the others pooled with it likely are too.
-  void dropPool() { clearPool(); }
+  // The hot path of acquire(): a pooled keep-alive connection to the target the balancer
+  // picks, when the app runs and one is there (then `lease` holds that target), else
+  // nullptr (then call acquire()). Allocates nothing. With `check_alive` a connection the
+  // app has closed meanwhile is passed over (one recv(MSG_PEEK) each); without, the caller
+  // must be able to retry on a fresh connection when it finds it dead (see dropPool()).
+  SocketPtr takeIdle(bool check_alive, Lease& lease);
+  // A connection pooled for target `slot` turned out dead: the others pooled with it likely
+  // are too.
+  void dropPool(size_t slot);
+  // The set of ready instances may have changed (the supervisor said so): it is asked for
+  // again soon after, not from inside the caller.
+  void targetsChanged();
+  // Requests in flight to `port`, ready target or not (see Gateway::inFlightTo).
+  size_t inFlightTo(uint16_t port) const {
+    size_t n = 0;
+    for (size_t i = 0; i < balancer_.slots(); ++i)
+      if (balancer_.port(i) == port) n += balancer_.inFlight(i);
+    return n;
+  }
   // Whether a request now would wait for a start (for the loading page).
   bool needsStart() const;
   // Starts the app without holding a request (the loading page was shown instead).
   void triggerStart();
-  // A connection after a complete keep-alive exchange: kept for the next request.
-  void release(SocketPtr socket);
+  // A connection after a complete keep-alive exchange: kept for the next request when its
+  // target still serves (else closed); the lease ends either way.
+  void release(SocketPtr socket, Lease& lease);
+  // Lease::release(): the request on `slot` ended.
+  void endLease(size_t slot) { balancer_.end(slot); }
   // The app refused a connection: 502 for that request (the caller's), restart the app, and
   // hold the next requests as in a cold start.
   void refused();
@@ -73,6 +91,7 @@ class App : public std::enable_shared_from_this<App> {
   }
   // Fills the figures kept here into `s`.
   void addStats(Gateway::AppStats& s) const;
+  const Balancer& balancer() const { return balancer_; }
 
   // The route was removed or the gateway closes: held requests get 503, timers stop.
   void shutdown();
@@ -85,36 +104,49 @@ class App : public std::enable_shared_from_this<App> {
     SocketPtr socket;
     TimePoint since;
   };
+  // One target (an instance, or on_demand.target), by balancer slot.
+  struct Target {
+    uint16_t port = 0;
+    std::vector<tcp::endpoint> endpoints;
+    std::vector<Pooled> pool;
+  };
 
   void activate();
   void beginStart(uint64_t generation);
   void pollStopping(uint64_t generation);
   void onStarted(uint64_t generation, const std::string& error);
   void probe(uint64_t generation);
-  void onReady(uint64_t generation, SocketPtr socket);
+  void onReady(uint64_t generation, SocketPtr socket, size_t slot);
   void onStartTimeout(uint64_t generation);
   void finishActivation();
   void failWaiters(int status, const std::string& error);
-  void connect(Done done);
-  SocketPtr takePooled(bool check_alive);
+  void connect(Done done, size_t attempt = 0);
+  Lease lease(size_t slot);
+  SocketPtr takePooled(Target& target, bool check_alive, TimePoint now);
   void clearPool();
   void resolveTarget();
+  void refreshTargets();
+  std::vector<tcp::endpoint> endpointsFor(uint16_t port);
   void armIdleTimer();
   void onIdleTimer();
   bool closed() const;
   std::string targetText() const;
+  std::string targetText(size_t slot) const;
 
   GatewayCore& core_;
   GatewayRoute route_;
   IdleTracker tracker_;
-  std::vector<tcp::endpoint> endpoints_;
+  Balancer balancer_;
+  std::vector<Target> targets_;  // by balancer slot
+  bool targets_dirty_ = false;   // ask the backend for the serving ports before the next pick
+  bool refresh_posted_ = false;
+  size_t probe_cursor_ = 0;
   std::string resolve_error_;
   asio::steady_timer start_deadline_;
   asio::steady_timer probe_timer_;
   asio::steady_timer idle_timer_;
   bool idle_timer_armed_ = false;
   std::deque<Done> waiters_;
-  std::vector<Pooled> pool_;
   Phase phase_ = Phase::Idle;
   uint64_t generation_ = 0;  // one per activation: late callbacks of an old one are ignored
   bool verified_ = false;    // a connection succeeded since the app last (re)started

@@ -15,13 +15,21 @@
 
 namespace tend {
 
+// How requests are spread over an app's ready instances (on_demand.balance).
+enum class Balance { RoundRobin, LeastConn };
+
 // One app behind the gateway, from its `on_demand` block.
 struct GatewayRoute {
   std::string app;
   std::vector<std::string> hosts;   // lower-case; exact names or "*.example.com"
   std::vector<std::string> listen;  // "host:port": dedicated listeners that route here
+  // With `balanced` false: the one target (on_demand.target). With it true: the ports are
+  // those of the app's ready instances (GatewayBackend::servingPorts(), on target_host), and
+  // target_port is only the first instance's, for messages.
   std::string target_host = "127.0.0.1";
   uint16_t target_port = 0;
+  bool balanced = false;
+  Balance balance = Balance::RoundRobin;
   Duration idle_timeout = std::chrono::minutes(5);
   Duration start_timeout = std::chrono::seconds(30);
   bool loading_page = false;
@@ -57,6 +65,10 @@ class GatewayBackend {
   virtual void stopIdle(const std::string& app) = 0;
   // The app refused a connection while it was running: restart it.
   virtual void restartRefused(const std::string& app) = 0;
+  // The ports of the app's instances that take requests now (online), for a balanced
+  // route. The gateway asks when it is told that they changed (Gateway::targetsChanged()),
+  // not per request.
+  virtual std::vector<uint16_t> servingPorts(const std::string& app) const = 0;
 };
 
 }  // namespace tend

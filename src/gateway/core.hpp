@@ -78,9 +78,44 @@ struct GatewayCore {
   }
 };
 
+// One request on one of an app's targets (an instance): counted in flight there (for
+// least-conn) until released, which the holder does when it is done with the connection
+// (App::release() pools it first when it may). Move-only; releases on destruction.
+class Lease {
+ public:
+  Lease() = default;
+  Lease(std::shared_ptr<App> app, size_t slot, uint32_t epoch)
+      : app_(std::move(app)), slot_(slot), epoch_(epoch) {}
+  Lease(Lease&& other) noexcept
+      : app_(std::move(other.app_)), slot_(other.slot_), epoch_(other.epoch_) {}
+  Lease& operator=(Lease&& other) noexcept {
+    if (this != &other) {
+      release();
+      app_ = std::move(other.app_);
+      slot_ = other.slot_;
+      epoch_ = other.epoch_;
+    }
+    return *this;
+  }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  ~Lease() { release(); }
+
+  void release();  // idempotent; defined in app.cpp
+  bool active() const { return app_ != nullptr; }
+  size_t slot() const { return slot_; }
+  uint32_t epoch() const { return epoch_; }
+
+ private:
+  std::shared_ptr<App> app_;
+  size_t slot_ = 0;
+  uint32_t epoch_ = 0;
+};
+
 // What App::acquire() hands back: a connected socket to the app, or why there is none.
 struct Upstream {
   SocketPtr socket;
+  Lease lease;          // with a socket: the target it is connected to
   bool reused = false;  // from the keep-alive pool: the app may have closed it meanwhile
   int status = 0;       // no socket: 502, 503 or 504
   std::string error;    // no socket: a short text for the client ("app 'api' ...")

@@ -143,6 +143,15 @@ class Gateway::Impl {
     if (auto app = core_->appNamed(name)) app->started();
   }
 
+  void targetsChanged(const std::string& name) {
+    if (auto app = core_->appNamed(name)) app->targetsChanged();
+  }
+
+  size_t inFlightTo(const std::string& name, uint16_t port) const {
+    auto app = core_->appNamed(name);
+    return app ? app->inFlightTo(port) : 0;
+  }
+
   void close() {
     if (core_->closed) return;
     core_->closed = true;
@@ -185,6 +194,14 @@ std::optional<Gateway::AppStats> Gateway::stats(const std::string& app) const {
 
 void Gateway::appStarted(const std::string& app) {
   impl_->appStarted(app);
+}
+
+void Gateway::targetsChanged(const std::string& app) {
+  impl_->targetsChanged(app);
+}
+
+size_t Gateway::inFlightTo(const std::string& app, uint16_t port) const {
+  return impl_->inFlightTo(app, port);
 }
 
 void Gateway::close() {

@@ -27,6 +27,9 @@
 // - Idle: an app may be stopped once it has had no request, event stream (a response of
 //   type text/event-stream) or tunnel open for idle_timeout, counted from when the last
 //   one ended. An idle keep-alive connection of a client does not keep its app running.
+// - Several instances (a balanced route): each request goes to one of the app's ready
+//   instances (round-robin, or least requests in flight); a refused connection is tried on
+//   another ready instance; only when all refuse is it the 502 and restart above.
 // - A request arriving while the app is Stopping waits (the backend's state is polled
 //   every ready_probe_interval) and then starts the app again.
 //
@@ -39,6 +42,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/clock.hpp"
 #include "common/logger.hpp"
@@ -78,7 +82,7 @@ struct GatewayLimits {
   size_t max_response_head = 64 * 1024;  // an app's response head; 502 beyond
   size_t max_connections = 10000;        // open client connections (tunnels included)
   size_t max_held_requests = 4096;       // per app, while it starts; 503 beyond
-  size_t max_idle_upstream = 64;         // pooled keep-alive connections per app
+  size_t max_idle_upstream = 64;         // pooled keep-alive connections per target
   size_t relay_buffer = 32 * 1024;       // per direction of a chunked or close-delimited body
   // A body with a Content-Length is relayed in pieces of up to this many bytes (per
   // direction, allocated only while such a body is relayed).
@@ -115,6 +119,14 @@ class Gateway {
     uint64_t idle_stops = 0;
     std::array<uint64_t, kColdStartBounds.size() + 1> cold_starts{};
     double cold_start_seconds = 0;  // their sum
+    // Per ready target (instance): requests sent there through the gateway since it became
+    // ready on that port, and those in flight now.
+    struct Target {
+      uint16_t port = 0;
+      uint64_t requests = 0;
+      uint32_t in_flight = 0;
+    };
+    std::vector<Target> targets;
   };
   std::optional<AppStats> stats(const std::string& app) const;
 
@@ -122,6 +134,16 @@ class Gateway {
   // counts from now, and it is stopped after idle_timeout without requests. Without this
   // call such an app is still stopped, within two idle_timeouts.
   void appStarted(const std::string& app);
+
+  // The instances that serve `app` may have changed (one came online or went offline, was
+  // added or removed, taken out of service): the gateway asks GatewayBackend::servingPorts()
+  // again soon after, not from inside this call (so the supervisor may call it from its
+  // hooks). Idle pooled connections to a target that left are closed then; requests in
+  // flight on it end normally and their connections are not pooled.
+  void targetsChanged(const std::string& app);
+  // Requests in flight to instance `port` of `app`, whether it is still a target or was
+  // taken out of service (a reload drains it until this is 0).
+  size_t inFlightTo(const std::string& app, uint16_t port) const;
 
   // Stops listening and closes every connection.
   void close();

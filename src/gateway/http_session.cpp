@@ -575,8 +575,9 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       // per request). Anything else must not be sent twice, so it gets a checked one.
       auto method = req_->get().method();
       bool retriable = !has_body_ && (method == http::verb::get || method == http::verb::head);
-      if (SocketPtr socket = app_->takeIdle(!retriable)) {
-        useUpstream(std::move(socket), true);
+      Lease lease;
+      if (SocketPtr socket = app_->takeIdle(!retriable, lease)) {
+        useUpstream(std::move(socket), true, std::move(lease));
         return;
       }
     }
@@ -614,12 +615,13 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       respond(u.status, u.error, has_body_);
       return;
     }
-    useUpstream(std::move(u.socket), u.reused);
+    useUpstream(std::move(u.socket), u.reused, std::move(u.lease));
   }
 
-  void useUpstream(SocketPtr socket, bool reused) {
+  void useUpstream(SocketPtr socket, bool reused, Lease lease) {
     ++up_gen_;
     upstream_ = std::move(socket);
+    lease_ = std::move(lease);
     upstream_reused_ = reused;
     upstream_read_late_ = false;
     upstream_buf_.clear();
@@ -834,11 +836,17 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       bool nothing = !res_->got_some();
       bool closed = ec == asio::error::eof || ec == asio::error::connection_reset ||
                     ec == asio::error::broken_pipe;
-      if (closed && nothing && upstream_reused_ && !retried_ && !has_body_) {
+      // A GET or HEAD to an app with several ready instances whose instance went away
+      // with the request unanswered (it crashed, was killed) goes once to another one, as
+      // nginx's proxy_next_upstream does for idempotent requests.
+      auto method = req_->get().method();
+      bool elsewhere = (method == http::verb::get || method == http::verb::head) &&
+                       app_->balancer().readyCount() > 1;
+      if (closed && nothing && (upstream_reused_ || elsewhere) && !retried_ && !has_body_) {
         // A pooled connection the app had closed meanwhile: once more on a fresh one.
         retried_ = true;
+        app_->dropPool(lease_.slot());  // pooled alongside, so likely closed as well
         closeUpstream();
-        app_->dropPool();  // pooled alongside, so likely closed as well
         acquire(false);
         return;
       }
@@ -1219,6 +1227,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     deadline_.fill(kNever);
     Socket upstream = std::move(*upstream_);
     upstream_.reset();
+    lease_.release();
     ++up_gen_;
     startTunnel(core_, std::move(client_), std::move(upstream), std::move(client_early),
                 std::move(upstream_early), std::move(stream));
@@ -1238,7 +1247,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     } else if (upstream_ && res_->keep_alive() && !request_failed_ && upstream_buf_.size() == 0) {
       deadline_[static_cast<size_t>(Slot::UpstreamRead)] = kNever;
       deadline_[static_cast<size_t>(Slot::UpstreamWrite)] = kNever;
-      app_->release(std::move(upstream_));
+      app_->release(std::move(upstream_), lease_);
       upstream_.reset();
       ++up_gen_;
     }
@@ -1370,6 +1379,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   void closeUpstream() {
     deadline_[static_cast<size_t>(Slot::UpstreamRead)] = kNever;
     deadline_[static_cast<size_t>(Slot::UpstreamWrite)] = kNever;
+    lease_.release();
     if (!upstream_) return;
     ErrorCode ignored;
     upstream_->close(ignored);
@@ -1383,6 +1393,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     ErrorCode ignored;
     if (!handed_off_) client_.close(ignored);
     if (upstream_) upstream_->close(ignored);
+    lease_.release();
     timer_.cancel();
     request_guard_.release();
     stream_guard_.release();
@@ -1418,6 +1429,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   IdleTracker::ActivityGuard request_guard_;
   IdleTracker::ActivityGuard stream_guard_;
   SocketPtr upstream_;
+  Lease lease_;  // the target upstream_ is connected to (counted in flight there)
   uint64_t up_gen_ = 0;
   Deadline response_deadline_;
   std::string host_;

@@ -80,8 +80,9 @@ class Supervisor {
   // running and the rest are left as they are). An app with nothing online is restarted.
   // While an app reloads, other commands on it are refused.
   void reload(const std::string& target, Reply done);
-  // The ports the gateway may send new requests to: the app's online instances, minus those
-  // a reload is draining, plus a reload's new instances once they are online.
+  // The ports the gateway may send new requests to (its targets for the app): the app's
+  // online instances in instance order, minus those a reload is draining, plus a reload's
+  // new instances once they are online. Empty when there is no such app.
   std::vector<uint16_t> servingPorts(const std::string& app) const;
   // Called (synchronously) when servingPorts(app) may have changed because of a reload.
   void onServingChanged(std::function<void(const std::string& app)> hook);

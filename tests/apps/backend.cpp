@@ -5,6 +5,8 @@
 //   GET  /sse?n=N&ms=M   text/event-stream: N events "data: event i", M ms apart
 //   GET  /headers        200 with every request header, one "name: value" per line
 //   GET  /ws (Upgrade)   a WebSocket that echoes every message
+//   GET  /whoami         200 "instance=<TEND_INSTANCE> port=<PORT>" (which instance answered)
+//   GET  /slow?ms=M      the same, after M milliseconds
 // One thread per connection, keep-alive. `backend never` never listens at all. Every
 // response carries X-Backend-Pid and X-Backend-Instance (TEND_INSTANCE).
 // With TEND_REUSE_PORT=1 it binds $PORT with SO_REUSEPORT. With BACKEND_GRACEFUL=1, SIGTERM
@@ -121,6 +123,15 @@ void serve(tcp::socket socket) {
       uint64_t fnv = 14695981039346656037ull;
       for (unsigned char c : req.body()) fnv = (fnv ^ c) * 1099511628211ull;
       res.body() = "bytes=" + std::to_string(req.body().size()) + " fnv=" + std::to_string(fnv);
+    } else if (target == "/whoami" || target.rfind("/slow", 0) == 0) {
+      if (target.rfind("/slow", 0) == 0) {
+        int ms = std::atoi(queryValue(target, "ms").c_str());
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+      }
+      const char* instance = std::getenv("TEND_INSTANCE");
+      const char* port = std::getenv("PORT");
+      res.body() = std::string("instance=") + (instance ? instance : "?") +
+                   " port=" + (port ? port : "?");
     } else if (target == "/headers") {
       for (const auto& field : req) {
         res.body() += std::string(field.name_string()) + ": " + std::string(field.value()) + "\n";

@@ -112,6 +112,44 @@ TEST_F(ClusterTest, ASharedSocketServesEveryInstanceAndSurvivesAReloadUnderLoad)
   EXPECT_NE(causes.find("reload"), std::string::npos) << causes;
 }
 
+TEST_F(ClusterTest, AReloadBehindTheGatewayUnderLoadLosesNoRequest) {
+  if (!haveWrk()) GTEST_SKIP() << "wrk not installed";
+  const int gateway = freePortRun(1);
+  const int port = freePortRun(5);  // 4 instances and a spare for the reload
+  const std::string config = writeFile("tend.yaml", fmt::format(R"(gateway:
+  listen: 127.0.0.1:{}
+apps:
+  - name: web
+    run: ["{}", "{}"]
+    instances: 4
+    port: {}-{}
+    on_demand:
+      hosts: [web.localhost]
+      idle_timeout: 10m
+)",
+                                                                  gateway, BACKEND_BINARY, tag(),
+                                                                  port, port + 4));
+  RunResult r = tend({"start", config});
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  ASSERT_EQ(tend({"start", "web", "--wait"}).status, 0);
+  ASSERT_TRUE(waitFor([&] { return allOnline("web", 4); }));
+  ASSERT_TRUE(waitFor([&] { return answeringPids(gateway, 8, "web.localhost").size() == 4; }));
+  const std::vector<int> before = pids("web");
+
+  auto wrk = load(fmt::format("http://127.0.0.1:{}/", gateway), 6, "web.localhost");
+  std::this_thread::sleep_for(milliseconds(1000));
+  RunResult reload = tend({"reload", "web"});
+  EXPECT_EQ(reload.status, 0) << reload.out << reload.err;
+  expectNoFailedRequest(wrk.get());
+
+  const std::vector<int> after = pids("web");
+  ASSERT_EQ(after.size(), 4u);
+  for (size_t i = 0; i < after.size(); ++i) EXPECT_NE(after[i], before[i]) << "instance " << i;
+  // The new instances serve through the gateway; the old ones are gone.
+  EXPECT_TRUE(waitFor([&] { return answeringPids(gateway, 8, "web.localhost").size() == 4; }));
+  for (int pid : before) EXPECT_TRUE(waitFor([&] { return !processAlive(pid); }));
+}
+
 TEST_F(ClusterTest, ReusePortInstancesBindTheSamePortThemselves) {
   const int port = freePortRun(1);
   const std::string config = writeFile("tend.yaml", fmt::format(R"(apps:

@@ -13,6 +13,8 @@
 #include <boost/beast/websocket.hpp>
 
 #include <fstream>
+#include <map>
+#include <set>
 #include <future>
 #include <thread>
 
@@ -479,6 +481,171 @@ TEST_F(GatewayTest, WrkAgainstAWarmAppHasNoErrors) {
   EXPECT_EQ(r.out.find("Non-2xx"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("Socket errors"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("Requests/sec"), std::string::npos) << r.out;
+}
+
+
+// ---- several instances behind the gateway --------------------------------------------------
+
+class GatewayClusterTest : public GatewayTest {
+ protected:
+  // App "a": `instances` backends on a port range with room for `room` instances.
+  void startCluster(int instances, const std::string& balance = "", int room = 0) {
+    room = std::max(room, instances);
+    base_ = freePortRun(room);
+    ASSERT_GT(base_, 0);
+    std::string yaml = fmt::format(R"(gateway:
+  listen: 127.0.0.1:{0}
+apps:
+  - name: a
+    run: ["{1}", "{2}"]
+    instances: {3}
+    port: "{4}-{5}"
+    env: {{ TEST_TAG: "{2}" }}
+    on_demand:
+      hosts: [a.localhost]
+      idle_timeout: 1m
+      start_timeout: 10s
+{6})",
+                                   gateway_port_, BACKEND_BINARY, tag(), instances, base_,
+                                   base_ + room - 1,
+                                   balance.empty() ? "" : "      balance: " + balance + "\n");
+    RunResult r = tend({"start", writeFile("tend.yaml", yaml)});
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+  }
+
+  // The instance that answered /whoami, or -1.
+  int whoami(const std::string& path = "/whoami") {
+    Http h = get("a.localhost", path);
+    if (h.code != 200 || !h.body.starts_with("instance=")) return -1;
+    return std::atoi(h.body.c_str() + 9);
+  }
+
+  // Until `n` sequential requests in a row were answered by `n` different instances (every
+  // instance is up and listening, none passed over as refusing).
+  bool allAnswer(int n) {
+    return waitFor(
+        [&] {
+          std::set<int> seen;
+          for (int i = 0; i < n; ++i) seen.insert(whoami());
+          return seen.size() == static_cast<size_t>(n) && !seen.contains(-1);
+        },
+        seconds(15));
+  }
+
+  int base_ = 0;
+};
+
+TEST_F(GatewayClusterTest, RoundRobinSpreadsSequentialRequestsEvenlyOverThreeInstances) {
+  startCluster(3);
+  EXPECT_GE(whoami(), 0);  // the cold start: served as soon as one instance is ready
+  ASSERT_TRUE(allAnswer(3));
+  std::map<int, int> count;
+  for (int i = 0; i < 30; ++i) ++count[whoami()];
+  EXPECT_EQ(count, (std::map<int, int>{{0, 10}, {1, 10}, {2, 10}}));
+  EXPECT_EQ(instancesOf("a").size(), 3u);
+}
+
+TEST_F(GatewayClusterTest, LeastConnSendsANewRequestToTheInstanceThatIsNotBusy) {
+  startCluster(2, "least-conn");
+  ASSERT_TRUE(allAnswer(2));
+  auto slow = std::async(std::launch::async, [&] { return whoami("/slow?ms=3000"); });
+  ASSERT_TRUE(waitFor(
+      [&] {
+        RunResult d = tend({"describe", "a", "--json"});
+        auto j = json::parse(d.out, nullptr, false);
+        if (j.is_discarded() || !j.is_array() || j.empty()) return false;
+        return j[0]["gateway"].value("in_flight", 0) == 1;
+      },
+      seconds(10)));
+  std::set<int> quick;
+  for (int i = 0; i < 4; ++i) quick.insert(whoami());
+  int busy = slow.get();
+  ASSERT_GE(busy, 0);
+  EXPECT_EQ(quick, (std::set<int>{1 - busy}));
+}
+
+TEST_F(GatewayClusterTest, KillingOneInstanceFailsNoRequest) {
+  startCluster(3);
+  ASSERT_TRUE(allAnswer(3));
+  int pid = instance("a", 1).value("pid", 0);
+  ASSERT_GT(pid, 0);
+  ::kill(pid, SIGKILL);
+  int failed = 0;
+  std::set<int> seen;
+  for (int i = 0; i < 30; ++i) {
+    int who = whoami();
+    if (who < 0) ++failed;
+    seen.insert(who);
+  }
+  EXPECT_EQ(failed, 0);
+  EXPECT_TRUE(seen.contains(0) && seen.contains(2));
+  // The supervisor restarts it, and it gets its share again.
+  EXPECT_TRUE(allAnswer(3));
+}
+
+TEST_F(GatewayClusterTest, ScalingUpSendsTrafficToTheNewInstance) {
+  startCluster(2, "", 3);
+  ASSERT_TRUE(allAnswer(2));
+  RunResult up = tend({"scale", "a", "3"});
+  ASSERT_EQ(up.status, 0) << up.out << up.err;
+  EXPECT_TRUE(allAnswer(3));
+  RunResult down = tend({"scale", "a", "1"});
+  ASSERT_EQ(down.status, 0) << down.out << down.err;
+  std::set<int> seen;
+  for (int i = 0; i < 6; ++i) seen.insert(whoami());
+  EXPECT_EQ(seen, (std::set<int>{0}));
+}
+
+
+TEST_F(GatewayClusterTest, WrkAgainstThreeInstancesReachesEachWithoutErrors) {
+  if (runProgram({"sh", "-c", "command -v wrk"}).status != 0) GTEST_SKIP() << "wrk not installed";
+  startCluster(3);
+  ASSERT_TRUE(allAnswer(3));
+  RunResult r = runProgram({"wrk", "-t1", "-c8", "-d2s", "-H", "Host: a.localhost",
+                            fmt::format("http://127.0.0.1:{}/whoami", gateway_port_)},
+                           seconds(30));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.find("Non-2xx"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("Socket errors"), std::string::npos) << r.out;
+  RunResult d = tend({"describe", "a", "--json"});
+  auto j = json::parse(d.out, nullptr, false);
+  ASSERT_TRUE(j.is_array() && !j.empty()) << d.out;
+  const json& targets = j[0]["gateway"]["targets"];
+  ASSERT_EQ(targets.size(), 3u) << j[0]["gateway"].dump();
+  uint64_t least = UINT64_MAX, most = 0;
+  for (const auto& t : targets) {
+    least = std::min(least, t.value("requests", uint64_t{0}));
+    most = std::max(most, t.value("requests", uint64_t{0}));
+  }
+  EXPECT_GT(least, 0u);
+  EXPECT_LE(most - least, 10u) << targets.dump();  // round-robin: about an even share each
+}
+
+
+TEST_F(GatewayClusterTest, KillingOneInstanceUnderWrkFailsNoRequest) {
+  if (runProgram({"sh", "-c", "command -v wrk"}).status != 0) GTEST_SKIP() << "wrk not installed";
+  startCluster(3);
+  ASSERT_TRUE(allAnswer(3));
+  int pid = instance("a", 1).value("pid", 0);
+  ASSERT_GT(pid, 0);
+  auto load = std::async(std::launch::async, [&] {
+    return runProgram({"wrk", "-t1", "-c8", "-d3s", "-H", "Host: a.localhost",
+                       fmt::format("http://127.0.0.1:{}/whoami", gateway_port_)},
+                      seconds(30));
+  });
+  // Once the load is under way (the instance has answered some of it), kill it.
+  ASSERT_TRUE(waitFor(
+      [&] {
+        RunResult d = tend({"describe", "a", "--json"});
+        auto j = json::parse(d.out, nullptr, false);
+        return j.is_array() && !j.empty() && j[0]["gateway"].value("requests", 0) > 500;
+      },
+      seconds(10)));
+  ::kill(pid, SIGKILL);
+  RunResult r = load.get();
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.find("Non-2xx"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("Socket errors"), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -873,6 +873,21 @@ TEST(AppValidation, ReadsOnDemand) {
   EXPECT_EQ(app.on_demand->start_timeout, 5s);
   EXPECT_TRUE(app.on_demand->loading_page);
   EXPECT_TRUE(app.on_demand->socket_activation);
+  EXPECT_EQ(app.on_demand->balance, BalanceMode::RoundRobin);
+}
+
+TEST(AppValidation, ReadsOnDemandBalance) {
+  const AppSpec app = appOf(
+      "port: 3001-3003\n"
+      "instances: 3\n"
+      "on_demand:\n"
+      "  hosts: [api.localhost]\n"
+      "  balance: least-conn\n");
+  ASSERT_TRUE(app.on_demand);
+  EXPECT_EQ(app.on_demand->balance, BalanceMode::LeastConn);
+  expectError(oneApp("port: 1\non_demand: { hosts: [a.localhost], balance: least_conn }"),
+              "tend.yaml:5:49: on_demand.balance: expected round-robin or least-conn, got "
+              "'least_conn' (did you mean least-conn?)");
 }
 
 TEST(AppValidation, RefusesHostsThatAreNotHostNames) {
@@ -980,6 +995,7 @@ AppSpec fullSpec() {
   od.start_timeout = 20s;
   od.loading_page = true;
   od.socket_activation = true;
+  od.balance = BalanceMode::LeastConn;
   s.on_demand = od;
   return s;
 }

@@ -43,6 +43,29 @@ TEST(GatewayLink, RoutesTargetTheAppsPortUnlessATargetIsGiven) {
   EXPECT_EQ(c.routes[1].target_host, "::1");
   EXPECT_EQ(c.routes[1].target_port, 8081);
   EXPECT_TRUE(c.routes[1].socket_activated);
+  // Without a target the route is balanced over the app's ready instances; with one, not.
+  EXPECT_TRUE(c.routes[0].balanced);
+  EXPECT_EQ(c.routes[0].balance, Balance::RoundRobin);
+  EXPECT_FALSE(c.routes[1].balanced);
+}
+
+TEST(GatewayLink, TheBalanceModeComesFromOnDemand) {
+  auto a = onDemandApp("a", {Status::Stopped, Status::Stopped}, 4100);
+  a.spec.on_demand->balance = BalanceMode::LeastConn;
+  GatewayConfig c = gatewayConfigFor({}, {a});
+  ASSERT_EQ(c.routes.size(), 1u);
+  EXPECT_EQ(c.routes[0].balance, Balance::LeastConn);
+}
+
+TEST(GatewayLink, StateEventsTellWhichAppsTargetsMayHaveChanged) {
+  const nlohmann::json event = {
+      {"type", "state"}, {"app", "api"}, {"instance", 1}, {"status", "online"}};
+  const std::string* app = servingChangeOf(event);
+  ASSERT_NE(app, nullptr);
+  EXPECT_EQ(*app, "api");
+  EXPECT_EQ(servingChangeOf({{"type", "restart"}, {"app", "api"}}), nullptr);
+  EXPECT_EQ(servingChangeOf({{"type", "log"}, {"app", "api"}}), nullptr);
+  EXPECT_EQ(servingChangeOf(nlohmann::json::array()), nullptr);
 }
 
 TEST(GatewayLink, AnAppWithNoPortYetGetsNoRoute) {

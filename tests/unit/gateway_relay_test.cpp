@@ -168,6 +168,11 @@ class TestApp {
     return running_;
   }
 
+  size_t openConnections() {
+    std::lock_guard lock(mu_);
+    return connections_.size();
+  }
+
  private:
   void reserve(uint16_t port) {
     for (int i = 0; i < 100 && listen_fd_ < 0; ++i) {
@@ -412,6 +417,16 @@ class FakeBackend final : public GatewayBackend {
     s.app.stop();
     s.state = AppRunState::Stopped;
   }
+  std::vector<uint16_t> servingPorts(const std::string& name) const override {
+    std::lock_guard lock(serving_mutex_);
+    auto it = serving_.find(name);
+    return it == serving_.end() ? std::vector<uint16_t>{} : it->second;
+  }
+  // Balanced routes: the ports that serve `name` (the test then calls targetsChanged()).
+  void setServing(const std::string& name, std::vector<uint16_t> ports) {
+    std::lock_guard lock(serving_mutex_);
+    serving_[name] = std::move(ports);
+  }
   void restartRefused(const std::string& name) override {
     Sim& s = sim(name);
     ++s.refused;
@@ -421,6 +436,8 @@ class FakeBackend final : public GatewayBackend {
 
  private:
   std::map<std::string, std::unique_ptr<Sim>> apps_;
+  mutable std::mutex serving_mutex_;
+  std::map<std::string, std::vector<uint16_t>> serving_;
 };
 
 // ---- a client ------------------------------------------------------------------------------
@@ -1311,6 +1328,192 @@ TEST_F(GatewayRelayTest, StopsAnAppStartedBySomeoneElseOnceIdle) {
   onLoop([&] { gateway->appStarted("web"); });
   EXPECT_TRUE(eventually([&] { return sim.stops == 1; }));
   EXPECT_EQ(sim.starts, 0);
+}
+
+
+// ---- balancing over several instances ------------------------------------------------------
+
+// A route balanced over `instances` (each its own TestApp, listening), all serving.
+struct Cluster {
+  std::vector<std::unique_ptr<TestApp>> apps;
+  std::vector<uint16_t> ports() const {
+    std::vector<uint16_t> out;
+    for (const auto& a : apps) out.push_back(a->port());
+    return out;
+  }
+  std::vector<int> requests() const {
+    std::vector<int> out;
+    for (const auto& a : apps) out.push_back(a->requests);
+    return out;
+  }
+};
+
+class GatewayBalanceTest : public GatewayRelayTest {
+ protected:
+  GatewayRoute balanced(const std::string& app, int instances, Balance mode,
+                        bool listening = true) {
+    auto r = route(app);
+    r.balanced = true;
+    r.balance = mode;
+    for (int i = 0; i < instances; ++i) {
+      cluster.apps.push_back(std::make_unique<TestApp>());
+      if (listening) cluster.apps.back()->start();
+    }
+    r.target_port = cluster.apps.front()->port();
+    backend.setServing(app, cluster.ports());
+    if (listening) {
+      for (const auto& a : cluster.apps) EXPECT_TRUE(eventually([&] { return listens(a->port()); }));
+    }
+    return r;
+  }
+
+  // Whether something accepts connections on `port` now (the TestApp listens on its own
+  // thread, a moment after start()).
+  static bool listens(uint16_t port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    return ok;
+  }
+
+  void serving(const std::string& app, std::vector<uint16_t> ports) {
+    backend.setServing(app, std::move(ports));
+    onLoop([&] { gateway->targetsChanged(app); });
+  }
+
+  int ok(int n) {
+    int good = 0;
+    for (int i = 0; i < n; ++i) {
+      auto r = fetch(get("/", "web.localhost"));
+      if (r && r->status == 200) ++good;
+    }
+    return good;
+  }
+
+  Cluster cluster;
+};
+
+TEST_F(GatewayBalanceTest, RoundRobinSpreadsEvenlyAndFollowsTheReadySet) {
+  run({balanced("web", 3, Balance::RoundRobin)});
+  backend.sim("web").state = AppRunState::Running;
+  ASSERT_EQ(ok(30), 30);
+  EXPECT_EQ(cluster.requests(), (std::vector<int>{10, 10, 10}));
+  auto s = stats("web");
+  ASSERT_EQ(s.targets.size(), 3u);
+  for (const auto& t : s.targets) EXPECT_EQ(t.requests, 10u);
+
+  // The second instance leaves (crashed, drained, scaled away): no more requests for it,
+  // and its pooled connections are closed at once.
+  auto& second = *cluster.apps[1];
+  serving("web", {cluster.apps[0]->port(), cluster.apps[2]->port()});
+  EXPECT_TRUE(eventually([&] { return second.openConnections() == 0; }));
+  int accepted = second.accepted;
+  ASSERT_EQ(ok(20), 20);
+  EXPECT_EQ(cluster.requests(), (std::vector<int>{20, 10, 20}));
+  EXPECT_EQ(second.accepted, accepted);
+  EXPECT_EQ(stats("web").targets.size(), 2u);
+
+  // A new one (scaled up, or a reload's replacement on another port) gets its share.
+  cluster.apps.push_back(std::make_unique<TestApp>());
+  cluster.apps.back()->start();
+  ASSERT_TRUE(eventually([&] { return listens(cluster.apps.back()->port()); }));
+  serving("web", {cluster.apps[0]->port(), cluster.apps[2]->port(), cluster.apps[3]->port()});
+  ASSERT_EQ(ok(30), 30);
+  EXPECT_EQ(cluster.requests(), (std::vector<int>{30, 10, 30, 10}));
+  EXPECT_EQ(backend.sim("web").starts, 0);
+}
+
+TEST_F(GatewayBalanceTest, LeastConnSendsNewRequestsPastABusyInstance) {
+  run({balanced("web", 2, Balance::LeastConn)});
+  backend.sim("web").state = AppRunState::Running;
+  ASSERT_EQ(ok(2), 2);  // one each
+  EXPECT_EQ(cluster.requests(), (std::vector<int>{1, 1}));
+  Client slow(port);
+  ASSERT_TRUE(slow.send(get("/sse?n=2&gap=1500", "web.localhost")));
+  ASSERT_TRUE(eventually([&] { return cluster.apps[0]->requests + cluster.apps[1]->requests == 3; }));
+  size_t busy = cluster.apps[0]->requests == 2 ? 0 : 1;
+  ASSERT_EQ(ok(6), 6);
+  EXPECT_EQ(cluster.apps[busy]->requests, 2);
+  EXPECT_EQ(cluster.apps[1 - busy]->requests, 7);
+  auto events = slow.read();
+  ASSERT_TRUE(events);
+  EXPECT_EQ(events->status, 200);
+  EXPECT_TRUE(countsReturnToZero("web"));
+  auto s = stats("web");
+  for (const auto& t : s.targets) EXPECT_EQ(t.in_flight, 0u);
+}
+
+TEST_F(GatewayBalanceTest, AnInstanceThatRefusesIsPassedOverWithoutFailingRequests) {
+  run({balanced("web", 3, Balance::RoundRobin)});
+  auto& sim = backend.sim("web");
+  sim.state = AppRunState::Running;
+  ASSERT_EQ(ok(3), 3);
+  cluster.apps[1]->stop();  // killed; the supervisor has not noticed yet
+  ASSERT_EQ(ok(30), 30);
+  EXPECT_EQ(cluster.apps[1]->requests, 1);
+  EXPECT_EQ(cluster.apps[0]->requests + cluster.apps[2]->requests, 32);
+  EXPECT_EQ(sim.refused, 0);  // the app as a whole is not restarted
+  EXPECT_TRUE(countsReturnToZero("web"));
+}
+
+TEST_F(GatewayBalanceTest, WhenEveryInstanceRefusesItIs502AndARestart) {
+  run({balanced("web", 2, Balance::RoundRobin)});
+  auto& sim = backend.sim("web");
+  sim.state = AppRunState::Running;
+  ASSERT_EQ(ok(2), 2);
+  cluster.apps[0]->stop();
+  cluster.apps[1]->stop();
+  auto refused = fetch(get("/", "web.localhost"));
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 502);
+  EXPECT_NE(refused->body.find("app 'web' refused the connection"), std::string::npos)
+      << refused->body;
+  EXPECT_EQ(sim.refused, 1);
+}
+
+TEST_F(GatewayBalanceTest, AColdStartForwardsAsSoonAsTheFirstInstanceIsReady) {
+  // Two instances; only the second ever listens.
+  auto r = balanced("web", 2, Balance::RoundRobin, false);
+  backend.setServing("web", {});  // stopped: nothing serves
+  run({r});
+  auto& sim = backend.sim("web");
+  std::thread supervisor([&] {
+    // What the supervisor does once the start is under way: the instances come online.
+    ASSERT_TRUE(eventually([&] { return sim.starts == 1; }));
+    cluster.apps[1]->start(50ms);
+    serving("web", cluster.ports());
+  });
+  auto res = fetch(get("/", "web.localhost"));
+  supervisor.join();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(cluster.apps[1]->requests, 1);
+  EXPECT_EQ(ok(4), 4);  // the silent one is passed over
+  EXPECT_EQ(cluster.apps[1]->requests, 5);
+}
+
+TEST_F(GatewayBalanceTest, ARequestInFlightOnAnInstanceThatLeavesCompletes) {
+  run({balanced("web", 2, Balance::RoundRobin)});
+  backend.sim("web").state = AppRunState::Running;
+  Client slow(port);
+  ASSERT_TRUE(slow.send(get("/sse?n=3&gap=300", "web.localhost")));
+  ASSERT_TRUE(eventually([&] { return cluster.apps[0]->requests == 1; }));
+  serving("web", {cluster.apps[1]->port()});  // being drained
+  auto events = slow.read();
+  ASSERT_TRUE(events);
+  EXPECT_EQ(events->status, 200);
+  EXPECT_NE(events->body.find("event 2"), std::string::npos);
+  // Its connection was closed, not pooled: what follows goes to the other instance only.
+  ASSERT_TRUE(slow.send(get("/", "web.localhost")));
+  ASSERT_EQ(slow.read()->status, 200);
+  ASSERT_EQ(ok(4), 4);
+  EXPECT_EQ(cluster.apps[0]->requests, 1);
+  EXPECT_EQ(cluster.apps[1]->requests, 5);
+  EXPECT_TRUE(eventually([&] { return cluster.apps[0]->openConnections() == 0; }));
 }
 
 }  // namespace
