@@ -123,7 +123,7 @@ TEST_F(GatewayTest, StartsAnAppOnItsFirstRequestAndForwardsPathAndQuery) {
 
 TEST_F(GatewayTest, AManuallyStartedOnDemandAppIsStillStoppedWhenIdle) {
   startConfig({{.name = "a", .idle = "700ms"}});
-  ASSERT_EQ(tend({"start", "a"}).status, 0);
+  ASSERT_EQ(tend({"start", "a", "--wait"}).status, 0);
   EXPECT_EQ(status("a"), "online");
   EXPECT_TRUE(waitFor([&] { return status("a") == "stopped"; }, seconds(10)));
   // And `tend stop` works on it like on any app.
