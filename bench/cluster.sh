@@ -145,7 +145,7 @@ start_tend() {  # start_tend ROUND
   "$TEND" start --wait "$WORK/many.yaml" > "$OUT/start-tend-$1.cmd" 2>&1 || true
   wait_at=$(now_us)
   wait "$poll" || true
-  done_at=$(awk '{ printf "%d", $1 * 1e6 }' "$WORK/portwait")
+  done_at=$(awk '{ printf "%.0f", $1 * 1e6 }' "$WORK/portwait")
   echo "$(( (done_at - t0) / 1000 )) $(( (wait_at - t0) / 1000 ))" >> "$OUT/start-tend.txt"
   "$TEND" delete all >/dev/null
 }
@@ -168,7 +168,7 @@ start_pm2() {
   local cmd_at
   cmd_at=$(now_us)
   wait "$poll" || true
-  done_at=$(awk '{ printf "%d", $1 * 1e6 }' "$WORK/portwait")
+  done_at=$(awk '{ printf "%.0f", $1 * 1e6 }' "$WORK/portwait")
   echo "$(( (done_at - t0) / 1000 )) $(( (cmd_at - t0) / 1000 ))" >> "$OUT/start-pm2.txt"
   "$PM2" delete all >/dev/null
 }
@@ -196,7 +196,11 @@ done
   echo "\`bench/apps/cluster-app.js\` (a Node HTTP server that drains on SIGTERM/SIGINT) with 4"
   echo "instances: under tend with \`share_port: socket\` (tend holds the listening socket),"
   echo "under PM2 in cluster mode (\`-i 4\`). \`wrk -t2 -c16 -d10s\` against the port, and"
-  echo "\`tend reload web\` / \`pm2 reload web\` 3 s in."
+  echo "\`tend reload web\` / \`pm2 reload web\` 3 s in. A failed request is a non-2xx answer or a"
+  echo "socket error (connect, read, write, timeout) as wrk counts them. tend's reload is quick"
+  echo "because its default ready check (a TCP connect to the port) passes at once on the socket"
+  echo "tend holds: connections wait in that socket's backlog until a new process accepts them;"
+  echo "PM2 waits for each new worker to listen."
   echo
   echo "| round | tend: failed / served | tend reload took | PM2: failed / served | pm2 reload took |"
   echo "| --- | --- | --- | --- | --- |"

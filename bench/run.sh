@@ -667,6 +667,18 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------
+# Cluster figures (bench/cluster.sh: tend reload vs pm2 reload under wrk, and starting 100
+# apps until each listens, tend vs PM2). BENCH_CLUSTER=0 skips them.
+CLUSTER_MD=$OUT/cluster.md
+if [ "${BENCH_CLUSTER:-1}" != 0 ]; then
+  log "cluster figures (bench/cluster.sh)"
+  if ! TEND_BIN=${TEND:-${TEND_BIN:-}} PM2=$PM2 timeout 900 "$BENCH_DIR/cluster.sh" "$CLUSTER_MD" 2> "$OUT/cluster.log" >/dev/null; then
+    { echo "## Clusters"; echo; echo "failed: bench/cluster.sh exited non-zero: $(tail -n 3 "$OUT/cluster.log" | tr '\n' ' ')"; echo; } > "$CLUSTER_MD"
+  fi
+else
+  : > "$CLUSTER_MD"
+fi
+
 # Spawn latency (bench/spawn.sh: tend's spawner vs the fork-based one it replaced, in one
 # process, interleaved). BENCH_SPAWN=0 skips it.
 
@@ -776,7 +788,7 @@ mkdir -p "$(dirname "$DOC")"
   echo
   [ -z "$TEND_FAIL" ] || { echo "**tend set-up failed:** $TEND_FAIL"; echo; }
   [ -z "$PM2_FAIL" ] || { echo "**PM2 set-up failed:** $PM2_FAIL"; echo; }
-  cat "$LIST_MD" "$RSS_MD" "$MONITOR_MD" "$CRASH_MD" "$LOGGING_MD" "$GATEWAY_MD" "$SPAWN_MD"
+  cat "$LIST_MD" "$RSS_MD" "$MONITOR_MD" "$CRASH_MD" "$LOGGING_MD" "$GATEWAY_MD" "$CLUSTER_MD" "$SPAWN_MD"
   echo "## Exact commands"
   echo
   echo "\`\$WORK\` is the run's temporary directory (\`TEND_HOME=\$WORK/tend-home\`,"

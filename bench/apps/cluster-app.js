@@ -17,11 +17,14 @@ server.listen(activated ? { fd: 3 } : Number(process.env.PORT || 3000), () => {
   if (process.send) process.send('ready');
 });
 
+// Stops accepting, but keeps the keep-alive connections it has until each has had one more
+// answer (with "Connection: close"): closing an idle one could cross a request the client is
+// sending on it. (Node 19+'s server.close() closes idle connections itself; not here.)
 function drain() {
   if (closing) return;
   closing = true;
+  server.closeIdleConnections = () => {};
   server.close(() => process.exit(0));
-  if (server.closeIdleConnections) server.closeIdleConnections();
   setTimeout(() => process.exit(0), 4000).unref();
 }
 process.on('SIGTERM', drain);
