@@ -874,6 +874,16 @@ class Supervisor::Impl {
 
   static bool isExternal(const App& app) { return !app.spec.start_cmd.empty(); }
 
+  // `command` under /bin/sh -c with the app's cwd and env (an instance's helper commands).
+  SpawnRequest shellRequest(const App& app, const Instance& inst,
+                            const std::string& command) const {
+    SpawnRequest req;
+    req.argv = {"/bin/sh", "-c", command};
+    req.cwd = app.spec.cwd;
+    req.env = childEnv(app, inst);
+    return req;
+  }
+
   // Runs `command` under /bin/sh -c with the app's env and cwd, its output in the app's
   // logs. `done` gets its exit; a command still running after `limit` is killed.
   void runHelper(App& app, Instance& inst, const std::string& what, const std::string& command,
@@ -883,10 +893,7 @@ class Supervisor::Impl {
       done(ExitStatus{});
       return;
     }
-    SpawnRequest req;
-    req.argv = {"/bin/sh", "-c", command};
-    req.cwd = app.spec.cwd;
-    req.env = childEnv(app, inst);
+    SpawnRequest req = shellRequest(app, inst, command);
     req.stdout_fd = out_w.get();
     req.stderr_fd = err_w.get();
     auto pid = ops_.spawn(req);
@@ -988,10 +995,7 @@ class Supervisor::Impl {
                        ProbeDone done) {
     const std::string what = fmt::format("exec {}", shellQuote(command));
     UniqueFd devnull(::open("/dev/null", O_WRONLY | O_CLOEXEC));
-    SpawnRequest req;
-    req.argv = {"/bin/sh", "-c", command};
-    req.cwd = app.spec.cwd;
-    req.env = childEnv(app, inst);
+    SpawnRequest req = shellRequest(app, inst, command);
     req.stdout_fd = devnull.get();
     req.stderr_fd = devnull.get();
     std::expected<pid_t, std::string> pid =

@@ -214,20 +214,9 @@ int main(int argc, char** argv) {
     runForever();
   }
   if (mode == "listen") {
-    const char* port = std::getenv("PORT");
-    if (!port) return 3;
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(std::atoi(port)));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 16) != 0) {
-      std::fprintf(stderr, "cannot listen on %s: %s\n", port, std::strerror(errno));
-      return 4;
-    }
-    std::printf("listening on %s\n", port);
+    if (!std::getenv("PORT")) return 3;
+    int fd = listenOnPort();
+    if (fd < 0) return 4;
     while (true) {
       int c = ::accept(fd, nullptr, nullptr);
       if (c < 0) continue;

@@ -75,6 +75,7 @@ class ClusterTest : public TendTest {
   }
 };
 
+// Two at a time (reload_batch: 2), with no request lost.
 TEST_F(ClusterTest, ASharedSocketServesEveryInstanceAndSurvivesAReloadUnderLoad) {
   if (!haveWrk()) GTEST_SKIP() << "wrk not installed";
   const int port = freePortRun(1);
@@ -84,6 +85,7 @@ TEST_F(ClusterTest, ASharedSocketServesEveryInstanceAndSurvivesAReloadUnderLoad)
     instances: 4
     port: {}
     share_port: socket
+    reload_batch: 2
     env: {{ BACKEND_GRACEFUL: "1" }}
 )",
                                                                   BACKEND_BINARY, tag(), port));
