@@ -1354,6 +1354,10 @@ class Supervisor::Impl {
       done(std::unexpected(targets.error()));
       return;
     }
+    if (targets->empty()) {  // `all` with no apps
+      done(list());
+      return;
+    }
     auto pending = std::make_shared<size_t>(targets->size());
     auto errors = std::make_shared<std::vector<std::string>>();
     auto finish = [this, pending, errors, done = std::move(done)](std::vector<std::string> errs) {
@@ -1402,7 +1406,8 @@ class Supervisor::Impl {
           out.push_back(inst->port);
       if (app->reload)
         for (const auto& s : app->reload->active)
-          if (s.replacement->port && s.replacement->machine.status() == Status::Online &&
+          if (s.replacement && s.replacement->port &&
+              s.replacement->machine.status() == Status::Online &&
               s.phase != SlotReload::Phase::Aborting)
             out.push_back(s.replacement->port);
     }

@@ -205,6 +205,8 @@ TEST_F(ClusterTest, AReloadThatCannotGetANewInstanceReadyKeepsTheOldOnes) {
 }
 
 TEST_F(ClusterTest, ReloadingAStoppedAppStartsItAndBadTargetsAreErrors) {
+  RunResult none = tend({"reload", "all"});  // no app at all: nothing to do, and an answer
+  EXPECT_EQ(none.status, 0) << none.err;
   const std::string config = writeFile("tend.yaml", fmt::format(R"(apps:
   - name: idle
     run: ["{}", "sleep", "{}"]
