@@ -116,8 +116,7 @@ std::optional<json> configStartRequest(const std::string& path, const std::strin
   return request;
 }
 
-int startConfigFile(const std::string& path, const std::string& pm2_env, bool as_json,
-                    bool wait) {
+int startConfigFile(const std::string& path, const std::string& pm2_env, bool as_json, bool wait) {
   auto request = configStartRequest(path, pm2_env, "started");
   if (!request) return kExitFailed;
   if (wait) (*request)["wait"] = true;
@@ -335,8 +334,8 @@ int cmdDescribe(const std::string& target, bool as_json) {
       }
       if (probes.contains("health")) {
         const json& h = probes["health"];
-        std::string text = fmt::format("{} every {}: ", h.value("check", ""),
-                                       h.value("interval", ""));
+        std::string text =
+            fmt::format("{} every {}: ", h.value("check", ""), h.value("interval", ""));
         int fails = h.value("consecutive_failures", 0);
         if (h.value("last", "").empty())
           text += "not checked yet";
@@ -347,7 +346,8 @@ int cmdDescribe(const std::string& target, bool as_json) {
                               h.value("last_error", ""));
         row(p + "health", text, fails ? ansi::kYellow : nullptr);
       }
-      if (probes.contains("notify_status")) row(p + "notify status", probes.value("notify_status", ""));
+      if (probes.contains("notify_status"))
+        row(p + "notify status", probes.value("notify_status", ""));
       if (probes.contains("watchdog")) row(p + "watchdog", probes.value("watchdog", ""));
       row(p + "out log", inst.value("out_log", ""));
       row(p + "err log", inst.value("err_log", ""));

@@ -60,8 +60,8 @@ struct ProbeSpec {
   uint16_t tcp = 0;
   std::string http;  // URL
   int expect_status = 200;
-  std::string exec;     // shell command, exit 0 = success
-  bool notify = false;  // sd_notify READY=1 (ready only)
+  std::string exec;      // shell command, exit 0 = success
+  bool notify = false;   // sd_notify READY=1 (ready only)
   Duration watchdog{0};  // notify: WATCHDOG=1 at least this often once online; 0: none
   Duration timeout = 30s;
   Duration interval = 10s;  // health only

@@ -59,9 +59,14 @@ const std::vector<std::string> kReadyKeys = {"tcp",    "http",    "exec",    "no
                                              "expect", "timeout", "watchdog"};
 const std::vector<std::string> kHealthKeys = {"tcp",     "http",     "exec",    "expect",
                                               "timeout", "interval", "failures"};
-const std::vector<std::string> kOnDemandKeys = {
-    "hosts",         "listen",       "target",           "idle_timeout",
-    "start_timeout", "loading_page", "socket_activation", "balance"};
+const std::vector<std::string> kOnDemandKeys = {"hosts",
+                                                "listen",
+                                                "target",
+                                                "idle_timeout",
+                                                "start_timeout",
+                                                "loading_page",
+                                                "socket_activation",
+                                                "balance"};
 const std::vector<std::string> kSignalNames = {
     "SIGHUP",  "SIGINT",  "SIGQUIT", "SIGKILL", "SIGUSR1",  "SIGUSR2", "SIGTERM",
     "SIGABRT", "SIGALRM", "SIGCONT", "SIGSTOP", "SIGWINCH", "SIGSEGV", "SIGPIPE",
@@ -1165,8 +1170,8 @@ bool Validator::app(const ConfigNode& node, AppMarks& marks, AppSpec& spec) {
             "share_port: socket already passes the listening socket; drop "
             "on_demand.socket_activation");
   }
-  if (port_entry && spec.port.kind == PortSpec::Kind::Fixed &&
-      !share_port_entry && (spec.instances > 1 || spec.instances_max)) {
+  if (port_entry && spec.port.kind == PortSpec::Kind::Fixed && !share_port_entry &&
+      (spec.instances > 1 || spec.instances_max)) {
     const std::string count = spec.instances_max ? "\"max\"" : std::to_string(spec.instances);
     const std::string example =
         spec.instances_max ? "\"auto\""

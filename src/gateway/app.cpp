@@ -180,8 +180,9 @@ void Lease::release() {
 }
 
 std::string App::targetText() const {
-  if (route_.balanced) return route_.target_host + " (" + std::to_string(balancer_.readyCount()) +
-                              " ready instance(s))";
+  if (route_.balanced)
+    return route_.target_host + " (" + std::to_string(balancer_.readyCount()) +
+           " ready instance(s))";
   return route_.target_host + ":" + std::to_string(route_.target_port);
 }
 
@@ -297,9 +298,10 @@ void App::connect(Done done, size_t attempt) {
           self->balancer_.markDown(slot, now + kDownTime);
           if (attempt + 1 < self->balancer_.slots() &&
               self->balancer_.pick(now, false) != Balancer::kNone) {
-            self->core_.log.warn("gateway: app '{}' refused a connection on {}; trying another "
-                                 "instance",
-                                 self->name(), self->targetText(slot));
+            self->core_.log.warn(
+                "gateway: app '{}' refused a connection on {}; trying another "
+                "instance",
+                self->name(), self->targetText(slot));
             self->connect(std::move(done), attempt + 1);
             return;
           }
@@ -432,20 +434,19 @@ void App::probe(uint64_t generation) {
   auto left = route_.start_timeout -
               std::chrono::duration_cast<Duration>(core_.clock.now() - activation_began_);
   auto attempt = std::clamp<Duration>(left, Duration(1), std::chrono::seconds(1));
-  connectWithin(
-      core_.io, targets_[slot].endpoints, attempt,
-      [weak = weak_from_this(), generation, slot, again](ErrorCode ec, SocketPtr socket) {
-        auto self = weak.lock();
-        if (!self || self->closed() || generation != self->generation_ ||
-            self->phase_ != Phase::Probing) {
-          return;
-        }
-        if (!ec) {
-          self->onReady(generation, std::move(socket), slot);
-          return;
-        }
-        again();
-      });
+  connectWithin(core_.io, targets_[slot].endpoints, attempt,
+                [weak = weak_from_this(), generation, slot, again](ErrorCode ec, SocketPtr socket) {
+                  auto self = weak.lock();
+                  if (!self || self->closed() || generation != self->generation_ ||
+                      self->phase_ != Phase::Probing) {
+                    return;
+                  }
+                  if (!ec) {
+                    self->onReady(generation, std::move(socket), slot);
+                    return;
+                  }
+                  again();
+                });
 }
 
 void App::onReady(uint64_t, SocketPtr socket, size_t slot) {

@@ -107,10 +107,10 @@ void InstanceProbes::readyAttempt() {
   run(ready_check_, limit, guarded([this](ProbeResult r) {
         if (phase_ != Phase::Ready) return;
         if (r.ok) {
-          readyPassed(fmt::format("{} passed after {} ({} tr{})", ready_check_.describe(),
-                                  humanDuration(std::chrono::duration_cast<Duration>(
-                                      clock_.now() - ready_began_)),
-                                  ready_attempts_, ready_attempts_ == 1 ? "y" : "ies"));
+          readyPassed(fmt::format(
+              "{} passed after {} ({} tr{})", ready_check_.describe(),
+              humanDuration(std::chrono::duration_cast<Duration>(clock_.now() - ready_began_)),
+              ready_attempts_, ready_attempts_ == 1 ? "y" : "ies"));
           return;
         }
         bool first = ready_error_.empty();
@@ -142,9 +142,9 @@ void InstanceProbes::readyTimedOut() {
   retry_timer_.cancel();
   phase_ = Phase::Idle;
   ready_state_ = "failed";
-  std::string why = fmt::format("not ready after {}: {}", formatDuration(ready_timeout_),
-                                ready_error_.empty() ? ready_check_.describe() + " did not answer"
-                                                     : ready_error_);
+  std::string why = fmt::format(
+      "not ready after {}: {}", formatDuration(ready_timeout_),
+      ready_error_.empty() ? ready_check_.describe() + " did not answer" : ready_error_);
   if (notify_status_ && !notify_status_->empty())
     why += fmt::format(" (last STATUS: {})", *notify_status_);
   ready_error_ = why;
@@ -174,34 +174,33 @@ void InstanceProbes::scheduleHealth() {
 
 void InstanceProbes::healthCheck() {
   run(*health_check_, health_spec_.timeout, guarded([this](ProbeResult r) {
-        if (phase_ != Phase::Online) return;
-        ++health_checks_;
-        health_last_at_ = clock_.wallMillis();
-        health_last_ok_ = r.ok;
-        if (r.ok) {
-          if (health_failures_ > 0)
-            emit("health", true,
-                 fmt::format("{} passed again after {} failure{}", health_check_->describe(),
-                             health_failures_, health_failures_ == 1 ? "" : "s"));
-          health_failures_ = 0;
-          health_last_detail_.clear();
-          scheduleHealth();
-          return;
-        }
-        ++health_failures_;
-        health_last_detail_ = r.detail;
-        emit("health", false,
-             fmt::format("{} ({} of {})", r.detail, health_failures_, health_spec_.failures));
-        if (health_failures_ >= health_spec_.failures) {
-          std::string why = fmt::format("health check failed {} time{} in a row: {}",
-                                        health_failures_, health_failures_ == 1 ? "" : "s",
-                                        r.detail);
-          stop();
-          hooks_.unhealthy(why);
-          return;
-        }
-        scheduleHealth();
-      }));
+    if (phase_ != Phase::Online) return;
+    ++health_checks_;
+    health_last_at_ = clock_.wallMillis();
+    health_last_ok_ = r.ok;
+    if (r.ok) {
+      if (health_failures_ > 0)
+        emit("health", true,
+             fmt::format("{} passed again after {} failure{}", health_check_->describe(),
+                         health_failures_, health_failures_ == 1 ? "" : "s"));
+      health_failures_ = 0;
+      health_last_detail_.clear();
+      scheduleHealth();
+      return;
+    }
+    ++health_failures_;
+    health_last_detail_ = r.detail;
+    emit("health", false,
+         fmt::format("{} ({} of {})", r.detail, health_failures_, health_spec_.failures));
+    if (health_failures_ >= health_spec_.failures) {
+      std::string why = fmt::format("health check failed {} time{} in a row: {}", health_failures_,
+                                    health_failures_ == 1 ? "" : "s", r.detail);
+      stop();
+      hooks_.unhealthy(why);
+      return;
+    }
+    scheduleHealth();
+  }));
 }
 
 void InstanceProbes::armWatchdog() {
@@ -223,19 +222,21 @@ void InstanceProbes::notify(const NotifyMessage& m) {
   if (m.stopping) notify_stopping_ = true;
   if (m.ready && phase_ == Phase::Ready && ready_check_.kind == ProbeCheck::Kind::Notify) {
     // Deferred: the caller is a socket read, and hooks may stop this instance.
-    asio::post(io_, guarded([this] {
-      if (phase_ == Phase::Ready)
-        readyPassed(fmt::format("READY=1 after {}",
-                                humanDuration(std::chrono::duration_cast<Duration>(
-                                    clock_.now() - ready_began_))));
-    }));
+    asio::post(
+        io_, guarded([this] {
+          if (phase_ == Phase::Ready)
+            readyPassed(fmt::format(
+                "READY=1 after {}",
+                humanDuration(std::chrono::duration_cast<Duration>(clock_.now() - ready_began_))));
+        }));
     return;
   }
   if (phase_ != Phase::Online || watchdog_.count() == 0) return;
   if (m.watchdog_trigger) {
     asio::post(io_, guarded([this] {
-      if (phase_ == Phase::Online) watchdogFailed("watchdog: the app sent WATCHDOG=trigger");
-    }));
+                 if (phase_ == Phase::Online)
+                   watchdogFailed("watchdog: the app sent WATCHDOG=trigger");
+               }));
   } else if (m.watchdog) {
     watchdog_timer_.cancel();  // its pending wait ends with operation_aborted
     armWatchdog();

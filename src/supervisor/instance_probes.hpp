@@ -35,8 +35,8 @@ class InstanceProbes {
   struct Hooks {
     // Runs an exec check's command for the instance, killed at `timeout`; reports once.
     std::function<void(const std::string& command, Duration timeout, ProbeDone done)> exec;
-    std::function<void()> ready;                             // the ready check passed
-    std::function<void(const std::string& why)> not_ready;   // the ready timeout ended
+    std::function<void()> ready;                            // the ready check passed
+    std::function<void(const std::string& why)> not_ready;  // the ready timeout ended
     std::function<void(const std::string& why)> unhealthy;  // health or watchdog failed
     // A result worth telling (see docs/API.md): {"probe", "ok", "detail"}.
     std::function<void(const nlohmann::json& event)> event;

@@ -29,9 +29,9 @@ enum class Action {
 struct Transition {
   Status status;
   std::vector<Action> actions;
-  Duration delay{0};     // for ScheduleRestart
-  std::string reason;    // why, for people and the restart history
-  bool changed = false;  // the status moved
+  Duration delay{0};              // for ScheduleRestart
+  std::string reason;             // why, for people and the restart history
+  bool changed = false;           // the status moved
   Status from = Status::Stopped;  // the status before
 };
 

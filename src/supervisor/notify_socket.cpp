@@ -114,7 +114,8 @@ std::expected<std::unique_ptr<NotifySocket>, std::string> NotifySocket::open(
   int size = 64 * 1024;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
   static std::mt19937_64 random{std::random_device{}()};
-  std::string name = fmt::format("{}-{:016x}", hint, random()).substr(0, sizeof(sockaddr_un::sun_path) - 2);
+  std::string name =
+      fmt::format("{}-{:016x}", hint, random()).substr(0, sizeof(sockaddr_un::sun_path) - 2);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path + 1, name.data(), name.size());  // sun_path[0] = 0: abstract

@@ -22,10 +22,10 @@ namespace tend {
 
 // One datagram: newline-separated KEY=VALUE assignments (unknown ones are ignored).
 struct NotifyMessage {
-  bool ready = false;             // READY=1
-  bool stopping = false;          // STOPPING=1
-  bool watchdog = false;          // WATCHDOG=1
-  bool watchdog_trigger = false;  // WATCHDOG=trigger: fail now
+  bool ready = false;                 // READY=1
+  bool stopping = false;              // STOPPING=1
+  bool watchdog = false;              // WATCHDOG=1
+  bool watchdog_trigger = false;      // WATCHDOG=trigger: fail now
   std::optional<std::string> status;  // STATUS=...
 };
 NotifyMessage parseNotify(std::string_view datagram);
@@ -35,8 +35,9 @@ class NotifySocket {
   using Handler = std::function<void(pid_t sender, const NotifyMessage& message)>;
   // Binds a fresh socket named after `hint` (plus a random suffix). `handler` is called on
   // the loop for each datagram, until this object is destroyed.
-  static std::expected<std::unique_ptr<NotifySocket>, std::string> open(
-      boost::asio::io_context& io, const std::string& hint, Handler handler);
+  static std::expected<std::unique_ptr<NotifySocket>, std::string> open(boost::asio::io_context& io,
+                                                                        const std::string& hint,
+                                                                        Handler handler);
   ~NotifySocket();
   NotifySocket(const NotifySocket&) = delete;
   NotifySocket& operator=(const NotifySocket&) = delete;

@@ -2,9 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <algorithm>
 
 #include "common/unique_fd.hpp"
 
@@ -122,7 +122,7 @@ void PortAllocator::release(const std::string& app) {
 }
 
 std::expected<uint16_t, std::string> PortAllocator::allocateExtra(const std::string& app,
-                                                                const PortSpec& spec) {
+                                                                  const PortSpec& spec) {
   auto isFreeHere = [&](uint16_t port) { return ownerOf(port).empty() && probe_.isFree(port); };
   auto search = [&](uint16_t first, uint16_t last) -> uint16_t {
     for (uint32_t p = first; p <= last; ++p)

@@ -45,7 +45,7 @@ constexpr Duration kGroupPoll = 10ms;
 constexpr Duration kSampleInterval = 2s;
 constexpr Duration kFirstSample = 200ms;
 constexpr Duration kReplySlack = 10s;  // beyond kill_timeout, before a reply is sent anyway
-constexpr Duration kDrainPoll = 10ms;   // how often a draining instance's requests are counted
+constexpr Duration kDrainPoll = 10ms;  // how often a draining instance's requests are counted
 // An instance's lookup key is its index, or its index plus this for the replacement that a
 // reload runs beside it (the two alternate, so events of either always find their own).
 constexpr int kReplacementKey = 1 << 20;
@@ -368,8 +368,7 @@ class Supervisor::Impl {
     replyWhenSettled(touched, std::move(errors), std::move(done), {.online = wait});
   }
 
-  void command(const std::string& verb, const std::string& target, Reply done,
-               bool wait = false) {
+  void command(const std::string& verb, const std::string& target, Reply done, bool wait = false) {
     auto targets = resolve(target);
     if (!targets) {
       done(std::unexpected(targets.error()));
@@ -392,8 +391,8 @@ class Supervisor::Impl {
     }
     for (App* app : *targets) {
       if (app->reload) {
-        errors.push_back(fmt::format("{} is being reloaded; try again once that is done",
-                                     app->spec.name));
+        errors.push_back(
+            fmt::format("{} is being reloaded; try again once that is done", app->spec.name));
         continue;
       }
       ids.insert(app->id);
@@ -864,8 +863,7 @@ class Supervisor::Impl {
     if (!fd || ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
         ::listen(fd.get(), SOMAXCONN) != 0)
       return fmt::format("cannot listen on {}:{} for {}: {}", any ? "0.0.0.0" : "127.0.0.1",
-                         inst.port, any ? "share_port" : "socket activation",
-                         std::strerror(errno));
+                         inst.port, any ? "share_port" : "socket activation", std::strerror(errno));
     app.activation_socket = std::move(fd);
     return "";
   }
@@ -957,17 +955,17 @@ class Supervisor::Impl {
     };
     inst.probes = std::make_unique<InstanceProbes>(io_, clock_, std::move(hooks));
     if (!app.spec.ready || !app.spec.ready->notify || isExternal(app)) return;
-    auto sock = NotifySocket::open(
-        io_, fmt::format("tend-{}-{}-{}", ::getpid(), id, key),
-        [this, id, key](pid_t sender, const NotifyMessage& message) {
-          App* a = nullptr;
-          Instance* i = findInstance(id, key, &a);
-          // Only the instance's own processes (its process group) are believed.
-          if (!i || !i->running() || sender <= 0 ||
-              (sender != i->pid && ::getpgid(sender) != i->pid))
-            return;
-          i->probes->notify(message);
-        });
+    auto sock = NotifySocket::open(io_, fmt::format("tend-{}-{}-{}", ::getpid(), id, key),
+                                   [this, id, key](pid_t sender, const NotifyMessage& message) {
+                                     App* a = nullptr;
+                                     Instance* i = findInstance(id, key, &a);
+                                     // Only the instance's own processes (its process group) are
+                                     // believed.
+                                     if (!i || !i->running() || sender <= 0 ||
+                                         (sender != i->pid && ::getpgid(sender) != i->pid))
+                                       return;
+                                     i->probes->notify(message);
+                                   });
     if (sock)
       inst.notify = std::move(*sock);
     else
@@ -1320,13 +1318,13 @@ class Supervisor::Impl {
       return;
     }
     inst.group_timer.expires_after(kGroupPoll);
-    inst.group_timer.async_wait([this, id = app.id, key = inst.key, run = inst.run,
-                                 exit](boost::system::error_code ec) {
-      if (ec) return;
-      App* a = nullptr;
-      Instance* i = findInstance(id, key, &a);
-      if (i && i->run == run && i->running()) waitForGroup(*a, *i, exit);
-    });
+    inst.group_timer.async_wait(
+        [this, id = app.id, key = inst.key, run = inst.run, exit](boost::system::error_code ec) {
+          if (ec) return;
+          App* a = nullptr;
+          Instance* i = findInstance(id, key, &a);
+          if (i && i->run == run && i->running()) waitForGroup(*a, *i, exit);
+        });
   }
 
   void finishExit(App& app, Instance& inst, const ExitStatus& exit) {
@@ -1388,8 +1386,8 @@ class Supervisor::Impl {
       for (const auto& inst : app->instances) job->todo.push_back(inst->index);
       job->done.push_back(finish);
       app->reload = std::move(job);
-      log_.info("{}: reloading {} instance(s), {} at a time", app->spec.name,
-                app->instances.size(), app->spec.reload_batch);
+      log_.info("{}: reloading {} instance(s), {} at a time", app->spec.name, app->instances.size(),
+                app->spec.reload_batch);
       advanceReload(*app);
     }
   }
@@ -1429,8 +1427,8 @@ class Supervisor::Impl {
   }
 
   static bool anyOnline(const App& app) {
-    return std::ranges::any_of(
-        app.instances, [](const auto& i) { return i->machine.status() == Status::Online; });
+    return std::ranges::any_of(app.instances,
+                               [](const auto& i) { return i->machine.status() == Status::Online; });
   }
 
   // Stops a reload where it is: replacements are stopped and discarded (those already in
@@ -1570,9 +1568,8 @@ class Supervisor::Impl {
   // drain deadline); polled every kDrainPoll while it has.
   void drainOld(App& app, SlotReload& s) {
     Instance& old = *app.instances[static_cast<size_t>(s.slot)];
-    const size_t busy = (in_flight_ && old.port && s.own_port)
-                            ? in_flight_(app.spec.name, old.port)
-                            : 0;
+    const size_t busy =
+        (in_flight_ && old.port && s.own_port) ? in_flight_(app.spec.name, old.port) : 0;
     if (busy > 0 && clock_.now() < s.drain_deadline) {
       auto timer = std::make_shared<asio::steady_timer>(io_, kDrainPoll);
       timer->async_wait([this, id = app.id, timer](boost::system::error_code ec) {
@@ -1596,7 +1593,10 @@ class Supervisor::Impl {
     persistInstance(app, *place);
     recordRestart(app, *place, "reload", /*with_exit=*/false);
     if (event_)
-      event_({{"type", "restart"}, {"app", app.spec.name}, {"instance", s.slot}, {"reason", "reload"}});
+      event_({{"type", "restart"},
+              {"app", app.spec.name},
+              {"instance", s.slot},
+              {"reason", "reload"}});
     log_.info("{}[{}]: reload: pid {} replaced the old instance", app.spec.name, s.slot,
               place->pid);
     servingChanged(app);
@@ -1758,11 +1758,10 @@ class Supervisor::Impl {
           if (App* a = findById(id))
             for (const auto& inst : a->instances)
               if (a->desired_running && inst->machine.status() != Status::Online)
-                failures.push_back(fmt::format("{}[{}]: {}{}", a->spec.name, inst->index,
-                                               statusName(inst->machine.status()),
-                                               inst->machine.lastReason().empty()
-                                                   ? ""
-                                                   : " (" + inst->machine.lastReason() + ")"));
+                failures.push_back(fmt::format(
+                    "{}[{}]: {}{}", a->spec.name, inst->index, statusName(inst->machine.status()),
+                    inst->machine.lastReason().empty() ? ""
+                                                       : " (" + inst->machine.lastReason() + ")"));
       if (!failures.empty()) {
         w->done(std::unexpected(join(failures, "; ")));
         return;
@@ -2160,8 +2159,8 @@ class Supervisor::Impl {
   time_t cron_last_minute_ = 0;
   std::map<std::string, std::string> base_env_;
   std::vector<std::unique_ptr<App>> apps_;
-  std::map<pid_t, std::pair<int64_t, int>> by_pid_;  // pid -> app id, instance key
-  uint64_t runs_ = 0;                                 // spawns so far (Instance::run)
+  std::map<pid_t, std::pair<int64_t, int>> by_pid_;           // pid -> app id, instance key
+  uint64_t runs_ = 0;                                         // spawns so far (Instance::run)
   std::map<pid_t, std::function<void(ExitStatus)>> helpers_;  // check/start/stop commands
   std::vector<std::shared_ptr<Waiter>> waiters_;
   std::vector<std::shared_ptr<StopPlan>> stop_plans_;
