@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""A streaming HTTP/1.1 sink for bench/gateway.sh's 1 GiB figure.
+"""A streaming HTTP/1.1 sink and source for bench/gateway.sh's 1 GiB figures.
 
-Listens on 127.0.0.1:$PORT. Any request: reads and discards the body (Content-Length or
-chunked) in 1 MiB reads without keeping it, then answers 200 "bytes=<n>". Keep-alive, one
-thread per connection. tests/tend_backend's /echo keeps the whole body in memory and
-stops at 64 MiB, so it cannot take a 1 GiB body.
+Listens on 127.0.0.1:$PORT. `GET /bytes/N` answers N zero bytes (Content-Length N), sent
+from a sparse file with sendfile(2), as a static file server would. Any other request:
+reads and discards the body (Content-Length or chunked) in 1 MiB reads without keeping
+it, then answers 200 "bytes=<n>". Keep-alive, one thread per connection.
+tests/tend_backend's /echo keeps the whole body in memory and stops at 64 MiB, so it
+cannot take a 1 GiB body.
 """
 import os
 import socket
+import tempfile
 import threading
 
 CHUNK = 1 << 20
@@ -22,6 +25,38 @@ def drain(f, n, buf):
         n -= got
 
 
+SOURCES = {}
+SOURCES_LOCK = threading.Lock()
+
+
+def source_of(n):
+    """A temporary file of N zero bytes, written once (so its pages are in the page cache
+    and each answer is served from memory, as a static file server's hot file is)."""
+    with SOURCES_LOCK:
+        if n not in SOURCES:
+            f = tempfile.TemporaryFile()
+            block = bytes(CHUNK)
+            for _ in range(n // CHUNK):
+                f.write(block)
+            f.write(bytes(n % CHUNK))
+            f.flush()
+            SOURCES[n] = f
+        return SOURCES[n]
+
+
+def send_zeros(conn, n, close):
+    """The answer to GET /bytes/N: N zero bytes from a cached file, with sendfile(2)."""
+    f = source_of(n)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                 b"Content-Length: %d\r\n%s\r\n" % (n, b"Connection: close\r\n" if close else b""))
+    sent = 0
+    while sent < n:
+        k = os.sendfile(conn.fileno(), f.fileno(), sent, n - sent)
+        if k == 0:
+            raise EOFError
+        sent += k
+
+
 def serve(conn):
     buf = bytearray(CHUNK)
     f = conn.makefile("rb", buffering=CHUNK)
@@ -32,6 +67,8 @@ def serve(conn):
                 return
             if not line.strip():
                 continue
+            method, _, rest = line.partition(b" ")
+            target = rest.partition(b" ")[0]
             headers = {}
             while True:
                 h = f.readline(65536)
@@ -39,6 +76,12 @@ def serve(conn):
                     break
                 k, _, v = h.decode("latin-1").partition(":")
                 headers[k.strip().lower()] = v.strip()
+            close = headers.get("connection", "").lower() == "close"
+            if method == b"GET" and target.startswith(b"/bytes/"):
+                send_zeros(conn, int(target[len(b"/bytes/"):]), close)
+                if close:
+                    return
+                continue
             total = 0
             if "chunked" in headers.get("transfer-encoding", "").lower():
                 while True:
@@ -54,7 +97,6 @@ def serve(conn):
                 total = int(headers.get("content-length", "0"))
                 drain(f, total, buf)
             body = b"bytes=%d" % total
-            close = headers.get("connection", "").lower() == "close"
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n%s\r\n%s"
                          % (len(body), b"Connection: close\r\n" if close else b"", body))
             if close:
