@@ -146,7 +146,15 @@ void App::targetsChanged() {
     auto self = weak.lock();
     if (!self) return;
     self->refresh_posted_ = false;
-    if (self->targets_dirty_ && !self->closed()) self->refreshTargets();
+    if (!self->targets_dirty_ || self->closed()) return;
+    self->refreshTargets();
+    // A start waiting for its first ready instance goes on now rather than at its next turn.
+    if (self->phase_ == Phase::Probing && self->probe_waiting_ &&
+        self->balancer_.readyCount() > 0) {
+      self->probe_timer_.cancel();
+      self->probe_waiting_ = false;
+      self->probe(self->generation_);
+    }
   });
 }
 
@@ -418,10 +426,12 @@ void App::probe(uint64_t generation) {
     }
   }
   auto again = [this, generation] {
+    probe_waiting_ = true;
     probe_timer_.expires_after(core_.limits.ready_probe_interval);
     probe_timer_.async_wait([weak = weak_from_this(), generation](ErrorCode ec) {
       auto self = weak.lock();
       if (!ec && self && generation == self->generation_ && self->phase_ == Phase::Probing) {
+        self->probe_waiting_ = false;
         self->probe(generation);
       }
     });
@@ -513,6 +523,7 @@ void App::finishActivation() {
   ++generation_;  // late probe and start callbacks of this activation are ignored
   start_deadline_.cancel();
   probe_timer_.cancel();
+  probe_waiting_ = false;
 }
 
 void App::failWaiters(int status, const std::string& error) {

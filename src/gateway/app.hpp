@@ -10,7 +10,9 @@
 //   Stopping -> wait (polling the backend) until it has stopped, then start it
 //   Stopped/Failed -> backend.startApp(); done(error) -> 502 to all held requests
 //   done("") or already Running -> connect to the target every ready_probe_interval until
-//     it accepts (the first held request gets that connection), or start_timeout -> 504
+//     it accepts (the first held request gets that connection), or start_timeout -> 504;
+//     an app whose targets are its instances tries again at once when the set of ready
+//     instances changes (targetsChanged()), without waiting for the next turn
 //
 // Lives on the io_context thread; owned by shared_ptr (the core's map, and sessions that
 // use it). After shutdown() it hands out nothing and calls nothing.
@@ -140,6 +142,7 @@ class App : public std::enable_shared_from_this<App> {
   std::vector<Target> targets_;  // by balancer slot
   bool targets_dirty_ = false;   // ask the backend for the serving ports before the next pick
   bool refresh_posted_ = false;
+  bool probe_waiting_ = false;  // Probing, and the next try waits for probe_timer_
   size_t probe_cursor_ = 0;
   std::string resolve_error_;
   asio::steady_timer start_deadline_;

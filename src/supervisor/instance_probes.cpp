@@ -13,10 +13,15 @@ namespace asio = boost::asio;
 using nlohmann::json;
 
 namespace {
-constexpr Duration kFirstRetry = 5ms;
+constexpr Duration kMinRetry = 1ms;
 constexpr Duration kMaxRetry = 100ms;
+constexpr int kRetryShare = 20;  // the wait is this fraction of the time taken so far
 constexpr Duration kMaxReadyTry = 5s;
 }  // namespace
+
+Duration readyRetryDelay(Duration elapsed) {
+  return std::clamp<Duration>(elapsed / kRetryShare, kMinRetry, kMaxRetry);
+}
 
 InstanceProbes::InstanceProbes(asio::io_context& io, Clock& clock, Hooks hooks)
     : io_(io),
@@ -69,7 +74,6 @@ void InstanceProbes::startReady(const ProbeCheck& check, Duration timeout) {
   ready_check_ = check;
   ready_timeout_ = timeout;
   ready_began_ = clock_.now();
-  retry_delay_ = kFirstRetry;
   ready_attempts_ = 0;
   ready_error_.clear();
   ready_took_ = Duration(0);
@@ -116,8 +120,8 @@ void InstanceProbes::readyAttempt() {
         bool first = ready_error_.empty();
         ready_error_ = r.detail;
         if (first) emit("ready", false, r.detail);  // the first failure only: retries are normal
-        retry_timer_.expires_after(retry_delay_);
-        retry_delay_ = std::min(retry_delay_ * 2, kMaxRetry);
+        retry_timer_.expires_after(
+            readyRetryDelay(std::chrono::duration_cast<Duration>(clock_.now() - ready_began_)));
         retry_timer_.async_wait(guarded([this](boost::system::error_code ec) {
           if (!ec && phase_ == Phase::Ready) readyAttempt();
         }));

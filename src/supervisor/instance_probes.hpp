@@ -3,9 +3,9 @@
 // watchdog. It runs the checks and keeps their results; the Supervisor turns what it
 // reports (ready, not ready, unhealthy) into InstanceMachine events.
 //
-// - Ready: the check is tried at once, then again after 5 ms, doubling up to 100 ms
-//   between tries, until it passes or the ready timeout ends (each try gets at most 5 s).
-//   A notify check waits for READY=1 instead.
+// - Ready: the check is tried at once, then again after each readyRetryDelay(), until it
+//   passes or the ready timeout ends (each try gets at most 5 s). A notify check waits for
+//   READY=1 instead.
 // - Health (while online): one check every `interval`, counted from the end of the
 //   previous one, so a slow app never has two checks at once; `failures` failures in a
 //   row make it unhealthy.
@@ -29,6 +29,12 @@
 #include "supervisor/probe.hpp"
 
 namespace tend {
+
+// How long to wait before the next ready try, `elapsed` after the process started: a
+// twentieth of that, at least 1 ms and at most 100 ms. So a ready app is noticed at most
+// 1 ms, or 5% of its own start time, after it got ready (the gateway's cold start waits on
+// this), and an app that takes seconds costs a few dozen tries, not thousands.
+Duration readyRetryDelay(Duration elapsed);
 
 class InstanceProbes {
  public:
@@ -88,7 +94,6 @@ class InstanceProbes {
   ProbeCheck ready_check_;
   Duration ready_timeout_{0};
   TimePoint ready_began_{};
-  Duration retry_delay_{0};
   int ready_attempts_ = 0;
   std::string ready_state_;  // "", "waiting", "passed", "failed"
   std::string ready_error_;  // the last failed try's detail

@@ -1330,7 +1330,6 @@ TEST_F(GatewayRelayTest, StopsAnAppStartedBySomeoneElseOnceIdle) {
   EXPECT_EQ(sim.starts, 0);
 }
 
-
 // ---- balancing over several instances ------------------------------------------------------
 
 // A route balanced over `instances` (each its own TestApp, listening), all serving.
@@ -1362,7 +1361,8 @@ class GatewayBalanceTest : public GatewayRelayTest {
     r.target_port = cluster.apps.front()->port();
     backend.setServing(app, cluster.ports());
     if (listening) {
-      for (const auto& a : cluster.apps) EXPECT_TRUE(eventually([&] { return listens(a->port()); }));
+      for (const auto& a : cluster.apps)
+        EXPECT_TRUE(eventually([&] { return listens(a->port()); }));
     }
     return r;
   }
@@ -1434,7 +1434,8 @@ TEST_F(GatewayBalanceTest, LeastConnSendsNewRequestsPastABusyInstance) {
   EXPECT_EQ(cluster.requests(), (std::vector<int>{1, 1}));
   Client slow(port);
   ASSERT_TRUE(slow.send(get("/sse?n=2&gap=1500", "web.localhost")));
-  ASSERT_TRUE(eventually([&] { return cluster.apps[0]->requests + cluster.apps[1]->requests == 3; }));
+  ASSERT_TRUE(
+      eventually([&] { return cluster.apps[0]->requests + cluster.apps[1]->requests == 3; }));
   size_t busy = cluster.apps[0]->requests == 2 ? 0 : 1;
   ASSERT_EQ(ok(6), 6);
   EXPECT_EQ(cluster.apps[busy]->requests, 2);
@@ -1494,6 +1495,28 @@ TEST_F(GatewayBalanceTest, AColdStartForwardsAsSoonAsTheFirstInstanceIsReady) {
   EXPECT_EQ(cluster.apps[1]->requests, 1);
   EXPECT_EQ(ok(4), 4);  // the silent one is passed over
   EXPECT_EQ(cluster.apps[1]->requests, 5);
+}
+
+// The supervisor tells the gateway when an instance gets ready: the held request goes on
+// then, not at the gateway's next connect try (made an hour apart here, so that waiting
+// for it would end in the 504 of start_timeout).
+TEST_F(GatewayBalanceTest, AColdStartGoesOnWhenTheSupervisorSaysAnInstanceIsReady) {
+  auto r = balanced("web", 1, Balance::RoundRobin);
+  backend.setServing("web", {});  // stopped: nothing serves yet
+  auto limits = testLimits();
+  limits.ready_probe_interval = 1h;
+  run({r}, limits);
+  auto& sim = backend.sim("web");
+  std::thread supervisor([&] {
+    ASSERT_TRUE(eventually([&] { return sim.starts == 1; }));
+    std::this_thread::sleep_for(50ms);  // the gateway has tried once and found no instance
+    serving("web", cluster.ports());
+  });
+  auto res = fetch(get("/", "web.localhost"));
+  supervisor.join();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(cluster.apps[0]->requests, 1);
 }
 
 TEST_F(GatewayBalanceTest, ARequestInFlightOnAnInstanceThatLeavesCompletes) {

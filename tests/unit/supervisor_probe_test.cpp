@@ -100,6 +100,24 @@ TEST(NotifyParse, ReadsTheAssignmentsItKnows) {
   EXPECT_EQ(*parseNotify("STATUS=").status, "");
 }
 
+// A twentieth of the time the start has taken, between 1 ms and 100 ms: a fast app is seen
+// within a millisecond of listening, a slow one costs few tries.
+TEST(ReadyRetryDelay, IsAShareOfTheTimeTakenBetweenOneAndAHundredMs) {
+  EXPECT_EQ(readyRetryDelay(0ms), 1ms);
+  EXPECT_EQ(readyRetryDelay(19ms), 1ms);
+  EXPECT_EQ(readyRetryDelay(40ms), 2ms);
+  EXPECT_EQ(readyRetryDelay(100ms), 5ms);
+  EXPECT_EQ(readyRetryDelay(1s), 50ms);
+  EXPECT_EQ(readyRetryDelay(2s), 100ms);
+  EXPECT_EQ(readyRetryDelay(10min), 100ms);
+  // Every try of a start that takes 10 s: about 200 (120 of them in the first 2 s), not
+  // one per millisecond.
+  int tries = 0;
+  for (Duration t = 0ms; t < 10s; t += readyRetryDelay(t)) ++tries;
+  EXPECT_GT(tries, 150);
+  EXPECT_LT(tries, 250);
+}
+
 // The runner with a real loop: a TCP ready check against a socket that listens, and one
 // that never passes.
 class InstanceProbesTest : public ::testing::Test {
@@ -121,8 +139,7 @@ class InstanceProbesTest : public ::testing::Test {
 };
 
 TEST_F(InstanceProbesTest, TcpReadyPassesOnceSomethingListens) {
-  boost::asio::ip::tcp::acceptor acceptor(
-      io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  boost::asio::ip::tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
   auto probes = make();
   ProbeCheck check;
   check.kind = ProbeCheck::Kind::Tcp;
