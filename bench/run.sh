@@ -770,7 +770,15 @@ mkdir -p "$(dirname "$DOC")"
   p=$(awk '$1 == "pm2" && $2 == "paced" { print $5 }' "$OUT/logging.txt" 2>/dev/null)
   echo "| daemon CPU while logging $LOG_RATE MiB/s | $(or_failed "$t" "$t %") | $(or_failed "$p" "$p %") | $(ratio_x "$p" "$t") | | |"
   echo
-  [ ! -s "$GATEWAY_MD" ] || { echo "The gateway figures (tend vs nginx vs the app directly) are in [Gateway](#gateway)."; echo; }
+  if [ -s "$GATEWAY_MD" ]; then
+    echo "The gateway's targets, from [Gateway](#gateway) (tend vs nginx vs the app directly):"
+    echo
+    echo "| figure | value | target | met |"
+    echo "| --- | ---: | --- | --- |"
+    grep -E '^\| .* \| (yes|\*\*no\*\*) \|$' "$GATEWAY_MD" || true
+    echo
+  fi
+  [ ! -s "$CLUSTER_MD" ] || { echo "Reload under load and starting 100 apps, tend vs PM2: [Clusters](#clusters-reload-under-load-and-starting-100-apps)."; echo; }
   echo "## Machine"
   echo
   machine_info
