@@ -33,7 +33,7 @@ namespace tend {
 // How long to wait before the next ready try, `elapsed` after the process started: a
 // twentieth of that, at least 1 ms and at most 100 ms. So a ready app is noticed at most
 // 1 ms, or 5% of its own start time, after it got ready (the gateway's cold start waits on
-// this), and an app that takes seconds costs a few dozen tries, not thousands.
+// this), and an app that takes 10 s to get ready costs about 200 tries, not 10,000.
 Duration readyRetryDelay(Duration elapsed);
 
 class InstanceProbes {
