@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <iterator>
 #include <memory>
+#include <optional>
 
 #include "common/unique_fd.hpp"
 #include "logs/log_writer.hpp"
@@ -99,8 +100,12 @@ class Follower {
   }
 
   bool open(size_t i) {
+    return adopt(i, UniqueFd(::open(files_[i].path.c_str(), O_RDONLY | O_CLOEXEC)));
+  }
+
+  // Follows `fd` from its start.
+  bool adopt(size_t i, UniqueFd fd) {
     FollowState& s = states_[i];
-    UniqueFd fd(::open(files_[i].path.c_str(), O_RDONLY | O_CLOEXEC));
     struct stat st {};
     if (!fd || ::fstat(fd.get(), &st) != 0) return false;
     s.fd = std::move(fd);
@@ -128,9 +133,7 @@ class Follower {
   }
 
   // Every line of a whole file, for rotated files written while the follower looked away.
-  void readWhole(size_t i, const std::string& path) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return;
+  void readWhole(size_t i, UniqueFd fd) {
     FollowState whole;
     whole.fd = std::move(fd);
     std::swap(whole, states_[i]);
@@ -161,21 +164,54 @@ class Follower {
     // can be read to its end now; an unterminated last piece is a line of its own.
     drain(i);
     if (!s.partial.empty()) on_line_(files_[i], s.partial);
-    // More than one rotation since the last look: the old file is now path.k; the files
-    // between it and the new one are path.(k-1) ... path.1, oldest first.
-    constexpr int kMaxRotated = 1000;
-    int k = 0;
-    for (int j = 1; j <= kMaxRotated; ++j) {
-      struct stat rotated {};
-      if (::stat(rotatedLogPath(path, j).c_str(), &rotated) != 0) break;
-      if (rotated.st_dev == s.dev && rotated.st_ino == s.ino) {
-        k = j;
+    s.partial.clear();
+    // The files written since, found while the writer may be rotating again: a few quick
+    // looks, then the next poll looks again (the old file stays open, read to its end).
+    for (int look = 0; look < 3; ++look) {
+      if (look > 0) ::usleep(1000);
+      UniqueFd current;
+      auto newer = rotatedSince(path, s.dev, s.ino, current);
+      if (!newer) continue;
+      for (auto it = newer->rbegin(); it != newer->rend(); ++it) readWhole(i, std::move(*it));
+      if (adopt(i, std::move(current))) drain(i);
+      return;
+    }
+  }
+
+  // The rotated files between the file (dev, ino) and the current one, newest first, opened,
+  // and the current file in `current`. The writer rotates by renaming path.(j) to
+  // path.(j+1), highest first, then path to path.1; a walk that overlapped such a rotation
+  // is refused (nullopt): one that saw a file twice, stopped at a gap with files beyond
+  // it, or found another current file at its end than at its start. A walk that does not
+  // find the file, with no gap, means it was removed (more rotations than max_files):
+  // every rotated file is newer than it then.
+  static std::optional<std::vector<UniqueFd>> rotatedSince(const std::string& path, dev_t dev,
+                                                           ino_t ino, UniqueFd& current) {
+    constexpr int kMaxRotated = 1000;  // as logs.max_files allows
+    current = UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    struct stat cur {};
+    if (!current || ::fstat(current.get(), &cur) != 0) return std::nullopt;  // mid-rotation
+    std::vector<UniqueFd> newer;
+    std::vector<ino_t> seen{cur.st_ino};
+    bool found = false;
+    int j = 1;
+    for (; j <= kMaxRotated; ++j) {
+      UniqueFd fd(::open(rotatedLogPath(path, j).c_str(), O_RDONLY | O_CLOEXEC));
+      struct stat st {};
+      if (!fd || ::fstat(fd.get(), &st) != 0) break;
+      if (st.st_dev == dev && st.st_ino == ino) {
+        found = true;
         break;
       }
+      if (std::find(seen.begin(), seen.end(), st.st_ino) != seen.end()) return std::nullopt;
+      seen.push_back(st.st_ino);
+      newer.push_back(std::move(fd));
     }
-    for (int j = k - 1; j >= 1; --j) readWhole(i, rotatedLogPath(path, j));
-    s.fd.reset();
-    if (open(i)) drain(i);
+    struct stat probe {};
+    if (!found && ::stat(rotatedLogPath(path, j + 1).c_str(), &probe) == 0) return std::nullopt;
+    struct stat after {};
+    if (::stat(path.c_str(), &after) != 0 || after.st_ino != cur.st_ino) return std::nullopt;
+    return newer;
   }
 
   const std::vector<FollowedFile>& files_;

@@ -3,8 +3,10 @@
 // one test uses the real /dev/full.
 
 #include <gtest/gtest.h>
+
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cstdio>
 
 #include <algorithm>
 #include <atomic>
@@ -209,7 +211,7 @@ TEST_F(LogRotation, BinaryBytesArePassedThroughUnchanged) {
 }
 
 TEST_F(LogRotation, CountsWhatAnExistingFileAlreadyHolds) {
-  temp.write("app.log", std::string(25, 'o') + "\n");  // 26 bytes from an earlier daemon
+  temp.write("app.log", std::string(25, 'o').append(1, '\n'));  // 26 bytes from an earlier daemon
   LogWriter w(log, false, /*max_size=*/30, /*max_files=*/5);
   w.write("123456789", now);
   EXPECT_EQ(readAll(log + ".1").size(), 26u);
@@ -471,6 +473,47 @@ TEST_F(LogRotation, FollowingReadsTheRotatedFilesItMissedWhileAway) {
       });
   EXPECT_EQ(seen,
             (std::vector<std::string>{"burst0", "burst1", "burst2", "burst3", "burst4", "burst5"}));
+}
+
+TEST_F(LogRotation, FollowingWaitsOutARotationCaughtHalfWay) {
+  // The follower looks while the writer is in the middle of a rotation: path.2 has just
+  // moved to path.3 and path.1 not yet to path.2, so the walk from path.1 meets a gap before
+  // the file it read last. Taking that walk as it is would skip the files beyond the gap;
+  // it must wait for the rotation to end and then read every file once, oldest first.
+  temp.write("app.log", "a\n");
+  auto mv = [&](const std::string& from, const std::string& to) {
+    ASSERT_EQ(::rename((temp.path() + "/" + from).c_str(), (temp.path() + "/" + to).c_str()), 0);
+  };
+  std::vector<FollowedFile> files{{log, "app", false}};
+  std::vector<std::string> seen;
+  int hook = 0;
+  followFiles(
+      files, [&](const FollowedFile&, const std::string& line) { seen.push_back(line); },
+      [&] {
+        switch (++hook) {
+          case 1:  // three rotations (a is read), then half of a fourth
+            mv("app.log", "app.log.1");
+            temp.write("app.log", "b\n");
+            mv("app.log.1", "app.log.2");
+            mv("app.log", "app.log.1");
+            temp.write("app.log", "c\n");
+            mv("app.log.2", "app.log.3");
+            mv("app.log.1", "app.log.2");
+            mv("app.log", "app.log.1");
+            temp.write("app.log", "d\n");
+            mv("app.log.3", "app.log.4");
+            mv("app.log.2", "app.log.3");  // path.2 is the gap now
+            return true;
+          case 2:  // the rest of the fourth rotation
+            mv("app.log.1", "app.log.2");
+            mv("app.log", "app.log.1");
+            temp.write("app.log", "e\n");
+            return true;
+          default:
+            return false;
+        }
+      });
+  EXPECT_EQ(seen, (std::vector<std::string>{"b", "c", "d", "e"}));
 }
 
 TEST_F(LogRotation, FollowingStartsAgainAfterTruncation) {
