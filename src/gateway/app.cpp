@@ -255,6 +255,10 @@ void App::dropPool(size_t slot) {
   if (slot < targets_.size()) targets_[slot].pool.clear();
 }
 
+void App::passOver(size_t slot) {
+  if (slot < balancer_.slots()) balancer_.markDown(slot, core_.clock.now() + kDownTime);
+}
+
 void App::triggerStart() {
   if (closed() || !needsStart()) return;
   activate();
@@ -292,14 +296,19 @@ void App::connect(Done done, size_t attempt) {
           return;
         }
         auto state = self->core_.backend.state(self->name());
-        if (ec == asio::error::connection_refused && state != AppRunState::Running) {
+        // Reset during the handshake: it reached a listener that was closing (a process
+        // being killed). Nothing was sent either way.
+        const bool refused = ec == asio::error::connection_refused ||
+                             ec == asio::error::connection_reset ||
+                             ec == asio::error::connection_aborted;
+        if (refused && state != AppRunState::Running) {
           // Refused while it is (re)starting or stopping: wait for it, as in a cold
           // start, instead of failing.
           self->verified_ = false;
           self->acquire(std::move(done));
           return;
         }
-        if (ec == asio::error::connection_refused) {
+        if (refused) {
           // Nothing was sent: another ready instance gets the request (nginx's
           // proxy_next_upstream error), and this one is passed over for a moment.
           auto now = self->core_.clock.now();

@@ -60,6 +60,9 @@ class App : public std::enable_shared_from_this<App> {
   // A connection pooled for target `slot` turned out dead: the others pooled with it likely
   // are too.
   void dropPool(size_t slot);
+  // An instance that closed a connection without answering: the balancer passes it over
+  // for a moment, as for one that refused a connection.
+  void passOver(size_t slot);
   // The set of ready instances may have changed (the supervisor said so): it is asked for
   // again soon after, not from inside the caller.
   void targetsChanged();

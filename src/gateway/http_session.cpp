@@ -836,16 +836,25 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       bool nothing = !res_->got_some();
       bool closed = ec == asio::error::eof || ec == asio::error::connection_reset ||
                     ec == asio::error::broken_pipe;
-      // A GET or HEAD to an app with several ready instances whose instance went away
-      // with the request unanswered (it crashed, was killed) goes once to another one, as
-      // nginx's proxy_next_upstream does for idempotent requests.
+      // Unanswered, and nothing of it sent to the client yet: a pooled connection the app
+      // had closed meanwhile is tried once more on a fresh one; and a GET or HEAD to an app
+      // with several ready instances whose instance went away with it (it crashed, was
+      // killed, and a fresh connection may still have reached its dying listener) goes once
+      // to another, that instance passed over for a moment, as nginx's proxy_next_upstream
+      // does for idempotent requests.
       auto method = req_->get().method();
       bool elsewhere = (method == http::verb::get || method == http::verb::head) &&
                        app_->balancer().readyCount() > 1;
-      if (closed && nothing && (upstream_reused_ || elsewhere) && !retried_ && !has_body_) {
-        // A pooled connection the app had closed meanwhile: once more on a fresh one.
-        retried_ = true;
-        app_->dropPool(lease_.slot());  // pooled alongside, so likely closed as well
+      bool stale = upstream_reused_ && !retried_stale_;
+      if (closed && nothing && !has_body_ && (stale || (elsewhere && !retried_elsewhere_))) {
+        size_t slot = lease_.slot();
+        app_->dropPool(slot);  // pooled alongside, so likely closed as well
+        if (stale) {
+          retried_stale_ = true;
+        } else {
+          retried_elsewhere_ = true;
+          app_->passOver(slot);
+        }
         closeUpstream();
         acquire(false);
         return;
@@ -1256,6 +1265,8 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
 
   // A response of the gateway's own: an error, with a short text naming the app and why.
   void respond(int status, const std::string& text, bool close) {
+    // What the app did wrong goes to the daemon's log, as nginx's error log has it.
+    if (status >= 500) core_->log.warn("gateway: answered {}: {}", status, text);
     sendOwn(status, "text/plain; charset=utf-8", "", "tend: " + text + "\n", close);
   }
 
@@ -1336,7 +1347,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     }
     has_body_ = is_head_ = want_upgrade_ = expect_continue_ = false;
     request_done_ = response_done_ = request_failed_ = false;
-    retried_ = upstream_reused_ = false;
+    retried_stale_ = retried_elsewhere_ = upstream_reused_ = false;
     client_http10_ = false;
     client_keep_alive_ = true;
     readHead();
@@ -1441,7 +1452,8 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   bool client_keep_alive_ = true;
   bool upstream_reused_ = false;
   bool upstream_read_late_ = false;  // the app's read deadline passed: a 504, not a 502
-  bool retried_ = false;
+  bool retried_stale_ = false;       // sent again after a pooled connection was found closed
+  bool retried_elsewhere_ = false;   // sent to another instance after this one went away
   bool request_done_ = false;
   bool response_done_ = false;
   bool request_failed_ = false;

@@ -92,6 +92,51 @@ std::optional<int> parseStatusLine(std::string_view line) {
   return value;
 }
 
+std::string probeOutputLine(std::string_view output) {
+  constexpr size_t kMax = 200;
+  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!output.empty() && blank(output.back())) output.remove_suffix(1);
+  size_t nl = output.rfind('\n');
+  if (nl != std::string_view::npos) output.remove_prefix(nl + 1);
+  while (!output.empty() && blank(output.front())) output.remove_prefix(1);
+  std::string line;
+  if (output.size() > kMax) {
+    output.remove_prefix(output.size() - kMax);
+    // Not in the middle of a character.
+    while (!output.empty() && (static_cast<unsigned char>(output.front()) & 0xC0) == 0x80)
+      output.remove_prefix(1);
+    line = "...";
+  }
+  // Valid UTF-8 (the message goes into JSON), control characters as spaces.
+  for (size_t i = 0; i < output.size();) {
+    auto c = static_cast<unsigned char>(output[i]);
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xE  ? 3
+                 : (c >> 3) == 0x1E ? 4
+                                    : 0;
+    bool valid = len > 0 && i + len <= output.size();
+    for (size_t k = 1; valid && k < len; ++k)
+      valid = (static_cast<unsigned char>(output[i + k]) & 0xC0) == 0x80;
+    if (valid && len > 1) {  // no overlong forms, surrogates or code points past U+10FFFF
+      auto c1 = static_cast<unsigned char>(output[i + 1]);
+      valid = !(len == 2 && c < 0xC2) && !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0) &&
+              !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90) && c <= 0xF4;
+    }
+    if (!valid) {
+      line += '?';
+      ++i;
+    } else if (len == 1) {
+      line += c < 0x20 || c == 0x7F ? ' ' : static_cast<char>(c);
+      ++i;
+    } else {
+      line.append(output.substr(i, len));
+      i += len;
+    }
+  }
+  return line;
+}
+
 ProbeCheck resolveProbe(const ProbeSpec* probe, uint16_t instance_port) {
   ProbeCheck c;
   if (!probe) {
@@ -146,30 +191,34 @@ class NetworkCheck : public std::enable_shared_from_this<NetworkCheck> {
     auto self = shared_from_this();
     timer_.expires_after(timeout_);
     timer_.async_wait([self](boost::system::error_code ec) {
-      if (!ec) self->finish({false, self->where() + ": timed out after " + formatDuration(self->timeout_)});
+      if (!ec)
+        self->finish(
+            {false, self->where() + ": timed out after " + formatDuration(self->timeout_)});
     });
     boost::system::error_code ec;
-    auto address = asio::ip::make_address(check_.host == "localhost" ? "127.0.0.1" : check_.host, ec);
+    auto address =
+        asio::ip::make_address(check_.host == "localhost" ? "127.0.0.1" : check_.host, ec);
     if (!ec) {
       connect(tcp::endpoint(address, check_.port));
       return;
     }
-    resolver_.async_resolve(check_.host, std::to_string(check_.port),
-                            [self](boost::system::error_code rec, tcp::resolver::results_type r) {
-                              if (self->finished_) return;
-                              if (rec || r.empty()) {
-                                self->finish({false, fmt::format("resolve {}: {}", self->check_.host,
-                                                                 errorText(rec))});
-                                return;
-                              }
-                              self->connect(r.begin()->endpoint());
-                            });
+    resolver_.async_resolve(
+        check_.host, std::to_string(check_.port),
+        [self](boost::system::error_code rec, tcp::resolver::results_type r) {
+          if (self->finished_) return;
+          if (rec || r.empty()) {
+            self->finish({false, fmt::format("resolve {}: {}", self->check_.host, errorText(rec))});
+            return;
+          }
+          self->connect(r.begin()->endpoint());
+        });
   }
 
  private:
   std::string where() const {
-    return check_.kind == ProbeCheck::Kind::Http ? check_.url
-                                                 : fmt::format("connect {}:{}", check_.host, check_.port);
+    return check_.kind == ProbeCheck::Kind::Http
+               ? check_.url
+               : fmt::format("connect {}:{}", check_.host, check_.port);
   }
 
   void connect(const tcp::endpoint& endpoint) {
@@ -192,15 +241,16 @@ class NetworkCheck : public std::enable_shared_from_this<NetworkCheck> {
         "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: tend-probe\r\nAccept: */*\r\n"
         "Connection: close\r\n\r\n",
         check_.path, check_.host_header);
-    asio::async_write(socket_, asio::buffer(request_),
-                      [self = shared_from_this()](boost::system::error_code ec, size_t) {
-                        if (self->finished_) return;
-                        if (ec) {
-                          self->finish({false, fmt::format("{}: {}", self->where(), errorText(ec))});
-                          return;
-                        }
-                        self->readStatus();
-                      });
+    asio::async_write(
+        socket_, asio::buffer(request_),
+        [self = shared_from_this()](boost::system::error_code ec, size_t) {
+          if (self->finished_) return;
+          if (ec) {
+            self->finish({false, fmt::format("{}: {}", self->where(), errorText(ec))});
+            return;
+          }
+          self->readStatus();
+        });
   }
 
   // Reads until the status line is complete; only that is looked at, within 1 KiB.
@@ -215,7 +265,7 @@ class NetworkCheck : public std::enable_shared_from_this<NetworkCheck> {
           if (eol == std::string_view::npos) {
             if (ec || self->used_ == self->buffer_.size()) {
               self->finish({false, fmt::format("{}: {}", self->where(),
-                                                ec ? errorText(ec) : "no HTTP status line")});
+                                               ec ? errorText(ec) : "no HTTP status line")});
               return;
             }
             self->readStatus();

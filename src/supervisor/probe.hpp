@@ -40,6 +40,11 @@ struct ProbeCheck {
 // else nothing (Kind::None: ready at once).
 ProbeCheck resolveProbe(const ProbeSpec* probe, uint16_t instance_port);
 
+// The part of an exec check's output that goes into its failure message: its last line
+// that is not blank, trimmed, at most 200 bytes (cut at the start, marked with "..."); ""
+// when it printed nothing.
+std::string probeOutputLine(std::string_view output);
+
 struct HttpUrl {
   std::string host;
   uint16_t port = 80;

@@ -45,7 +45,10 @@ constexpr Duration kGroupPoll = 10ms;
 constexpr Duration kSampleInterval = 2s;
 constexpr Duration kFirstSample = 200ms;
 constexpr Duration kReplySlack = 10s;  // beyond kill_timeout, before a reply is sent anyway
-constexpr Duration kDrainPoll = 10ms;  // how often a draining instance's requests are counted
+constexpr Duration kDrainPoll = 10ms;
+// How long an exec check's output may still come after the check has exited.
+constexpr Duration kProbeOutputGrace =
+    100ms;  // how often a draining instance's requests are counted
 // An instance's lookup key is its index, or its index plus this for the replacement that a
 // reload runs beside it (the two alternate, so events of either always find their own).
 constexpr int kReplacementKey = 1 << 20;
@@ -110,6 +113,61 @@ class PipeReader : public std::enable_shared_from_this<PipeReader> {
   std::shared_ptr<LogWriter> writer_;
   Clock& clock_;
   std::function<void(std::string_view)> on_line_;
+};
+
+// What an exec check prints (stdout and stderr on one pipe), read as it comes so that the
+// check never blocks on a full pipe; the last kKept bytes are kept for its failure message.
+// Owns itself while a read is pending.
+class ProbeOutput : public std::enable_shared_from_this<ProbeOutput> {
+ public:
+  ProbeOutput(asio::io_context& io, UniqueFd fd) : stream_(io, fd.release()), grace_(io) {}
+
+  void start() { read(); }
+  // Calls `done` once with what was kept, when the pipe has ended or after `grace` at the
+  // most (a process the check started in another session could hold it open).
+  void finish(Duration grace, std::function<void(std::string)> done) {
+    done_ = std::move(done);
+    if (ended_) return complete();
+    grace_.expires_after(grace);
+    grace_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->complete();
+    });
+  }
+
+ private:
+  static constexpr size_t kKept = 4096;
+
+  void read() {
+    stream_.async_read_some(asio::buffer(buffer_),
+                            [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                              self->kept_.append(self->buffer_.data(), n);
+                              if (self->kept_.size() > kKept)
+                                self->kept_.erase(0, self->kept_.size() - kKept);
+                              if (ec) {
+                                self->ended_ = true;
+                                if (ec != asio::error::operation_aborted) self->complete();
+                                return;
+                              }
+                              self->read();
+                            });
+  }
+
+  void complete() {
+    if (!done_) return;  // not finished yet, or already reported
+    auto done = std::move(done_);
+    done_ = nullptr;
+    grace_.cancel();
+    boost::system::error_code ignored;
+    stream_.close(ignored);
+    done(std::move(kept_));
+  }
+
+  asio::posix::stream_descriptor stream_;
+  asio::steady_timer grace_;
+  std::array<char, 1024> buffer_{};
+  std::string kept_;
+  bool ended_ = false;
+  std::function<void(std::string)> done_;
 };
 
 struct Instance {
@@ -987,24 +1045,30 @@ class Supervisor::Impl {
     inst.probes->startOnline(health, app.spec.health ? &*app.spec.health : nullptr, watchdog);
   }
 
-  // An exec check: /bin/sh -c under the app's cwd and env, in its own process group, its
-  // output discarded, killed at `timeout`. Reaped with the helpers (reapChildren).
+  // An exec check: /bin/sh -c under the app's cwd and env, in its own process group,
+  // killed at `timeout`. A failure's message ends with the last line it printed (see
+  // probeOutputLine). Reaped with the helpers (reapChildren).
   void runProbeCommand(App& app, Instance& inst, const std::string& command, Duration timeout,
                        ProbeDone done) {
     const std::string what = fmt::format("exec {}", shellQuote(command));
-    UniqueFd devnull(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+    UniqueFd out_r, out_w;
     SpawnRequest req = shellRequest(app, inst, command);
-    req.stdout_fd = devnull.get();
-    req.stderr_fd = devnull.get();
     std::expected<pid_t, std::string> pid =
-        std::unexpected(fmt::format("cannot open /dev/null: {}", std::strerror(errno)));
-    if (devnull) pid = ops_.spawn(req);
+        std::unexpected(fmt::format("cannot make a pipe: {}", std::strerror(errno)));
+    if (makePipe(out_r, out_w)) {
+      req.stdout_fd = out_w.get();
+      req.stderr_fd = out_w.get();
+      pid = ops_.spawn(req);
+      out_w.reset();
+    }
     if (!pid) {
       asio::post(io_, [done = std::move(done), why = what + ": " + pid.error()] {
         done({false, why});
       });
       return;
     }
+    auto output = std::make_shared<ProbeOutput>(io_, std::move(out_r));
+    output->start();
     auto timed_out = std::make_shared<bool>(false);
     auto timer = std::make_shared<asio::steady_timer>(io_, timeout);
     pid_t p = *pid;
@@ -1013,16 +1077,18 @@ class Supervisor::Impl {
       *timed_out = true;
       ops_.signalGroup(p, SIGKILL);
     });
-    helpers_[p] = [this, p, timer, timed_out, what, timeout,
-                   done = std::move(done)](ExitStatus exit) {
+    helpers_[p] = [this, p, timer, timed_out, what, timeout, output,
+                   done = std::move(done)](ExitStatus exit) mutable {
       timer->cancel();
       if (!*timed_out) ops_.signalGroup(p, SIGKILL);  // nothing it started outlives it
-      if (*timed_out)
-        done({false, fmt::format("{}: timed out after {}", what, formatDuration(timeout))});
-      else if (exit.clean())
-        done({true, ""});
-      else
-        done({false, fmt::format("{}: {}", what, exit.describe())});
+      std::string why = *timed_out     ? "timed out after " + formatDuration(timeout)
+                        : exit.clean() ? ""
+                                       : exit.describe();
+      output->finish(kProbeOutputGrace, [what, why, done = std::move(done)](std::string out) {
+        if (why.empty()) return done({true, ""});
+        std::string line = probeOutputLine(out);
+        done({false, fmt::format("{}: {}{}{}", what, why, line.empty() ? "" : ": ", line)});
+      });
     };
   }
 

@@ -13,9 +13,9 @@
 #include <boost/beast/websocket.hpp>
 
 #include <fstream>
+#include <future>
 #include <map>
 #include <set>
-#include <future>
 #include <thread>
 
 #include "harness.hpp"
@@ -483,7 +483,6 @@ TEST_F(GatewayTest, WrkAgainstAWarmAppHasNoErrors) {
   EXPECT_NE(r.out.find("Requests/sec"), std::string::npos) << r.out;
 }
 
-
 // ---- several instances behind the gateway --------------------------------------------------
 
 class GatewayClusterTest : public GatewayTest {
@@ -493,7 +492,8 @@ class GatewayClusterTest : public GatewayTest {
     room = std::max(room, instances);
     base_ = freePortRun(room);
     ASSERT_GT(base_, 0);
-    std::string yaml = fmt::format(R"(gateway:
+    std::string yaml =
+        fmt::format(R"(gateway:
   listen: 127.0.0.1:{0}
 apps:
   - name: a
@@ -506,9 +506,8 @@ apps:
       idle_timeout: 1m
       start_timeout: 10s
 {6})",
-                                   gateway_port_, BACKEND_BINARY, tag(), instances, base_,
-                                   base_ + room - 1,
-                                   balance.empty() ? "" : "      balance: " + balance + "\n");
+                    gateway_port_, BACKEND_BINARY, tag(), instances, base_, base_ + room - 1,
+                    balance.empty() ? "" : "      balance: " + balance + "\n");
     RunResult r = tend({"start", writeFile("tend.yaml", yaml)});
     ASSERT_EQ(r.status, 0) << r.out << r.err;
   }
@@ -596,7 +595,6 @@ TEST_F(GatewayClusterTest, ScalingUpSendsTrafficToTheNewInstance) {
   EXPECT_EQ(seen, (std::set<int>{0}));
 }
 
-
 TEST_F(GatewayClusterTest, WrkAgainstThreeInstancesReachesEachWithoutErrors) {
   if (runProgram({"sh", "-c", "command -v wrk"}).status != 0) GTEST_SKIP() << "wrk not installed";
   startCluster(3);
@@ -621,7 +619,6 @@ TEST_F(GatewayClusterTest, WrkAgainstThreeInstancesReachesEachWithoutErrors) {
   EXPECT_LE(most - least, 10u) << targets.dump();  // round-robin: about an even share each
 }
 
-
 TEST_F(GatewayClusterTest, KillingOneInstanceUnderWrkFailsNoRequest) {
   if (runProgram({"sh", "-c", "command -v wrk"}).status != 0) GTEST_SKIP() << "wrk not installed";
   startCluster(3);
@@ -644,7 +641,7 @@ TEST_F(GatewayClusterTest, KillingOneInstanceUnderWrkFailsNoRequest) {
   ::kill(pid, SIGKILL);
   RunResult r = load.get();
   EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(r.out.find("Non-2xx"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("Non-2xx"), std::string::npos) << r.out << readText(home_ + "/daemon.log");
   EXPECT_EQ(r.out.find("Socket errors"), std::string::npos) << r.out;
 }
 

@@ -13,7 +13,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -74,13 +76,19 @@ bool portFree(int port) {
 int freePortRun(int count) {
   static std::mt19937 rng(static_cast<unsigned>(::getpid()) ^
                           static_cast<unsigned>(std::time(nullptr)));
+  static std::set<int> handed_out;
+  static std::mutex mutex;
+  std::lock_guard lock(mutex);
   for (int attempt = 0; attempt < 200; ++attempt) {
     // 10000-19999: below tend's auto ports (20000-29999) and the kernel's ephemeral range
     // (32768 and up), from which parallel tests' outgoing connections take local ports.
     int base = 10000 + static_cast<int>(rng() % (10000 - static_cast<unsigned>(count)));
     bool ok = true;
-    for (int i = 0; i < count && ok; ++i) ok = portFree(base + i);
-    if (ok) return base;
+    // Nor one this process handed out already: a test takes several before it binds any.
+    for (int i = 0; i < count && ok; ++i) ok = !handed_out.contains(base + i) && portFree(base + i);
+    if (!ok) continue;
+    for (int i = 0; i < count; ++i) handed_out.insert(base + i);
+    return base;
   }
   return 0;
 }

@@ -81,8 +81,8 @@ TEST_F(Probes, StartWaitReturnsOnceOnline) {
   int port = freePortRun(1);
   ASSERT_GT(port, 0);
   // No `ready`: with a port, the default is a TCP connect to it.
-  RunResult r = tend({"start", testapp(), "--name", "web", "--port", std::to_string(port),
-                      "--wait", "--json", "--", "listen", tag()});
+  RunResult r = tend({"start", testapp(), "--name", "web", "--port", std::to_string(port), "--wait",
+                      "--json", "--", "listen", tag()});
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   EXPECT_EQ(json::parse(r.out)[0].value("status", ""), "online") << r.out;
   EXPECT_EQ(probes("web")["ready"].value("check", ""), fmt::format("tcp 127.0.0.1:{}", port));
@@ -106,6 +106,26 @@ TEST_F(Probes, ExecReadyRunsInTheAppsDirectory) {
   ASSERT_TRUE(waitFor([&] { return status("worker") == "online"; })) << list().dump();
 }
 
+TEST_F(Probes, AFailingExecCheckSaysWhatItPrinted) {
+  std::string cfg = configWith(fmt::format(R"(  - name: worker
+    run: ["{0}", "sleep", "{1}"]
+    ready:
+      exec: 'echo checking; echo "db is not up yet" >&2; exit 3'
+      timeout: 30s
+)",
+                                           testapp(), tag()));
+  ASSERT_EQ(tend({"start", cfg}).status, 0);
+  ASSERT_TRUE(waitFor([&] {
+    return probes("worker")["ready"]
+        .value("last_error", "")
+        .ends_with("exited with code 3: db is not up yet");
+  })) << describe("worker").dump();
+  EXPECT_EQ(status("worker"), "starting");
+  // The output is the check's, not the app's: the app's logs do not get it.
+  RunResult logs = tend({"logs", "worker", "--lines", "50"});
+  EXPECT_EQ(logs.out.find("db is not up yet"), std::string::npos) << logs.out;
+}
+
 TEST_F(Probes, NotifyReadyAndItsStatusShowInDescribe) {
   std::string gate = dir_ + "/gate";
   std::string cfg = configWith(fmt::format(R"(  - name: svc
@@ -115,8 +135,9 @@ TEST_F(Probes, NotifyReadyAndItsStatusShowInDescribe) {
 )",
                                            testapp(), gate, tag()));
   ASSERT_EQ(tend({"start", cfg}).status, 0);
-  ASSERT_TRUE(waitFor([&] { return probes("svc").value("notify_status", "") == "loading the data"; }))
-      << describe("svc").dump();
+  ASSERT_TRUE(waitFor([&] {
+    return probes("svc").value("notify_status", "") == "loading the data";
+  })) << describe("svc").dump();
   EXPECT_EQ(status("svc"), "starting");
   RunResult text = tend({"describe", "svc"});
   EXPECT_NE(text.out.find("loading the data"), std::string::npos) << text.out;
@@ -234,17 +255,16 @@ TEST_F(Probes, NotifyFromAnotherProcessIsIgnored) {
   ASSERT_EQ(tend({"start", cfg}).status, 0);
   ASSERT_TRUE(waitFor([&] { return probes("svc").value("notify_status", "") == "booting"; }));
   // The socket's address is in the instance's environment; anyone else may not use it.
-  std::string env =
-      readText(fmt::format("/proc/{}/environ", instance("svc").value("pid", 0)));
+  std::string env = readText(fmt::format("/proc/{}/environ", instance("svc").value("pid", 0)));
   size_t at = env.find("NOTIFY_SOCKET=");
   ASSERT_NE(at, std::string::npos);
   size_t end = env.find('\0', at);
   std::string address = env.substr(at + 14, end == std::string::npos ? end : end - at - 14);
   ASSERT_TRUE(address.starts_with("@")) << address;
   // An outsider sends STATUS= and READY=1 to it (killed at the timeout; it runs on).
-  runProgram({"/usr/bin/env", "NOTIFY_SOCKET=" + address, testapp(), "notify", "-", "intruder",
-              tag()},
-             std::chrono::milliseconds(500));
+  runProgram(
+      {"/usr/bin/env", "NOTIFY_SOCKET=" + address, testapp(), "notify", "-", "intruder", tag()},
+      std::chrono::milliseconds(500));
   EXPECT_EQ(status("svc"), "starting");
   EXPECT_EQ(probes("svc").value("notify_status", ""), "booting");
 }

@@ -124,6 +124,7 @@ class TestApp {
   uint16_t port() const { return port_; }
   std::atomic<bool> silent{false};
   std::atomic<bool> close_after_each{false};  // closes a kept-alive connection after answering
+  std::atomic<bool> hang_up{false};  // reads a request's head, then closes without answering
   std::atomic<int> accepted{0};
   std::atomic<int> requests{0};
 
@@ -229,6 +230,7 @@ class TestApp {
               while (receiveSome(fd, in)) in.clear();
               return finish(fd);
             }
+            if (hang_up) return finish(fd);
             if (parser.get().target() == "/early") {  // refuses an upload before reading it
               sendAll(fd, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n");
               return finish(fd);
@@ -1458,6 +1460,21 @@ TEST_F(GatewayBalanceTest, AnInstanceThatRefusesIsPassedOverWithoutFailingReques
   EXPECT_EQ(cluster.apps[1]->requests, 1);
   EXPECT_EQ(cluster.apps[0]->requests + cluster.apps[2]->requests, 32);
   EXPECT_EQ(sim.refused, 0);  // the app as a whole is not restarted
+  EXPECT_TRUE(countsReturnToZero("web"));
+}
+
+// An instance that is going away (killed, its listener not yet closed) takes connections and
+// closes them unanswered: its GETs go to the others, and it is passed over.
+TEST_F(GatewayBalanceTest, AnInstanceThatHangsUpUnansweredIsPassedOverWithoutFailingRequests) {
+  run({balanced("web", 3, Balance::RoundRobin)});
+  auto& sim = backend.sim("web");
+  sim.state = AppRunState::Running;
+  ASSERT_EQ(ok(3), 3);  // a pooled connection to each
+  cluster.apps[1]->hang_up = true;
+  ASSERT_EQ(ok(30), 30);
+  // Its pooled connection, perhaps one fresh connection, then no more.
+  EXPECT_LE(cluster.apps[1]->requests, 1 + 2);
+  EXPECT_EQ(sim.refused, 0);
   EXPECT_TRUE(countsReturnToZero("web"));
 }
 

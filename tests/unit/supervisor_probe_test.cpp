@@ -100,6 +100,29 @@ TEST(NotifyParse, ReadsTheAssignmentsItKnows) {
   EXPECT_EQ(*parseNotify("STATUS=").status, "");
 }
 
+TEST(ProbeOutputLine, IsTheLastLineThatSaysSomething) {
+  EXPECT_EQ(probeOutputLine(""), "");
+  EXPECT_EQ(probeOutputLine("\n  \n"), "");
+  EXPECT_EQ(probeOutputLine("checking db\n  db: connection refused  \n\n"),
+            "db: connection refused");
+  EXPECT_EQ(probeOutputLine("one line, no newline"), "one line, no newline");
+  EXPECT_EQ(probeOutputLine("tab\tand\x01"
+                            "bell\r\n"),
+            "tab and bell");
+  // Long: the end is kept, cut between characters, and marked.
+  std::string longer = std::string(300, 'x') + "\xc3\xa9nd";
+  std::string line = probeOutputLine(longer);
+  EXPECT_EQ(line.size(), 3 + 200u);
+  EXPECT_EQ(line.substr(0, 3), "...");
+  EXPECT_EQ(line.substr(line.size() - 4), "\xc3\xa9nd");
+  std::string cut = std::string(199, 'x') + "\xc3\xa9";  // 201 bytes: the cut lands inside é
+  EXPECT_EQ(probeOutputLine("a" + cut), "..." + cut.substr(1));
+  // Whatever it printed, the line is valid UTF-8 (it goes into JSON).
+  EXPECT_EQ(probeOutputLine("caf\xc3\xa9 \xff\xfe \xc0\x80 \xed\xa0\x80 \xe2\x82"),
+            "caf\xc3\xa9 ?? ?? ??? ??");
+  EXPECT_NO_THROW((void)nlohmann::json(probeOutputLine("\xf5\x80\x80\x80 \xe0\x80\x80")).dump());
+}
+
 // A twentieth of the time the start has taken, between 1 ms and 100 ms: a fast app is seen
 // within a millisecond of listening, a slow one costs few tries.
 TEST(ReadyRetryDelay, IsAShareOfTheTimeTakenBetweenOneAndAHundredMs) {
