@@ -45,10 +45,9 @@ constexpr Duration kGroupPoll = 10ms;
 constexpr Duration kSampleInterval = 2s;
 constexpr Duration kFirstSample = 200ms;
 constexpr Duration kReplySlack = 10s;  // beyond kill_timeout, before a reply is sent anyway
-constexpr Duration kDrainPoll = 10ms;
+constexpr Duration kDrainPoll = 10ms;  // how often a draining instance's requests are counted
 // How long an exec check's output may still come after the check has exited.
-constexpr Duration kProbeOutputGrace =
-    100ms;  // how often a draining instance's requests are counted
+constexpr Duration kProbeOutputGrace = 100ms;
 // An instance's lookup key is its index, or its index plus this for the replacement that a
 // reload runs beside it (the two alternate, so events of either always find their own).
 constexpr int kReplacementKey = 1 << 20;
