@@ -122,8 +122,9 @@ class Supervisor {
   // with {"type": "state", "app", "instance", "status", "reason", "pid"} when an instance's
   // status changes, {"type": "restart", "app", "instance", "reason"} when one is
   // restarted by policy, and {"type": "probe", "app", "instance", "probe", "ok", "detail"}
-  // for ready / health / watchdog results (see docs/API.md for which). `log_line` is called for every line an instance writes (after it
-  // went to the log file). Neither may call back into the supervisor.
+  // for ready / health / watchdog results (see docs/API.md for which). `log_line` is called for
+  // every line an instance writes (after it went to the log file). Neither may call back into the
+  // supervisor.
   void onEvent(std::function<void(const nlohmann::json& event)> event);
   void onLogLine(
       std::function<void(const std::string& app, int instance, bool err, std::string_view line)>

@@ -130,8 +130,8 @@ void serve(tcp::socket socket) {
       }
       const char* instance = std::getenv("TEND_INSTANCE");
       const char* port = std::getenv("PORT");
-      res.body() = std::string("instance=") + (instance ? instance : "?") +
-                   " port=" + (port ? port : "?");
+      res.body() =
+          std::string("instance=") + (instance ? instance : "?") + " port=" + (port ? port : "?");
     } else if (target == "/headers") {
       for (const auto& field : req) {
         res.body() += std::string(field.name_string()) + ": " + std::string(field.value()) + "\n";

@@ -33,14 +33,14 @@
 
 #include <sys/un.h>
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
-#include <mutex>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -67,8 +67,7 @@ bool exists(const std::string& path) {
 }
 
 void waitForFile(const std::string& path) {
-  while (path != "-" && !exists(path))
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  while (path != "-" && !exists(path)) std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
 // Sends one sd_notify datagram to $NOTIFY_SOCKET ("@name": abstract namespace).
@@ -132,8 +131,8 @@ int httpServer(const std::string& gate, const std::string& fail, int delay_ms,
       {
         std::lock_guard lock(stats_mutex);
         if (now > most) most = now;
-        writeFileAtomically(stats, std::to_string(most.load()) + " " +
-                                       std::to_string(total.load()) + "\n");
+        writeFileAtomically(
+            stats, std::to_string(most.load()) + " " + std::to_string(total.load()) + "\n");
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
       --in_flight;
@@ -266,8 +265,7 @@ int main(int argc, char** argv) {
     std::printf("allocated %s MiB\n", argv[2]);
     runForever();
   }
-  if (mode == "http" && argc > 5)
-    return httpServer(argv[2], argv[3], std::atoi(argv[4]), argv[5]);
+  if (mode == "http" && argc > 5) return httpServer(argv[2], argv[3], std::atoi(argv[4]), argv[5]);
   if (mode == "notify" && argc > 3) {
     sdNotify(std::string("STATUS=") + argv[3]);
     waitForFile(argv[2]);

@@ -212,9 +212,8 @@ TEST_F(ApiTest, StopStartRestartThroughHttpShowInTendList) {
   EXPECT_EQ(instance("web")["status"], "stopped");
   EXPECT_FALSE(processAlive(pid));
 
-  Http start =
-      curl("POST", "/api/apps/web/start",
-           {"-H", "Content-Type: application/json", "-d", R"({"wait": true})"});
+  Http start = curl("POST", "/api/apps/web/start",
+                    {"-H", "Content-Type: application/json", "-d", R"({"wait": true})"});
   ASSERT_EQ(start.code, 200) << start.body;
   json web = instance("web");
   EXPECT_EQ(web["status"], "online");

@@ -37,8 +37,8 @@ class ClusterTest : public TendTest {
 
   // The X-Backend-Pid of `n` requests, each on a connection of its own.
   std::set<std::string> answeringPids(int port, int n, const std::string& host = "") {
-    std::vector<std::string> argv{"curl", "-s", "-m", "10", "-o", "/dev/null", "-D", "-", "-H",
-                                  "Connection: close"};
+    std::vector<std::string> argv{"curl",      "-s", "-m", "10", "-o",
+                                  "/dev/null", "-D", "-",  "-H", "Connection: close"};
     if (!host.empty()) argv.insert(argv.end(), {"-H", "Host: " + host});
     for (int i = 0; i < n; ++i) argv.push_back(fmt::format("http://127.0.0.1:{}/", port));
     RunResult r = runProgram(argv, seconds(30));
@@ -88,7 +88,7 @@ TEST_F(ClusterTest, ASharedSocketServesEveryInstanceAndSurvivesAReloadUnderLoad)
     reload_batch: 2
     env: {{ BACKEND_GRACEFUL: "1" }}
 )",
-                                                                  BACKEND_BINARY, tag(), port));
+                                                                BACKEND_BINARY, tag(), port));
   RunResult r = tend({"start", config});
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   ASSERT_TRUE(waitFor([&] { return allOnline("web", 4); }));
@@ -118,7 +118,8 @@ TEST_F(ClusterTest, AReloadBehindTheGatewayUnderLoadLosesNoRequest) {
   if (!haveWrk()) GTEST_SKIP() << "wrk not installed";
   const int gateway = freePortRun(1);
   const int port = freePortRun(5);  // 4 instances and a spare for the reload
-  const std::string config = writeFile("tend.yaml", fmt::format(R"(gateway:
+  const std::string config =
+      writeFile("tend.yaml", fmt::format(R"(gateway:
   listen: 127.0.0.1:{}
 apps:
   - name: web
@@ -129,8 +130,7 @@ apps:
       hosts: [web.localhost]
       idle_timeout: 10m
 )",
-                                                                  gateway, BACKEND_BINARY, tag(),
-                                                                  port, port + 4));
+                                         gateway, BACKEND_BINARY, tag(), port, port + 4));
   RunResult r = tend({"start", config});
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   ASSERT_EQ(tend({"start", "web", "--wait"}).status, 0);
@@ -161,7 +161,7 @@ TEST_F(ClusterTest, ReusePortInstancesBindTheSamePortThemselves) {
     port: {}
     share_port: reuseport
 )",
-                                                                  BACKEND_BINARY, tag(), port));
+                                                                BACKEND_BINARY, tag(), port));
   RunResult r = tend({"start", config});
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   ASSERT_TRUE(waitFor([&] { return allOnline("web", 2); }));
@@ -176,15 +176,15 @@ TEST_F(ClusterTest, AReloadThatCannotGetANewInstanceReadyKeepsTheOldOnes) {
   const int port = freePortRun(3);
   const std::string flag = dir_ + "/broken";
   // The new process exits at once when the flag exists: it never gets ready.
-  const std::string config = writeFile(
-      "tend.yaml", fmt::format(R"(apps:
+  const std::string config =
+      writeFile("tend.yaml", fmt::format(R"(apps:
   - name: web
     run: ["/bin/sh", "-c", "if [ -e {} ]; then echo broken >&2; exit 3; fi; exec {} {}"]
     instances: 2
     port: {}-{}
     max_restarts: 1
 )",
-                               flag, BACKEND_BINARY, tag(), port, port + 2));
+                                         flag, BACKEND_BINARY, tag(), port, port + 2));
   RunResult r = tend({"start", config});
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   ASSERT_TRUE(waitFor([&] { return allOnline("web", 2); }));
@@ -211,7 +211,7 @@ TEST_F(ClusterTest, ReloadingAStoppedAppStartsItAndBadTargetsAreErrors) {
   - name: idle
     run: ["{}", "sleep", "{}"]
 )",
-                                                                  testapp(), tag()));
+                                                                testapp(), tag()));
   ASSERT_EQ(tend({"start", config}).status, 0);
   ASSERT_EQ(tend({"stop", "idle"}).status, 0);
   RunResult r = tend({"reload", "idle"});
@@ -228,13 +228,13 @@ TEST_F(ClusterTest, ASingleInstanceReloadsWithNoDowntimeOnItsOwnPort) {
   // A port per instance: the new process gets a spare port of the range while the old one
   // still serves, so both run for a moment.
   const int port = freePortRun(2);
-  const std::string config = writeFile("tend.yaml", fmt::format(R"(apps:
+  const std::string config =
+      writeFile("tend.yaml", fmt::format(R"(apps:
   - name: one
     run: ["{}", "{}"]
     port: {}-{}
 )",
-                                                                  BACKEND_BINARY, tag(), port,
-                                                                  port + 1));
+                                         BACKEND_BINARY, tag(), port, port + 1));
   ASSERT_EQ(tend({"start", config}).status, 0);
   ASSERT_TRUE(waitFor([&] { return allOnline("one", 1); }));
   const int old_pid = pids("one")[0];

@@ -85,7 +85,8 @@ TEST_F(Spawn, AMissingProgramPathFailsClearly) {
     run: ["{}/missing", "x"]
 )",
                                       dir_));
-  expectErroredWith("ghost", r, fmt::format("cannot execute {}/missing: No such file or directory", dir_));
+  expectErroredWith("ghost", r,
+                    fmt::format("cannot execute {}/missing: No such file or directory", dir_));
 }
 
 TEST_F(Spawn, ADirectoryThatDoesNotExistFailsClearly) {
@@ -94,8 +95,9 @@ TEST_F(Spawn, ADirectoryThatDoesNotExistFailsClearly) {
     cwd: {}/no/such/dir
 )",
                                       testapp(), tag(), dir_));
-  expectErroredWith("lost", r,
-                    fmt::format("cannot enter directory {}/no/such/dir: No such file or directory", dir_));
+  expectErroredWith(
+      "lost", r,
+      fmt::format("cannot enter directory {}/no/such/dir: No such file or directory", dir_));
 }
 
 TEST_F(Spawn, AFileThatIsNotExecutableFailsClearly) {
@@ -202,7 +204,8 @@ TEST_F(Spawn, ManySpawnsLeakNoFileDescriptorsInTheDaemon) {
   ASSERT_EQ(tend({"delete", "ghost"}).status, 0);
   // Pipes of the last exits may still be draining: wait for the count to settle back.
   int after = 0;
-  EXPECT_TRUE(waitFor([&] { return (after = daemonFds()) <= before; })) << before << " -> " << after;
+  EXPECT_TRUE(waitFor([&] { return (after = daemonFds()) <= before; }))
+      << before << " -> " << after;
 }
 
 }  // namespace

@@ -32,7 +32,8 @@ TEST(ApiRoutes, MapsRestPathsOntoControlCommands) {
     EXPECT_EQ(r.command, json({{"cmd", verb}, {"target", "web"}}));
     EXPECT_TRUE(r.changesState());
   }
-  EXPECT_EQ(route("POST", "/api/apps/web/reload").command, json({{"cmd", "reload"}, {"target", "web"}}));
+  EXPECT_EQ(route("POST", "/api/apps/web/reload").command,
+            json({{"cmd", "reload"}, {"target", "web"}}));
   EXPECT_EQ(route("POST", "/api/save").command["cmd"], "save");
   EXPECT_EQ(route("DELETE", "/api/apps/web/logs").command["cmd"], "flush");
   EXPECT_EQ(route("POST", "/api/apps/web/scale").kind, RouteKind::Scale);

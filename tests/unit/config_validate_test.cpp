@@ -493,9 +493,10 @@ TEST(AppValidation, RefusesMalformedPorts) {
 }
 
 TEST(AppValidation, AFixedPortWithSeveralInstancesSuggestsARange) {
-  expectError(oneApp("port: 3001\ninstances: 3"),
-              "tend.yaml:4:11: port 3001 is a single port but instances is 3: give each instance "
-              "its own port with a range such as \"3001-3003\", or share it with share_port: socket");
+  expectError(
+      oneApp("port: 3001\ninstances: 3"),
+      "tend.yaml:4:11: port 3001 is a single port but instances is 3: give each instance "
+      "its own port with a range such as \"3001-3003\", or share it with share_port: socket");
   expectError(oneApp("port: 3001\ninstances: max"),
               "tend.yaml:4:11: port 3001 is a single port but instances is \"max\": give each "
               "instance its own port with a range such as \"auto\", or share it with share_port: "
