@@ -84,8 +84,26 @@ wrk_requests() { awk '/requests in/ { print $1 }' "$1"; }
 # ---------------------------------------------------------------------------------------
 # (a) reload under load
 
+# wrk against PORT for 10 s, and 3 s in the command after the first three arguments (the
+# reload); its time and wrk's output go to $OUT/reload-WHO-ROUND.txt.
+reload_under_load() {  # reload_under_load WHO ROUND PORT COMMAND...
+  local who=$1 round=$2 port=$3
+  shift 3
+  local out=$OUT/reload-$who-$round.txt
+  wait_for 20 curl -sf "http://127.0.0.1:$port/"
+  wrk -t2 -c16 -d10s "http://127.0.0.1:$port/" > "$out" 2>&1 &
+  local wrk_pid=$!
+  sleep 3
+  local t0 t1
+  t0=$(now_us)
+  "$@" > "$OUT/reload-$who-$round.cmd" 2>&1 || echo "$who reload failed" >> "$out"
+  t1=$(now_us)
+  wait "$wrk_pid"
+  echo "reload_ms $(( (t1 - t0) / 1000 ))" >> "$out"
+}
+
 reload_tend() {  # reload_tend ROUND
-  local port out=$OUT/reload-tend-$1.txt
+  local port
   port=$(free_port_run 1)
   cat > "$WORK/cluster.yaml" <<YAML
 apps:
@@ -96,33 +114,15 @@ apps:
     share_port: socket
 YAML
   "$TEND" start "$WORK/cluster.yaml" >/dev/null
-  wait_for 20 curl -sf "http://127.0.0.1:$port/"
-  wrk -t2 -c16 -d10s "http://127.0.0.1:$port/" > "$out" 2>&1 &
-  local wrk_pid=$!
-  sleep 3
-  local t0 t1
-  t0=$(now_us)
-  "$TEND" reload web > "$OUT/reload-tend-$1.cmd" 2>&1 || echo "tend reload failed" >> "$out"
-  t1=$(now_us)
-  wait "$wrk_pid"
-  echo "reload_ms $(( (t1 - t0) / 1000 ))" >> "$out"
+  reload_under_load tend "$1" "$port" "$TEND" reload web
   "$TEND" delete web >/dev/null
 }
 
-reload_pm2() {
-  local port out=$OUT/reload-pm2-$1.txt
+reload_pm2() {  # reload_pm2 ROUND
+  local port
   port=$(free_port_run 1)
   PORT=$port "$PM2" start "$APP_JS" --name web -i 4 >/dev/null
-  wait_for 20 curl -sf "http://127.0.0.1:$port/"
-  wrk -t2 -c16 -d10s "http://127.0.0.1:$port/" > "$out" 2>&1 &
-  local wrk_pid=$!
-  sleep 3
-  local t0 t1
-  t0=$(now_us)
-  "$PM2" reload web > "$OUT/reload-pm2-$1.cmd" 2>&1 || echo "pm2 reload failed" >> "$out"
-  t1=$(now_us)
-  wait "$wrk_pid"
-  echo "reload_ms $(( (t1 - t0) / 1000 ))" >> "$out"
+  reload_under_load pm2 "$1" "$port" "$PM2" reload web
   "$PM2" delete web >/dev/null
 }
 

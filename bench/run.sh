@@ -656,28 +656,25 @@ write_logging_md > "$LOGGING_MD"
 # Gateway figures (bench/gateway.sh: tend's gateway vs nginx vs direct), in their own
 # temporary TEND_HOME and nginx prefix; BENCH_GATEWAY=0 skips them.
 
-GATEWAY_MD=$OUT/gateway.md
-if [ "${BENCH_GATEWAY:-1}" != 0 ]; then
-  log "gateway figures (bench/gateway.sh)"
-  if ! TEND_BIN=${TEND:-${TEND_BIN:-}} timeout 900 "$BENCH_DIR/gateway.sh" "$GATEWAY_MD" 2> "$OUT/gateway.log"; then
-    { echo "## Gateway"; echo; echo "failed: bench/gateway.sh exited non-zero: $(tail -n 3 "$OUT/gateway.log" | tr '\n' ' ')"; echo; } > "$GATEWAY_MD"
+# Runs bench/NAME.sh into MD (a Markdown section headed TITLE), unless SWITCH is 0: then MD
+# is empty. A script that fails leaves a section that says so, with its last lines.
+run_section() {  # run_section NAME TITLE SWITCH MD
+  local name=$1 title=$2 md=$4
+  if [ "$3" = 0 ]; then : > "$md"; return; fi
+  log "$name figures (bench/$name.sh)"
+  if ! TEND_BIN=${TEND:-${TEND_BIN:-}} PM2=$PM2 timeout 900 "$BENCH_DIR/$name.sh" "$md" 2> "$OUT/$name.log" >/dev/null; then
+    { echo "## $title"; echo; echo "failed: bench/$name.sh exited non-zero: $(tail -n 3 "$OUT/$name.log" | tr '\n' ' ')"; echo; } > "$md"
   fi
-else
-  : > "$GATEWAY_MD"
-fi
+}
+
+GATEWAY_MD=$OUT/gateway.md
+run_section gateway Gateway "${BENCH_GATEWAY:-1}" "$GATEWAY_MD"
 
 # ---------------------------------------------------------------------------------------
 # Cluster figures (bench/cluster.sh: tend reload vs pm2 reload under wrk, and starting 100
 # apps until each listens, tend vs PM2). BENCH_CLUSTER=0 skips them.
 CLUSTER_MD=$OUT/cluster.md
-if [ "${BENCH_CLUSTER:-1}" != 0 ]; then
-  log "cluster figures (bench/cluster.sh)"
-  if ! TEND_BIN=${TEND:-${TEND_BIN:-}} PM2=$PM2 timeout 900 "$BENCH_DIR/cluster.sh" "$CLUSTER_MD" 2> "$OUT/cluster.log" >/dev/null; then
-    { echo "## Clusters"; echo; echo "failed: bench/cluster.sh exited non-zero: $(tail -n 3 "$OUT/cluster.log" | tr '\n' ' ')"; echo; } > "$CLUSTER_MD"
-  fi
-else
-  : > "$CLUSTER_MD"
-fi
+run_section cluster Clusters "${BENCH_CLUSTER:-1}" "$CLUSTER_MD"
 
 # Spawn latency (bench/spawn.sh: tend's spawner vs the fork-based one it replaced, in one
 # process, interleaved). BENCH_SPAWN=0 skips it.

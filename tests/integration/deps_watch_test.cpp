@@ -26,6 +26,15 @@ class DependsOn : public TendTest {
     EXPECT_EQ(d.status, 0) << d.err;
     return d.status == 0 ? json::parse(d.out)[0] : json::object();
   }
+  // An app that writes its name to `order` when it is told to stop; `deps` is its
+  // depends_on line, if any.
+  std::string appRecordingItsStop(const std::string& name, const std::string& order,
+                                  const std::string& deps) {
+    return fmt::format(R"(  - name: {0}
+    run: "trap 'echo {0} >> {1}; exit 0' TERM; while :; do sleep 0.1; done # {2}"
+{3})",
+                       name, order, tag(), deps);
+  }
 };
 
 TEST_F(DependsOn, ADependentStartsOnlyOnceItsDependencyIsOnline) {
@@ -130,10 +139,7 @@ TEST_F(DependsOn, AWaitingDependentShowsWhatItWaitsFor) {
 TEST_F(DependsOn, StopAllStopsDependentsBeforeTheirDependencies) {
   const std::string order = dir_ + "/order";
   auto app = [&](const std::string& name, const std::string& deps) {
-    return fmt::format(R"(  - name: {0}
-    run: "trap 'echo {0} >> {1}; exit 0' TERM; while :; do sleep 0.1; done # {2}"
-{3})",
-                       name, order, tag(), deps);
+    return appRecordingItsStop(name, order, deps);
   };
   std::string cfg = configWith(app("db", "") + app("api", "    depends_on: [db]\n") +
                                app("web", "    depends_on: [api]\n") + app("other", ""));
@@ -151,10 +157,7 @@ TEST_F(DependsOn, StopAllStopsDependentsBeforeTheirDependencies) {
 TEST_F(DependsOn, TheDaemonStopsDependentsFirstAndStartsDependenciesFirstWhenItComesBack) {
   const std::string order = dir_ + "/order";
   auto app = [&](const std::string& name, const std::string& deps) {
-    return fmt::format(R"(  - name: {0}
-    run: "trap 'echo {0} >> {1}; exit 0' TERM; while :; do sleep 0.1; done # {2}"
-{3})",
-                       name, order, tag(), deps);
+    return appRecordingItsStop(name, order, deps);
   };
   // api comes first in the file (and gets the lower id).
   std::string cfg = configWith(app("api", "    depends_on: [db]\n") + app("db", ""));
