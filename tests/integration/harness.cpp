@@ -6,9 +6,11 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -71,6 +73,23 @@ bool portFree(int port) {
   ::close(fd);
   return ok;
 }
+
+// Reserves `port` against the other test processes ctest runs beside this one: a socket bound
+// to an abstract name per port, held until this process ends (the kernel frees it then, even
+// after a crash). Without it two tests could pick the same free port in the same moment.
+bool reserveAcrossProcesses(int port) {
+  static std::vector<UniqueFd> held;
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::string name = "tend-test-port-" + std::to_string(port);
+  std::memcpy(addr.sun_path + 1, name.data(), name.size());  // sun_path[0] == 0: abstract
+  auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) return false;
+  held.push_back(std::move(fd));
+  return true;
+}
 }  // namespace
 
 int freePortRun(int count) {
@@ -87,7 +106,13 @@ int freePortRun(int count) {
     // Nor one this process handed out already: a test takes several before it binds any.
     for (int i = 0; i < count && ok; ++i) ok = !handed_out.contains(base + i) && portFree(base + i);
     if (!ok) continue;
-    for (int i = 0; i < count; ++i) handed_out.insert(base + i);
+    // Nor one another test process holds: a reservation that fails part-way keeps the ports
+    // it got (they stay out of everyone's way) and the search goes on.
+    for (int i = 0; i < count && ok; ++i) {
+      ok = reserveAcrossProcesses(base + i);
+      if (ok) handed_out.insert(base + i);
+    }
+    if (!ok) continue;
     return base;
   }
   return 0;

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <set>
 #include <thread>
 
@@ -331,7 +333,8 @@ TEST_F(Lifecycle, TwoAppsNeverShareAPortAndATakenPortIsReported) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(base + 1));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(blocker, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::bind(blocker, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0)
+      << "port " << base + 1 << ": " << std::strerror(errno);
   ASSERT_EQ(::listen(blocker, 1), 0);
   RunResult third = tend({"start", testapp(), "--name", "three", "--port", std::to_string(base + 1),
                           "--", "listen", tag()});
