@@ -101,6 +101,11 @@ void Client::interrupt() {
 }
 
 std::expected<nlohmann::json, std::string> Client::request(const nlohmann::json& req) {
+  if (auto sent = send(req); !sent) return std::unexpected(sent.error());
+  return reply();
+}
+
+std::expected<void, std::string> Client::send(const nlohmann::json& req) {
   if (!fd_) return std::unexpected("not connected to the daemon");
   std::string line = req.dump() + "\n";
   size_t done = 0;
@@ -110,6 +115,11 @@ std::expected<nlohmann::json, std::string> Client::request(const nlohmann::json&
     if (n <= 0) return std::unexpected(fmt::format("lost the daemon: {}", std::strerror(errno)));
     done += static_cast<size_t>(n);
   }
+  return {};
+}
+
+std::expected<nlohmann::json, std::string> Client::reply() {
+  if (!fd_) return std::unexpected("not connected to the daemon");
   std::string& buf = pending_;
   size_t nl;
   while ((nl = buf.find('\n')) == std::string::npos) {

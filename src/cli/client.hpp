@@ -23,6 +23,9 @@ class Client {
   std::expected<void, std::string> connect(bool autostart);
   // Sends one request and returns the reply's `data`, or its error message.
   std::expected<nlohmann::json, std::string> request(const nlohmann::json& request);
+  // request() in two halves, for a caller that may stop waiting once the request is sent.
+  std::expected<void, std::string> send(const nlohmann::json& request);
+  std::expected<nlohmann::json, std::string> reply();
   // Makes a request blocked in another thread return an error now (the daemon still carries
   // out what it was asked); the connection is unusable afterwards. Safe from any thread once
   // connect() has returned.

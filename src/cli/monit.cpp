@@ -216,7 +216,9 @@ class ActionRunner {
     return std::exchange(outcome_, std::nullopt);
   }
 
-  // Abandons the running request (the daemon still completes it) and joins the thread.
+  // Abandons waiting for the running request's reply and joins the thread. The request
+  // itself is still sent, and the daemon carries it out: a key pressed just before quitting
+  // is not lost.
   void cancel() {
     {
       std::lock_guard lock(mutex_);
@@ -231,19 +233,20 @@ class ActionRunner {
     Outcome outcome;
     try {
       Client client(paths_);
-      auto connected = client.connect(/*autostart=*/false);
-      bool go = false;
+      auto sent = client.connect(/*autostart=*/false);
+      if (sent) sent = client.send(request);  // even when cancelled: the user asked for it
+      bool wait = false;
       {
         std::lock_guard lock(mutex_);
-        if (connected && !cancelled_) {
+        if (sent && !cancelled_) {
           client_ = &client;
-          go = true;
+          wait = true;
         }
       }
-      if (!connected) {
-        outcome.error = connected.error();
-      } else if (go) {
-        auto reply = client.request(request);
+      if (!sent) {
+        outcome.error = sent.error();
+      } else if (wait) {
+        auto reply = client.reply();
         outcome.ok = reply.has_value();
         if (!reply) outcome.error = reply.error();
       }

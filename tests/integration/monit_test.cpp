@@ -196,8 +196,20 @@ TEST_F(Monit, QuitsAtOnceWhileAStopIsStillUnderWay) {
       << screen();
   keys("q");  // monit abandons the reply instead of waiting for it
   expectCleanExit();
-  EXPECT_EQ(instance("stubborn").value("status", ""), "stopping");
+  EXPECT_TRUE(waitFor([&] { return instance("stubborn").value("status", "") == "stopping"; }));
   ::kill(pid, SIGKILL);  // so that the teardown's `tend kill` need not wait either
+}
+
+TEST_F(Monit, AStopTypedRightBeforeQuittingIsStillCarriedOut) {
+  startSleeper("quick");
+  openShell(120, 40);
+  runMonit();
+  ASSERT_TRUE(waitFor([&] { return hasRow(">", {"quick", "online"}); })) << screen();
+  // Both keys in one read: monit quits before its action thread could have sent the stop.
+  ASSERT_EQ(tmux({"send-keys", "-t", "t", "-l", "sq"}).status, 0);
+  expectCleanExit();
+  EXPECT_TRUE(waitFor([&] { return instance("quick").value("status", "") == "stopped"; }))
+      << instance("quick");
 }
 
 TEST_F(Monit, RedrawsForANewSizeAndClipsToANarrowTerminal) {
