@@ -75,35 +75,38 @@ std::expected<CronSchedule, std::string> CronSchedule::parse(std::string_view te
   std::vector<std::string> fields;
   for (const std::string& part : split(text, ' '))
     if (!trim(part).empty()) fields.emplace_back(trim(part));
-  if (fields.size() != 5)
+  if (fields.size() != 5 && fields.size() != 6)
     return std::unexpected(
         fmt::format("'{}' has {} fields; it needs 5 (minute hour day-of-month month day-of-week), "
-                    "e.g. \"0 4 * * *\"",
+                    "e.g. \"0 4 * * *\", or 6 with seconds first",
                     text, fields.size()));
-  static const FieldRule kRules[] = {{"minute", 0, 59, nullptr, 0, 0},
+  static const FieldRule kRules[] = {{"second", 0, 59, nullptr, 0, 0},
+                                     {"minute", 0, 59, nullptr, 0, 0},
                                      {"hour", 0, 23, nullptr, 0, 0},
                                      {"day-of-month", 1, 31, nullptr, 0, 0},
                                      {"month", 1, 12, kMonthNames.data(), 12, 1},
                                      {"day-of-week", 0, 7, kDayNames.data(), 7, 0}};
+  // Five fields fire at second 0: they are the six-field form with "0" before them.
+  if (fields.size() == 5) fields.insert(fields.begin(), "0");
   CronSchedule s;
   std::bitset<8> weekdays;
-  bool ok[5] = {
-      parseField(fields[0], kRules[0], s.minutes_), parseField(fields[1], kRules[1], s.hours_),
-      parseField(fields[2], kRules[2], s.days_), parseField(fields[3], kRules[3], s.months_),
-      parseField(fields[4], kRules[4], weekdays)};
-  for (size_t i = 0; i < 5; ++i)
+  bool ok[6] = {
+      parseField(fields[0], kRules[0], s.seconds_), parseField(fields[1], kRules[1], s.minutes_),
+      parseField(fields[2], kRules[2], s.hours_),   parseField(fields[3], kRules[3], s.days_),
+      parseField(fields[4], kRules[4], s.months_),  parseField(fields[5], kRules[5], weekdays)};
+  for (size_t i = 0; i < 6; ++i)
     if (!ok[i])
       return std::unexpected(
           fmt::format("'{}': the {} field '{}' is not valid (numbers {}-{}{}, '*', ranges a-b, "
                       "steps /n, lists a,b)",
                       text, kRules[i].name, fields[i], kRules[i].low, kRules[i].high,
-                      i == 3   ? " or jan-dec"
-                      : i == 4 ? " or sun-sat"
+                      i == 4   ? " or jan-dec"
+                      : i == 5 ? " or sun-sat"
                                : ""));
   for (size_t d = 0; d < 7; ++d) s.weekdays_[d] = weekdays[d];
   if (weekdays[7]) s.weekdays_.set(0);
-  s.any_day_ = fields[2].starts_with('*');
-  s.any_weekday_ = fields[4].starts_with('*');
+  s.any_day_ = fields[3].starts_with('*');
+  s.any_weekday_ = fields[5].starts_with('*');
   return s;
 }
 
@@ -114,29 +117,33 @@ bool CronSchedule::dayMatches(const std::tm& t) const {
   return dom || dow;
 }
 
-bool CronSchedule::matches(const std::tm& t) const {
-  return minutes_[static_cast<size_t>(t.tm_min)] && hours_[static_cast<size_t>(t.tm_hour)] &&
-         months_[static_cast<size_t>(t.tm_mon + 1)] && dayMatches(t);
-}
-
 time_t CronSchedule::next(time_t after) const {
   std::tm t{};
   localtime_r(&after, &t);
-  t.tm_sec = 0;
-  t.tm_min += 1;
+  t.tm_sec += 1;
   t.tm_isdst = -1;
   time_t when = mktime(&t);
   const time_t limit = after + 5 * 366 * 24 * 3600;
-  // Skip whole months, days and hours that cannot match; each step normalises through mktime.
+  // Skip whole months, days, hours and minutes that cannot match; each step normalises
+  // through mktime.
   while (when != -1 && when <= limit) {
     if (!months_[static_cast<size_t>(t.tm_mon + 1)]) {
-      t.tm_mon += 1, t.tm_mday = 1, t.tm_hour = 0, t.tm_min = 0;
+      t.tm_mon += 1, t.tm_mday = 1, t.tm_hour = 0, t.tm_min = 0, t.tm_sec = 0;
     } else if (!dayMatches(t)) {
-      t.tm_mday += 1, t.tm_hour = 0, t.tm_min = 0;
+      t.tm_mday += 1, t.tm_hour = 0, t.tm_min = 0, t.tm_sec = 0;
     } else if (!hours_[static_cast<size_t>(t.tm_hour)]) {
-      t.tm_hour += 1, t.tm_min = 0;
+      t.tm_hour += 1, t.tm_min = 0, t.tm_sec = 0;
     } else if (!minutes_[static_cast<size_t>(t.tm_min)]) {
-      t.tm_min += 1;
+      t.tm_min += 1, t.tm_sec = 0;
+    } else if (t.tm_sec > 59 || !seconds_[static_cast<size_t>(t.tm_sec)]) {
+      // The next matching second of this minute, else the next minute.
+      int sec = t.tm_sec + 1;
+      while (sec < 60 && !seconds_[static_cast<size_t>(sec)]) ++sec;
+      if (sec < 60) {
+        t.tm_sec = sec;
+      } else {
+        t.tm_min += 1, t.tm_sec = 0;
+      }
     } else {
       return when;
     }

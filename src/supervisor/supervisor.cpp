@@ -2115,36 +2115,51 @@ class Supervisor::Impl {
   }
 
   // ---- cron_restart -------------------------------------------------------------------------
-  // One timer for every app's schedule, armed only while some app has one: it wakes at each
-  // whole minute of the wall clock and restarts the running instances of the apps whose
-  // schedule matches that minute (each restart recorded with its cause).
+  // One timer for every app's schedule, armed only while some app has one: it wakes just
+  // after the soonest time any schedule fires (at least once a minute, so a change of the
+  // wall clock is seen) and restarts the running instances of each app whose schedule fired
+  // since the last wake, each restart recorded with its cause.
 
   void armCron() {
-    bool any =
-        std::ranges::any_of(apps_, [](const auto& a) { return !a->spec.cron_restart.empty(); });
-    if (!any || cron_armed_) return;
-    cron_armed_ = true;
-    const int64_t now = clock_.wallMillis();
-    const int64_t wait = 60'000 - now % 60'000 + 50;  // just past the next whole minute
-    cron_timer_.expires_after(std::chrono::milliseconds(wait));
-    cron_timer_.async_wait([this](boost::system::error_code ec) {
+    const int64_t now_ms = clock_.wallMillis();
+    const time_t now = static_cast<time_t>(now_ms / 1000);
+    int64_t wait = 60'000;
+    bool any = false;
+    for (const auto& app : apps_) {
+      if (app->spec.cron_restart.empty()) continue;
+      any = true;
+      auto schedule = CronSchedule::parse(app->spec.cron_restart);
+      time_t when = schedule ? schedule->next(now) : -1;
+      if (when > 0) wait = std::min<int64_t>(wait, when * 1000 - now_ms + 50);  // just past it
+    }
+    if (!any) {
+      cron_timer_.cancel();
       cron_armed_ = false;
+      return;
+    }
+    if (!cron_armed_) cron_checked_ = now;  // times before this arming are not due
+    cron_armed_ = true;
+    // Re-arming cancels the wait before (its handler sees operation_aborted and returns).
+    cron_timer_.expires_after(std::chrono::milliseconds(std::max<int64_t>(wait, 1)));
+    cron_timer_.async_wait([this](boost::system::error_code ec) {
       if (ec) return;
+      cron_armed_ = false;
       cronTick();
       armCron();
     });
   }
 
   void cronTick() {
-    const time_t minute = static_cast<time_t>(clock_.wallMillis() / 60'000 * 60);
-    if (minute == cron_last_minute_) return;
-    cron_last_minute_ = minute;
-    std::tm local{};
-    localtime_r(&minute, &local);
+    const time_t now = static_cast<time_t>(clock_.wallMillis() / 1000);
+    const time_t since = cron_checked_;
+    cron_checked_ = now;
+    if (now <= since) return;  // nothing new, or the wall clock went back: nothing is due
     for (auto& app : apps_) {
       if (app->spec.cron_restart.empty() || !app->desired_running) continue;
       auto schedule = CronSchedule::parse(app->spec.cron_restart);
-      if (!schedule || !schedule->matches(local)) continue;
+      if (!schedule) continue;
+      time_t due = schedule->next(since);
+      if (due == -1 || due > now) continue;
       log_.info("{}: cron_restart '{}'", app->spec.name, app->spec.cron_restart);
       for (auto& inst : app->instances)
         apply(
@@ -2221,7 +2236,7 @@ class Supervisor::Impl {
   asio::steady_timer sample_timer_;
   asio::steady_timer cron_timer_;
   bool cron_armed_ = false;
-  time_t cron_last_minute_ = 0;
+  time_t cron_checked_ = 0;  // wall-clock second up to which schedules were looked at
   std::map<std::string, std::string> base_env_;
   std::vector<std::unique_ptr<App>> apps_;
   std::map<pid_t, std::pair<int64_t, int>> by_pid_;           // pid -> app id, instance key

@@ -15,9 +15,10 @@ class Cron : public ::testing::Test {
     ::setenv("TZ", "UTC", 1);
     ::tzset();
   }
-  static time_t at(int y, int mo, int d, int h, int mi) {
+  static time_t at(int y, int mo, int d, int h, int mi, int sec = 0) {
     std::tm t{};
     t.tm_year = y - 1900, t.tm_mon = mo - 1, t.tm_mday = d, t.tm_hour = h, t.tm_min = mi;
+    t.tm_sec = sec;
     t.tm_isdst = -1;
     return mktime(&t);
   }
@@ -60,15 +61,34 @@ TEST_F(Cron, MonthsAndLeapDays) {
   EXPECT_EQ(next("0 0 30 2 *", at(2026, 1, 1, 0, 0)), -1);  // never
 }
 
+TEST_F(Cron, FiveFieldsFireAtSecondZero) {
+  EXPECT_EQ(next("* * * * *", at(2026, 11, 22, 10, 0, 0)), at(2026, 11, 22, 10, 1, 0));
+  EXPECT_EQ(next("* * * * *", at(2026, 11, 22, 10, 0, 59)), at(2026, 11, 22, 10, 1, 0));
+  EXPECT_EQ(next("30 4 * * *", at(2026, 11, 22, 4, 30, 1)), at(2026, 11, 23, 4, 30, 0));
+}
+
+TEST_F(Cron, SixFieldsPutSecondsFirstAsPm2Does) {
+  EXPECT_EQ(next("*/10 * * * * *", at(2026, 11, 22, 10, 0, 3)), at(2026, 11, 22, 10, 0, 10));
+  EXPECT_EQ(next("*/10 * * * * *", at(2026, 11, 22, 10, 0, 50)), at(2026, 11, 22, 10, 1, 0));
+  EXPECT_EQ(next("* * * * * *", at(2026, 11, 22, 10, 0, 59)), at(2026, 11, 22, 10, 1, 0));
+  EXPECT_EQ(next("30 0 4 * * *", at(2026, 11, 22, 4, 0, 30)), at(2026, 11, 23, 4, 0, 30));
+  EXPECT_EQ(next("15,45 * * * * mon", at(2026, 11, 22, 23, 59, 50)), at(2026, 11, 23, 0, 0, 15));
+  EXPECT_EQ(next("59 59 23 31 12 *", at(2026, 12, 31, 23, 59, 59)), at(2027, 12, 31, 23, 59, 59));
+}
+
 TEST_F(Cron, RefusesWhatIsNotCron) {
-  for (const char* bad : {"", "* * * *", "* * * * * *", "60 * * * *", "* 24 * * *", "* * 0 * *",
-                          "* * * 13 *", "* * * * 8", "*/0 * * * *", "5-1 * * * *", "a * * * *",
-                          "1,,2 * * * *", "* * * june *", "-1 * * * *"}) {
+  for (const char* bad :
+       {"", "* * * *", "* * * * * * *", "60 * * * * *", "60 * * * *", "* 24 * * *", "* * 0 * *",
+        "* * * 13 *", "* * * * 8", "*/0 * * * *", "5-1 * * * *", "a * * * *", "1,,2 * * * *",
+        "* * * june *", "-1 * * * *"}) {
     EXPECT_FALSE(CronSchedule::parse(bad).has_value()) << "'" << bad << "'";
   }
   auto e = CronSchedule::parse("0 25 * * *");
   ASSERT_FALSE(e.has_value());
   EXPECT_NE(e.error().find("the hour field '25'"), std::string::npos) << e.error();
+  e = CronSchedule::parse("61 0 25 * * *");
+  ASSERT_FALSE(e.has_value());
+  EXPECT_NE(e.error().find("the second field '61'"), std::string::npos) << e.error();
 }
 
 }  // namespace

@@ -709,12 +709,13 @@ TEST(AppValidation, ReadsACronSchedule) {
   EXPECT_EQ(appOf("cron_restart: \"*/15 0-6,22 1-31/2 * 0-7\"").cron_restart,
             "*/15 0-6,22 1-31/2 * 0-7");
   EXPECT_EQ(appOf("cron_restart: \"0 4 * JAN mon-fri\"").cron_restart, "0 4 * JAN mon-fri");
+  EXPECT_EQ(appOf("cron_restart: \"*/30 * * * * *\"").cron_restart, "*/30 * * * * *");  // PM2's
 }
 
 TEST(AppValidation, RefusesAMalformedCronSchedule) {
   expectError(oneApp("cron_restart: \"0 4 * *\""),
               "tend.yaml:4:19: cron_restart '0 4 * *' has 4 fields; it needs 5 (minute hour "
-              "day-of-month month day-of-week), e.g. \"0 4 * * *\"");
+              "day-of-month month day-of-week), e.g. \"0 4 * * *\", or 6 with seconds first");
   expectError(oneApp("cron_restart: \"60 4 * * *\""),
               "tend.yaml:4:19: cron_restart '60 4 * * *': the minute field '60' is not valid "
               "(numbers 0-59, '*', ranges a-b, steps /n, lists a,b)");
