@@ -7,6 +7,7 @@
 
 #include "cli/table.hpp"
 #include "common/duration.hpp"
+#include "common/text.hpp"
 
 namespace tend::monit {
 namespace {
@@ -36,34 +37,6 @@ size_t charColumns(uint32_t cp) {
   if (in(kZero)) return 0;
   if (in(kWide)) return 2;
   return 1;
-}
-
-// Decodes one UTF-8 code point at s[i]; returns its length, or 0 when the bytes there are
-// not valid UTF-8 (truncated, overlong, a surrogate, or beyond U+10FFFF).
-size_t decodeUtf8(std::string_view s, size_t i, uint32_t& cp) {
-  auto c = static_cast<unsigned char>(s[i]);
-  size_t len;
-  uint32_t min;
-  if (c < 0x80) {
-    cp = c;
-    return 1;
-  } else if ((c & 0xE0) == 0xC0) {
-    cp = c & 0x1Fu, len = 2, min = 0x80;
-  } else if ((c & 0xF0) == 0xE0) {
-    cp = c & 0x0Fu, len = 3, min = 0x800;
-  } else if ((c & 0xF8) == 0xF0) {
-    cp = c & 0x07u, len = 4, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  for (size_t k = 1; k < len; ++k) {
-    auto cc = static_cast<unsigned char>(s[i + k]);
-    if ((cc & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (cc & 0x3Fu);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
 }
 
 // Builds one row of at most `width` columns. `base` (reverse video for the selected row)

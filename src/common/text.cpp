@@ -41,6 +41,32 @@ std::string toLower(std::string_view s) {
   return out;
 }
 
+size_t decodeUtf8(std::string_view s, size_t i, uint32_t& cp) {
+  auto c = static_cast<unsigned char>(s[i]);
+  size_t len;
+  uint32_t min;
+  if (c < 0x80) {
+    cp = c;
+    return 1;
+  } else if ((c & 0xE0) == 0xC0) {
+    cp = c & 0x1Fu, len = 2, min = 0x80;
+  } else if ((c & 0xF0) == 0xE0) {
+    cp = c & 0x0Fu, len = 3, min = 0x800;
+  } else if ((c & 0xF8) == 0xF0) {
+    cp = c & 0x07u, len = 4, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (i + len > s.size()) return 0;
+  for (size_t k = 1; k < len; ++k) {
+    auto cc = static_cast<unsigned char>(s[i + k]);
+    if ((cc & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (cc & 0x3Fu);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return len;
+}
+
 std::string shellQuote(std::string_view word) {
   bool plain = !word.empty();
   for (char c : word) {

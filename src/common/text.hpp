@@ -1,6 +1,8 @@
 #pragma once
 // Small string helpers shared by every area.
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,6 +13,9 @@ std::string_view trim(std::string_view s);
 std::vector<std::string> split(std::string_view s, char sep);
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
 std::string toLower(std::string_view s);
+// Decodes one UTF-8 code point at s[i]; returns its length, or 0 when the bytes there are
+// not valid UTF-8 (truncated, overlong, a surrogate, or beyond U+10FFFF).
+size_t decodeUtf8(std::string_view s, size_t i, uint32_t& cp);
 // Quotes a word for /bin/sh when it needs it, for showing commands to people.
 std::string shellQuote(std::string_view word);
 // Signal names: "SIGTERM", "TERM", "15" -> 15; 0 when unknown.

@@ -94,11 +94,9 @@ std::optional<int> parseStatusLine(std::string_view line) {
 
 std::string probeOutputLine(std::string_view output) {
   constexpr size_t kMax = 200;
-  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!output.empty() && blank(output.back())) output.remove_suffix(1);
-  size_t nl = output.rfind('\n');
-  if (nl != std::string_view::npos) output.remove_prefix(nl + 1);
-  while (!output.empty() && blank(output.front())) output.remove_prefix(1);
+  output = trim(output);
+  if (size_t nl = output.rfind('\n'); nl != std::string_view::npos)
+    output = trim(output.substr(nl + 1));
   std::string line;
   if (output.size() > kMax) {
     output.remove_prefix(output.size() - kMax);
@@ -109,28 +107,16 @@ std::string probeOutputLine(std::string_view output) {
   }
   // Valid UTF-8 (the message goes into JSON), control characters as spaces.
   for (size_t i = 0; i < output.size();) {
-    auto c = static_cast<unsigned char>(output[i]);
-    size_t len = c < 0x80           ? 1
-                 : (c >> 5) == 0x6  ? 2
-                 : (c >> 4) == 0xE  ? 3
-                 : (c >> 3) == 0x1E ? 4
-                                    : 0;
-    bool valid = len > 0 && i + len <= output.size();
-    for (size_t k = 1; valid && k < len; ++k)
-      valid = (static_cast<unsigned char>(output[i + k]) & 0xC0) == 0x80;
-    if (valid && len > 1) {  // no overlong forms, surrogates or code points past U+10FFFF
-      auto c1 = static_cast<unsigned char>(output[i + 1]);
-      valid = !(len == 2 && c < 0xC2) && !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0) &&
-              !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90) && c <= 0xF4;
-    }
-    if (!valid) {
+    uint32_t cp = 0;
+    size_t len = decodeUtf8(output, i, cp);
+    if (len == 0) {
       line += '?';
       ++i;
-    } else if (len == 1) {
-      line += c < 0x20 || c == 0x7F ? ' ' : static_cast<char>(c);
-      ++i;
     } else {
-      line.append(output.substr(i, len));
+      if (cp < 0x20 || cp == 0x7F)
+        line += ' ';
+      else
+        line.append(output.substr(i, len));
       i += len;
     }
   }

@@ -17,7 +17,6 @@
 #include <fstream>
 #include <mutex>
 #include <random>
-#include <set>
 #include <sstream>
 #include <thread>
 
@@ -74,10 +73,11 @@ bool portFree(int port) {
   return ok;
 }
 
-// Reserves `port` against the other test processes ctest runs beside this one: a socket bound
-// to an abstract name per port, held until this process ends (the kernel frees it then, even
-// after a crash). Without it two tests could pick the same free port in the same moment.
-bool reserveAcrossProcesses(int port) {
+// Reserves `port` for this process: a socket bound to an abstract name per port, held until
+// the process ends (the kernel frees it then, even after a crash). False when this process or
+// another test process that ctest runs beside it holds it already: a test takes several ports
+// before it binds any, and two tests could pick the same free port in the same moment.
+bool reserve(int port) {
   static std::vector<UniqueFd> held;
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return false;
@@ -95,7 +95,6 @@ bool reserveAcrossProcesses(int port) {
 int freePortRun(int count) {
   static std::mt19937 rng(static_cast<unsigned>(::getpid()) ^
                           static_cast<unsigned>(std::time(nullptr)));
-  static std::set<int> handed_out;
   static std::mutex mutex;
   std::lock_guard lock(mutex);
   for (int attempt = 0; attempt < 200; ++attempt) {
@@ -103,17 +102,10 @@ int freePortRun(int count) {
     // (32768 and up), from which parallel tests' outgoing connections take local ports.
     int base = 10000 + static_cast<int>(rng() % (10000 - static_cast<unsigned>(count)));
     bool ok = true;
-    // Nor one this process handed out already: a test takes several before it binds any.
-    for (int i = 0; i < count && ok; ++i) ok = !handed_out.contains(base + i) && portFree(base + i);
-    if (!ok) continue;
-    // Nor one another test process holds: a reservation that fails part-way keeps the ports
-    // it got (they stay out of everyone's way) and the search goes on.
-    for (int i = 0; i < count && ok; ++i) {
-      ok = reserveAcrossProcesses(base + i);
-      if (ok) handed_out.insert(base + i);
-    }
-    if (!ok) continue;
-    return base;
+    for (int i = 0; i < count && ok; ++i) ok = portFree(base + i);
+    // A reservation that fails part-way keeps the ports it got (out of everyone's way).
+    for (int i = 0; i < count && ok; ++i) ok = reserve(base + i);
+    if (ok) return base;
   }
   return 0;
 }
