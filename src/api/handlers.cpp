@@ -5,7 +5,10 @@
 
 #include "common/clock.hpp"
 #include "common/files.hpp"
+#include "common/text.hpp"
 #include "config/config.hpp"
+#include "supervisor/apply_plan.hpp"
+#include "supervisor/port_allocator.hpp"
 
 namespace tend {
 namespace {
@@ -15,6 +18,15 @@ Supervisor::Reply toLine(Handlers::ReplyLine reply) {
   return [reply = std::move(reply)](Supervisor::Result r) {
     reply(r ? okReply(*r) : errorReply(r.error()));
   };
+}
+
+// The "listen" list of a gateway or api section.
+std::vector<std::string> listOf(const nlohmann::json& section) {
+  std::vector<std::string> out;
+  if (section.contains("listen") && section["listen"].is_array())
+    for (const auto& a : section["listen"])
+      if (a.is_string()) out.push_back(a.get<std::string>());
+  return out;
 }
 
 std::string formatErrors(const ConfigErrors& errors) {
@@ -110,21 +122,76 @@ void Handlers::start(const Request& req, const ReplyLine& reply) {
     reply(errorReply("no apps to start"));
     return;
   }
+  applyApps(req, std::move(apps), reply);
+}
+
+void Handlers::applyApps(const Request& req, std::vector<Supervisor::Apply> apps,
+                         const ReplyLine& reply) {
+  PlanRequest wanted;
+  for (const auto& a : apps) wanted.apps.push_back({a.spec, a.run});
+  if (req.args.contains("gateway")) wanted.gateway_listen = listOf(req.args["gateway"]);
+  if (req.args.contains("api")) wanted.api_listen = listOf(req.args["api"]);
+  wanted.prune = req.args.value("prune", false);
+  PlanCurrent current;
+  for (auto& snap : supervisor_.snapshots())
+    current.apps.push_back({std::move(snap.spec), snap.desired_running, std::move(snap.ports)});
+  if (hooks_.listen_addresses) {
+    nlohmann::json now = hooks_.listen_addresses();
+    current.gateway_listen = listOf(now.value("gateway", nlohmann::json::object()));
+    current.api_listen = listOf(now.value("api", nlohmann::json::object()));
+  }
+  SocketPortProbe probe;
+  PlanChecks checks{[&probe](uint16_t port) { return probe.isFree(port); }, hooks_.address_free};
+  ApplyPlan plan = planApply(wanted, current, checks);
+  if (!plan.ok()) {
+    reply(errorReply(join(plan.errors, "; ") + "; nothing was changed"));
+    return;
+  }
+  const bool with_plan = req.args.value("plan", false);
+  if (req.args.value("dry_run", false)) {
+    reply(okReply({{"plan", plan.toJson()}, {"dry_run", true}}));
+    return;
+  }
   if (req.args.contains("gateway") && hooks_.configure_gateway) {
     std::string err = hooks_.configure_gateway(req.args["gateway"]);
     if (!err.empty()) {
-      reply(errorReply(err + "; nothing was started"));
+      reply(errorReply(err + "; nothing was changed"));
       return;
     }
   }
   if (req.args.contains("api") && hooks_.configure_api) {
     std::string err = hooks_.configure_api(req.args["api"]);
     if (!err.empty()) {
-      reply(errorReply(err + "; nothing was started"));
+      reply(errorReply(err + "; no app was changed"));
       return;
     }
   }
-  supervisor_.apply(std::move(apps), toLine(reply), req.args.value("wait", false));
+  // Apps the plan does not touch are left out: an apply never restarts them.
+  std::erase_if(apps, [&](const Supervisor::Apply& a) {
+    const PlannedApp* p = plan.find(a.spec.name);
+    return p && p->action == PlanAction::Unchanged && !a.run;
+  });
+  std::vector<std::string> removed;
+  for (const auto& p : plan.apps)
+    if (p.action == PlanAction::Remove) removed.push_back(p.name);
+  auto carryOut = [this, apps = std::move(apps), wait = req.args.value("wait", false), with_plan,
+                   planned = plan.toJson(), reply]() mutable {
+    Supervisor::Reply done = [reply, with_plan, planned](Supervisor::Result r) {
+      if (!r) return reply(errorReply(r.error()));
+      reply(okReply(with_plan ? nlohmann::json{{"plan", planned}, {"apps", *r}} : *r));
+    };
+    if (apps.empty()) return done(supervisor_.list());
+    supervisor_.apply(std::move(apps), std::move(done), wait);
+  };
+  if (removed.empty()) return carryOut();
+  // Pruned apps go first (their ports and hosts are the new apps' to take).
+  auto left = std::make_shared<size_t>(removed.size());
+  auto next = std::make_shared<decltype(carryOut)>(std::move(carryOut));
+  for (const auto& name : removed)
+    supervisor_.remove(name, [left, next, name, this](Supervisor::Result r) {
+      if (!r) log_.warn("prune: {}: {}", name, r.error());
+      if (--*left == 0) (*next)();
+    });
 }
 
 void Handlers::save(const ReplyLine& reply) {

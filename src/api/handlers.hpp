@@ -26,6 +26,10 @@ class Handlers {
     std::function<nlohmann::json(const std::string& app)> gateway_stats;
     // Applies a config's api section ({"listen": [...], "token_file": "..."}); "" or why not.
     std::function<std::string(const nlohmann::json& api)> configure_api;
+    // The addresses the gateway and the API listen on now ({"gateway": [...], "api": [...]}).
+    std::function<nlohmann::json()> listen_addresses;
+    // Whether "host:port" could be listened on (nothing else holds it).
+    std::function<bool(const std::string& address)> address_free;
     // A one-time login link to the dashboard ({"url": ...}), or why there is none.
     std::function<std::expected<nlohmann::json, std::string>()> dashboard_link;
   };
@@ -35,6 +39,9 @@ class Handlers {
 
  private:
   void start(const Request& request, const ReplyLine& reply);
+  // The apply of a start that brings apps: plan, check, then carry out (see apply_plan.hpp).
+  void applyApps(const Request& request, std::vector<Supervisor::Apply> apps,
+                 const ReplyLine& reply);
   void save(const ReplyLine& reply);
   void resurrect(const ReplyLine& reply);
 

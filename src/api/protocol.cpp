@@ -29,7 +29,10 @@ const std::map<std::string, std::vector<Field>, std::less<>>& commands() {
         {"apps", Type::Array, false},
         {"gateway", Type::Object, false},
         {"api", Type::Object, false},
-        {"wait", Type::Bool, false}}},
+        {"wait", Type::Bool, false},
+        {"plan", Type::Bool, false},  // reply {"plan", "apps"} instead of the list alone
+        {"dry_run", Type::Bool, false},
+        {"prune", Type::Bool, false}}},
       {"stop", {{"target", Type::String, true}}},
       {"restart", {{"target", Type::String, true}}},
       {"reload", {{"target", Type::String, true}}},

@@ -37,6 +37,11 @@ int runCli(int argc, char** argv) {
                     "with the reason when one fails to start");
   c_start->add_flag("--watch", start.watch, "Restart when files in the working directory change");
   c_start->add_option("--max-memory", start.max_memory, "Restart above this RSS, e.g. 512M");
+  c_start->add_flag("--dry-run", start.dry_run,
+                    "Print the plan (apps added, changed field by field, unchanged; the gateway's "
+                    "and API's moves) and change nothing");
+  c_start->add_flag("--prune", start.prune,
+                    "With a config file: delete the apps that run now but are not in it");
   c_start->add_flag("--json", start.json, "Print JSON");
   c_start->callback([&] { run = [&] { return cmdStart(start); }; });
 

@@ -26,6 +26,7 @@
 #include "config/pm2.hpp"
 #include "daemon/daemon.hpp"
 #include "logs/log_reader.hpp"
+#include "supervisor/apply_plan.hpp"
 #include "supervisor/dependency_graph.hpp"
 
 namespace tend {
@@ -116,11 +117,34 @@ std::optional<json> configStartRequest(const std::string& path, const std::strin
   return request;
 }
 
-int startConfigFile(const std::string& path, const std::string& pm2_env, bool as_json, bool wait) {
+// Sends a start that brings apps (an apply: see apply_plan.hpp) and prints its plan, then
+// the list; with --dry-run only the plan. `what` names the file or the app for the header.
+int sendApply(json request, const StartOptions& o, const std::string& what) {
+  request["plan"] = true;
+  if (o.wait) request["wait"] = true;
+  if (o.dry_run) request["dry_run"] = true;
+  if (o.prune) request["prune"] = true;
+  auto reply = call(request);
+  if (!reply) return fail(reply.error());
+  const json& plan = (*reply)["plan"];
+  if (o.json) {
+    printJson(o.dry_run ? plan : (*reply)["apps"]);
+    return kExitOk;
+  }
+  std::printf("%s %s:\n%s", o.dry_run ? "Plan for" : "Applied", what.c_str(),
+              formatPlan(plan).c_str());
+  if (o.dry_run) {
+    std::printf("(--dry-run: nothing was changed)\n");
+    return kExitOk;
+  }
+  printTable((*reply)["apps"]);
+  return kExitOk;
+}
+
+int startConfigFile(const std::string& path, const std::string& pm2_env, const StartOptions& o) {
   auto request = configStartRequest(path, pm2_env, "started");
   if (!request) return kExitFailed;
-  if (wait) (*request)["wait"] = true;
-  return printList(call(*request), as_json);
+  return sendApply(std::move(*request), o, path);
 }
 
 bool isConfigFile(const std::string& target) {
@@ -209,9 +233,7 @@ int startNew(const StartOptions& o, const std::string& cwd, json run, std::strin
     std::fputs(formatErrors(spec.error()).c_str(), stderr);
     return kExitUsage;
   }
-  json request{{"cmd", "start"}, {"apps", json::array({toJson(*spec)})}};
-  if (o.wait) request["wait"] = true;
-  return printList(call(request), o.json);
+  return sendApply({{"cmd", "start"}, {"apps", json::array({toJson(*spec)})}}, o, spec->name);
 }
 
 }  // namespace
@@ -231,7 +253,12 @@ int cmdStart(const StartOptions& o) {
                    "not to a config file; set them in the file\n");
       return kExitUsage;
     }
-    return startConfigFile(o.target, pm2_env, o.json, o.wait);
+    return startConfigFile(o.target, pm2_env, o);
+  }
+  if (o.prune) {
+    std::fprintf(stderr, "tend: --prune takes a config file ('%s' is not one)\n",
+                 o.target.c_str());
+    return kExitUsage;
   }
   if (exists && S_ISREG(st.st_mode)) {
     std::string script = absolutePath(o.target);
@@ -256,6 +283,9 @@ int cmdStart(const StartOptions& o) {
     for (const auto& a : o.args) run.push_back(a);
     return startNew(o, cwd, run, o.target);
   }
+  if (o.dry_run)
+    return fail(fmt::format("--dry-run takes a config file or a new script; '{}' is neither",
+                            o.target));
   json request{{"cmd", "start"}, {"target", o.target}};
   if (o.wait) request["wait"] = true;
   auto reply = call(request);

@@ -24,6 +24,8 @@ struct StartOptions {
   std::string max_memory;
   std::vector<std::string> args;
   bool json = false;
+  bool dry_run = false;  // print the plan, change nothing
+  bool prune = false;    // a config file's apply deletes the apps not in it
 };
 
 int cmdStart(const StartOptions& options);

@@ -81,6 +81,7 @@ std::string ApiService::configure(const nlohmann::json& section) {
   if (!token) return token.error();
   if (std::string err = http_->configure(listen); !err.empty()) return err;
   auth_.setToken(*token);
+  listen_ = listen;
   nlohmann::json saved{{"listen", listen}, {"token_file", token_file}};
   if (auto r = writeFileAtomically(apiStatePath(paths_), saved.dump(2) + "\n"); !r)
     log_.warn("{}", r.error());

@@ -42,6 +42,8 @@ class ApiService {
   // The section saved by the last daemon, if any.
   void restore();
   std::expected<nlohmann::json, std::string> dashboardLink();
+  // The listen addresses of the section applied last (empty while the API is off).
+  const std::vector<std::string>& configuredListen() const { return listen_; }
   std::string metrics() const;
   void close();
 
@@ -56,6 +58,7 @@ class ApiService {
   EventHub hub_;
   ApiAuth auth_;
   std::unique_ptr<HttpApi> http_;
+  std::vector<std::string> listen_;
   int64_t started_ms_;
 };
 

@@ -4,6 +4,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <netdb.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include "daemon/gateway_link.hpp"
 #include "daemon/lock_file.hpp"
 #include "gateway/gateway.hpp"
+#include "gateway/router.hpp"
 #include "store/state_store.hpp"
 #include "supervisor/port_allocator.hpp"
 #include "supervisor/spawner.hpp"
@@ -60,6 +62,30 @@ std::vector<std::string> loadGatewayListen(const Paths& paths, Logger& log) {
     log.warn("{} is not a gateway section; the gateway stays off", paths.gateway);
   }
   return listen;
+}
+
+// Whether `address` ("host:port") can be listened on now: a bind test, as the listener
+// itself would do it (SO_REUSEADDR, so TIME_WAIT does not count as taken).
+bool canListen(const std::string& address) {
+  auto parsed = parseListenAddress(address);
+  if (!parsed) return true;  // malformed: the section's own validation says so
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+  addrinfo* found = nullptr;
+  const std::string port = std::to_string(parsed->port);
+  if (::getaddrinfo(parsed->host.c_str(), port.c_str(), &hints, &found) != 0 || !found)
+    return true;  // unresolvable: configure() reports it
+  bool free = true;
+  for (addrinfo* a = found; a && free; a = a->ai_next) {
+    UniqueFd fd(::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol));
+    if (!fd) continue;
+    int one = 1;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    free = ::bind(fd.get(), a->ai_addr, a->ai_addrlen) == 0;
+  }
+  ::freeaddrinfo(found);
+  return free;
 }
 
 }  // namespace
@@ -170,6 +196,11 @@ int runDaemon(const DaemonOptions& options) {
     return j;
   };
   hooks.configure_api = [&](const nlohmann::json& section) { return api.configure(section); };
+  hooks.listen_addresses = [&] {
+    return nlohmann::json{{"gateway", {{"listen", gateway_listen}}},
+                          {"api", {{"listen", api.configuredListen()}}}};
+  };
+  hooks.address_free = canListen;
   hooks.dashboard_link = [&] { return api.dashboardLink(); };
   Handlers handlers(supervisor, paths, log, std::move(hooks));
   api.start(handlers, gateway);

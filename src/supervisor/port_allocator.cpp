@@ -121,37 +121,4 @@ void PortAllocator::release(const std::string& app) {
   by_app_.erase(it);
 }
 
-std::expected<uint16_t, std::string> PortAllocator::allocateExtra(const std::string& app,
-                                                                  const PortSpec& spec) {
-  auto isFreeHere = [&](uint16_t port) { return ownerOf(port).empty() && probe_.isFree(port); };
-  auto search = [&](uint16_t first, uint16_t last) -> uint16_t {
-    for (uint32_t p = first; p <= last; ++p)
-      if (isFreeHere(static_cast<uint16_t>(p))) return static_cast<uint16_t>(p);
-    return 0;
-  };
-  uint16_t port = 0;
-  if (spec.kind == PortSpec::Kind::Range) port = search(spec.first, spec.last);
-  if (spec.kind == PortSpec::Kind::Auto && spec.first) port = search(spec.first, spec.last);
-  if (!port) port = search(PortSpec::kAutoFirst, PortSpec::kAutoLast);
-  if (!port)
-    return std::unexpected(fmt::format("no free port for a new instance of {} in {}-{}", app,
-                                       PortSpec::kAutoFirst, PortSpec::kAutoLast));
-  claim(app, {port});
-  return port;
-}
-
-void PortAllocator::releasePort(const std::string& app, uint16_t port) {
-  auto it = by_app_.find(app);
-  if (it == by_app_.end()) return;
-  auto& mine = it->second;
-  auto p = std::find(mine.begin(), mine.end(), port);
-  if (p == mine.end()) return;
-  mine.erase(p);
-  // The same port may be held twice (a fixed port shared by instances): keep the owner then.
-  if (std::find(mine.begin(), mine.end(), port) == mine.end()) {
-    auto o = owner_.find(port);
-    if (o != owner_.end() && o->second == app) owner_.erase(o);
-  }
-}
-
 }  // namespace tend

@@ -2,6 +2,9 @@
 // PortAllocator hands out the ports of each app's instances: a fixed port, one port per
 // instance from a range, or free ports found in an `auto` range. Two apps never get the
 // same port, and a port some other process already listens on is reported, not taken.
+// Ports are stable: instance i keeps the port it holds across restarts, reloads and
+// scaling (allocate keeps the held ones in instance order), and no two instances of an app
+// hold one port unless the spec is a fixed port they share.
 //
 // Whether a port is free on the machine comes from a PortProbe, so tests need no sockets.
 // Not thread-safe.
@@ -41,12 +44,6 @@ class PortAllocator {
   // Claims ports recorded before (e.g. from the store after a daemon restart), unprobed.
   void claim(const std::string& app, const std::vector<uint16_t>& ports);
   void release(const std::string& app);
-  // One more port for `app` beside those it holds (the replacement a reload runs beside an
-  // instance): a free one of its range or auto range when there is a spare, else any free
-  // port of the default auto range.
-  std::expected<uint16_t, std::string> allocateExtra(const std::string& app, const PortSpec& spec);
-  // Gives back one port of `app` (no-op when it does not hold it).
-  void releasePort(const std::string& app, uint16_t port);
   const std::vector<uint16_t>& portsOf(const std::string& app) const;
 
  private:

@@ -9,6 +9,9 @@
 #include <cstring>
 #include <string>
 
+#include <fmt/format.h>
+
+#include "common/files.hpp"
 #include "common/unique_fd.hpp"
 
 namespace tend {
@@ -48,6 +51,31 @@ std::optional<uint64_t> processStartTicks(pid_t pid) {
   std::string rest;
   if (!readStat(pid, rest)) return std::nullopt;
   return field(rest, 22);
+}
+
+std::vector<pid_t> processesWithEnvironment(const std::string& name, const std::string& value) {
+  std::vector<pid_t> out;
+  const std::string entry = name + "=" + value;
+  DIR* dir = ::opendir("/proc");
+  if (!dir) return out;
+  while (dirent* e = ::readdir(dir)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    auto environ = readFile(fmt::format("/proc/{}/environ", e->d_name));
+    if (!environ) continue;
+    // Entries are NUL-terminated: look for a whole one.
+    const std::string& text = *environ;
+    for (size_t at = 0; at < text.size();) {
+      size_t end = text.find('\0', at);
+      if (end == std::string::npos) end = text.size();
+      if (std::string_view(text).substr(at, end - at) == entry) {
+        out.push_back(static_cast<pid_t>(std::atoi(e->d_name)));
+        break;
+      }
+      at = end + 1;
+    }
+  }
+  ::closedir(dir);
+  return out;
 }
 
 ProcessTable ProcessTable::read() {

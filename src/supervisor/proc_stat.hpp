@@ -7,12 +7,17 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace tend {
 
 // Field 22 of /proc/<pid>/stat (clock ticks after boot); nullopt when no such process.
 std::optional<uint64_t> processStartTicks(pid_t pid);
+
+// The processes whose environment holds the entry `name=value` exactly (read from
+// /proc/<pid>/environ; processes that cannot be read are passed over).
+std::vector<pid_t> processesWithEnvironment(const std::string& name, const std::string& value);
 
 // One snapshot of every process on the machine: parent links, CPU ticks and RSS.
 class ProcessTable {

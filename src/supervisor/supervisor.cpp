@@ -22,6 +22,7 @@
 
 #include "common/cron.hpp"
 #include "common/duration.hpp"
+#include "common/fault.hpp"
 #include "common/text.hpp"
 #include "config/config.hpp"
 #include "logs/line_splitter.hpp"
@@ -207,18 +208,24 @@ struct Instance {
   bool running() const { return pid > 0; }
 };
 
-// `tend reload` of one app: instances are replaced `reload_batch` at a time. For each, a
-// replacement is started beside the old instance; once it is online the old one is taken
-// out of service (the gateway sends it nothing new), drained of the gateway's requests in
-// flight (at most kill_timeout), stopped, and the replacement takes its place. If a
-// replacement does not get online, it is stopped, the old instance keeps running and the
-// reload ends with the reason.
+// `tend reload` of one app: instances are replaced `reload_batch` at a time, each keeping
+// its port. Where the new process can listen beside the old one (the instances share a
+// socket or SO_REUSEPORT, or have no port), a replacement is started beside the old
+// instance; once it is online the old one is taken out of service (the gateway sends it
+// nothing new), drained of the gateway's requests in flight (at most kill_timeout),
+// stopped, and the replacement takes its place; a replacement that does not get online is
+// stopped and the old instance keeps running. Where it cannot (a port of its own), the old
+// instance is drained the same way and then restarted in place on its own port, while the
+// app's other instances carry the traffic; one that does not get back online ends the
+// reload there, with the reason.
 struct SlotReload {
-  enum class Phase { Starting, Draining, StoppingOld, Aborting };
+  enum class Phase { Starting, Draining, StoppingOld, Aborting, Restarting };
   int slot = 0;
   Phase phase = Phase::Starting;
+  bool in_place = false;     // restarted on its own port instead of replaced beside
+  bool finished = false;     // done (or abandoned): the job forgets it
+  uint64_t run_before = 0;   // in place: the run that is replaced
   std::unique_ptr<Instance> replacement;
-  bool own_port = false;  // the replacement got a port of its own (a port per instance)
   TimePoint drain_deadline{};
 };
 
@@ -287,7 +294,8 @@ class Supervisor::Impl {
         ports_(d.probe),
         sigchld_(d.io, SIGCHLD),
         sample_timer_(d.io),
-        cron_timer_(d.io) {
+        cron_timer_(d.io),
+        recheck_timer_(d.io) {
     for (char** e = environ; e && *e; ++e) {
       std::string kv(*e);
       size_t eq = kv.find('=');
@@ -347,15 +355,23 @@ class Supervisor::Impl {
       ports_.claim(app->spec.name, held);
       apps_.push_back(std::move(app));
     }
-    // Processes recorded for instances that no longer exist: stop them, never orphan them.
+    // Processes recorded for instances that no longer exist (a reload's replacement among
+    // them): stop them, never orphan them.
+    std::set<pid_t> known;
     for (const auto& [key, row] : by_key) {
       if (row.pid > 0 && processStartTicks(row.pid) == row.start_ticks) {
-        log_.warn("stopping leftover process {} (app id {}, instance {})", row.pid, row.app_id,
-                  row.index);
+        log_.warn("stopping leftover process {} (app id {}, {} {})", row.pid, row.app_id,
+                  row.index >= kReplacementKey ? "a reload's new instance" : "instance",
+                  row.index % kReplacementKey);
         killLeftover(row.pid);
+        known.insert(row.pid);
       }
       (void)store_.removeInstance(row.app_id, row.index);
     }
+    for (const auto& app : apps_)
+      for (const auto& inst : app->instances)
+        if (inst->adopted) known.insert(inst->pid);
+    stopUnrecorded(known);
     for (auto& app : apps_) {
       App& a = *app;
       if (a.desired_running) startDependencies(a);
@@ -620,6 +636,7 @@ class Supervisor::Impl {
   static Supervisor::AppSnapshot snapshotOf(const App& app) {
     Supervisor::AppSnapshot snap;
     snap.spec = app.spec;
+    snap.desired_running = app.desired_running;
     for (const auto& inst : app.instances) {
       snap.statuses.push_back(inst->machine.status());
       snap.ports.push_back(inst->port);
@@ -739,23 +756,34 @@ class Supervisor::Impl {
       return;
     }
     const int old = static_cast<int>(app->instances.size());
-    app->spec = spec;
-    (void)store_.updateApp(app->id, toJson(spec), app->desired_running);
+    std::vector<uint16_t> ports;
     if (count > old) {
-      for (int i = old; i < count; ++i) app->instances.push_back(makeInstance(*app, i));
-      auto ports = ports_.allocate(name, spec.port, count);
-      if (!ports) {
-        app->instances.resize(static_cast<size_t>(old));
-        done(std::unexpected(fmt::format("{}: {}", name, ports.error())));
+      // Each instance keeps its port; the new ones get theirs by index, never a sibling's.
+      auto got = ports_.allocate(name, spec.port, count);
+      if (!got) {
+        done(std::unexpected(fmt::format("{}: {}; nothing was changed", name, got.error())));
         return;
       }
+      ports = std::move(*got);
+    }
+    if (auto r = store_.updateApp(app->id, toJson(spec), app->desired_running); !r) {
+      (void)ports_.allocate(name, app->spec.port, old);
+      done(std::unexpected(fmt::format("{}: cannot record the new instance count ({}); nothing "
+                                       "was changed",
+                                       name, r.error())));
+      return;
+    }
+    app->spec = spec;
+    if (count > old) {
+      for (int i = old; i < count; ++i) app->instances.push_back(makeInstance(*app, i));
       for (int i = old; i < count; ++i)
         app->instances[static_cast<size_t>(i)]->port =
-            ports->empty() ? 0 : (*ports)[static_cast<size_t>(i)];
+            ports.empty() ? 0 : ports[static_cast<size_t>(i)];
       if (app->desired_running)
         for (int i = old; i < count; ++i)
           apply(*app, *app->instances[static_cast<size_t>(i)],
                 app->instances[static_cast<size_t>(i)]->machine.start());
+      faultPoint("scale-started");
     } else {
       for (int i = count; i < old; ++i)
         apply(*app, *app->instances[static_cast<size_t>(i)],
@@ -822,6 +850,9 @@ class Supervisor::Impl {
     std::map<std::string, std::string> env = base_env_;
     for (const auto& [k, v] : app.spec.env) env[k] = v;
     env["TEND_APP_NAME"] = app.spec.name;
+    // Marks every process this daemon starts (inherited by theirs), so that one left by a
+    // daemon that died before it could record it is found when the next one starts.
+    env[std::string(kSupervisedByVariable)] = paths_.home;
     env["TEND_INSTANCE"] = std::to_string(inst.index);
     env["TEND_INSTANCES"] = std::to_string(app.instances.size());
     if (inst.port) {
@@ -876,6 +907,18 @@ class Supervisor::Impl {
     inst.run = ++runs_;
     inst.adopted = false;
     inst.start_ticks = processStartTicks(*pid).value_or(0);
+    faultPoint("spawn-unrecorded");
+    // A process the store does not know could outlive a crash of the daemon unseen: one
+    // that cannot be recorded does not stay running.
+    if (auto recorded = recordInstance(app, inst); !recorded) {
+      ops_.signalGroup(*pid, SIGKILL);  // reaped as an unknown child
+      inst.pid = 0;
+      spawnFailed(app, inst,
+                  fmt::format("cannot record its process in the state database ({}); it was "
+                              "stopped",
+                              recorded.error()));
+      return;
+    }
     inst.started_at = clock_.now();
     inst.started_wall = clock_.wallMillis();
     inst.cpu = 0;
@@ -894,7 +937,6 @@ class Supervisor::Impl {
     }
     inst.out_reader->start();
     inst.err_reader->start();
-    persistInstance(app, inst);
     sampleSoon();
     if (app.watcher) app.watcher->settle();
     log_.info("{}[{}]: started pid {}", app.spec.name, inst.index, *pid);
@@ -1158,9 +1200,17 @@ class Supervisor::Impl {
     });
   }
 
+  // The store's row of a reload's replacement: its own, beside the old instance's, so a
+  // daemon that comes back knows both processes.
+  static int replacementRow(int slot) { return kReplacementKey + slot; }
+
+  std::expected<void, std::string> recordInstance(const App& app, const Instance& inst) {
+    const int row_index = isReplacement(app, inst) ? replacementRow(inst.index) : inst.index;
+    return store_.putInstance({app.id, row_index, inst.pid, inst.start_ticks, inst.port});
+  }
+
   void persistInstance(const App& app, const Instance& inst) {
-    StateStore::InstanceRow row{app.id, inst.index, inst.pid, inst.start_ticks, inst.port};
-    if (auto r = store_.putInstance(row); !r)
+    if (auto r = recordInstance(app, inst); !r)
       log_.error("{}[{}]: cannot record instance: {}", app.spec.name, inst.index, r.error());
   }
 
@@ -1213,7 +1263,10 @@ class Supervisor::Impl {
     }
     if (t.changed && t.status != Status::Starting && t.status != Status::Online)
       inst.probes->stop();
-    if (t.from == Status::Starting && t.status != Status::Online && !t.reason.empty()) {
+    const bool before_ready = t.from == Status::Starting ||
+                              (t.from == Status::Online && t.changed && !stableForWait(app, inst));
+    if (before_ready && t.status != Status::Online && !t.reason.empty() &&
+        !completedOneShot(app, inst)) {
       noteFailedStart(app, inst, t.reason);
       if (!t.changed) checkWaiters();
     }
@@ -1347,6 +1400,24 @@ class Supervisor::Impl {
           i->pidfd.reset();
           leaderExited(*a, *i, ExitStatus{});
         });
+  }
+
+  // Processes this home's daemons started (kSupervisedByVariable) that no record names: a
+  // daemon died between their spawn and its record. Their groups are stopped.
+  void stopUnrecorded(const std::set<pid_t>& known_groups) {
+    std::set<pid_t> stopped;
+    for (pid_t pid : processesWithEnvironment(std::string(kSupervisedByVariable), paths_.home)) {
+      if (pid == ::getpid()) continue;
+      const pid_t group = ::getpgid(pid);
+      if (group <= 0 || group == ::getpgrp() || known_groups.contains(group) ||
+          stopped.contains(group))
+        continue;
+      log_.warn("stopping process group {} (pid {}): started by a daemon of {} that died "
+                "before it could record it",
+                group, pid, paths_.home);
+      killLeftover(group);
+      stopped.insert(group);
+    }
   }
 
   void killLeftover(pid_t pgid) {
@@ -1524,7 +1595,7 @@ class Supervisor::Impl {
     ReloadJob& job = *app.reload;
     for (auto& s : job.active) progressSlot(app, job, s);
     // Finished slots go: the replacement took the old instance's place, or was discarded.
-    std::erase_if(job.active, [](const SlotReload& s) { return !s.replacement; });
+    std::erase_if(job.active, [](const SlotReload& s) { return s.finished; });
     while (!job.failed && !job.todo.empty() &&
            static_cast<int>(job.active.size()) < app.spec.reload_batch) {
       int slot = job.todo.front();
@@ -1550,6 +1621,17 @@ class Supervisor::Impl {
     }
     SlotReload s;
     s.slot = slot;
+    // A port of its own: the new process could not listen beside the old one.
+    if (old.port && app.spec.share_port == SharePort::None) {
+      s.in_place = true;
+      s.run_before = old.run;
+      log_.info("{}[{}]: reload: restarting pid {} on its port {} once drained", app.spec.name,
+                slot, old.pid, old.port);
+      startDrain(app, s);
+      job.active.push_back(std::move(s));
+      drainOld(app, job.active.back());  // at once when nothing is in flight
+      return;
+    }
     const int key = old.key >= kReplacementKey ? slot : slot + kReplacementKey;
     s.replacement = std::make_unique<Instance>(io_, app.spec, slot, key);
     Instance& fresh = *s.replacement;
@@ -1557,27 +1639,26 @@ class Supervisor::Impl {
     fresh.err_log = old.err_log;
     makeProbes(app, fresh);
     fresh.restarts = old.restarts;
-    if (old.port && app.spec.share_port == SharePort::None) {
-      auto port = ports_.allocateExtra(app.spec.name, app.spec.port);
-      if (!port) {
-        job.errors.push_back(fmt::format("{}[{}]: {}", app.spec.name, slot, port.error()));
-        job.failed = true;
-        return;
-      }
-      fresh.port = *port;
-      s.own_port = true;
-    } else {
-      fresh.port = old.port;
-    }
-    log_.info("{}[{}]: reload: starting a new instance{} beside pid {}", app.spec.name, slot,
-              s.own_port ? fmt::format(" on port {}", fresh.port) : "", old.pid);
+    fresh.port = old.port;  // a shared socket or SO_REUSEPORT (or none)
+    log_.info("{}[{}]: reload: starting a new instance beside pid {}", app.spec.name, slot,
+              old.pid);
     job.active.push_back(std::move(s));
     // The reference stays valid: `active` does not grow again before this returns.
     apply(app, fresh, fresh.machine.start());
   }
 
+  // Takes a slot's old instance out of the gateway's rotation; drainOld stops it once its
+  // requests in flight are done.
+  void startDrain(App& app, SlotReload& s) {
+    s.phase = SlotReload::Phase::Draining;
+    s.drain_deadline = clock_.now() + app.spec.kill_timeout;
+    app.draining.insert(s.slot);
+    servingChanged(app);
+  }
+
   void progressSlot(App& app, ReloadJob& job, SlotReload& s) {
-    if (!s.replacement) return;
+    if (s.finished) return;
+    if (s.in_place) return progressInPlace(app, job, s);
     Instance& fresh = *s.replacement;
     const Status fs = fresh.machine.status();
     if (s.slot >= static_cast<int>(app.instances.size()) &&
@@ -1588,22 +1669,19 @@ class Supervisor::Impl {
     if (s.phase == SlotReload::Phase::Aborting) {
       if (fresh.running() || !settledStatus(fresh.machine.status())) return;
       closeInstanceIo(fresh);
-      if (s.own_port) ports_.releasePort(app.spec.name, fresh.port);
-      if (s.slot < static_cast<int>(app.instances.size()))  // the store holds the one that stays
-        persistInstance(app, *app.instances[static_cast<size_t>(s.slot)]);
+      (void)store_.removeInstance(app.id, replacementRow(s.slot));
       s.replacement.reset();
+      s.finished = true;
       return;
     }
     Instance& old = *app.instances[static_cast<size_t>(s.slot)];
     switch (s.phase) {
       case SlotReload::Phase::Starting:
         if (fs == Status::Online) {
-          s.phase = SlotReload::Phase::Draining;
-          s.drain_deadline = clock_.now() + app.spec.kill_timeout;
-          app.draining.insert(s.slot);
+          faultPoint("reload-both-running");
           log_.info("{}[{}]: reload: the new instance (pid {}) is online; draining pid {}",
                     app.spec.name, s.slot, fresh.pid, old.pid);
-          servingChanged(app);
+          startDrain(app, s);
           drainOld(app, s);
         } else if (fs != Status::Starting) {
           std::string why = fresh.machine.lastReason();
@@ -1625,22 +1703,64 @@ class Supervisor::Impl {
         swapIn(app, s);
         break;
       case SlotReload::Phase::Aborting:
-        break;  // handled above
+      case SlotReload::Phase::Restarting:
+        break;  // handled above / in place only
     }
   }
 
+  // A slot restarted on its own port: drained, restarted, and done once it is online again.
+  void progressInPlace(App& app, ReloadJob& job, SlotReload& s) {
+    if (s.slot >= static_cast<int>(app.instances.size())) {  // scaled down meanwhile
+      app.draining.erase(s.slot);
+      s.finished = true;
+      return;
+    }
+    Instance& inst = *app.instances[static_cast<size_t>(s.slot)];
+    if (s.phase == SlotReload::Phase::Aborting) {  // abortReload: left as it is
+      app.draining.erase(s.slot);
+      s.finished = true;
+      return;
+    }
+    if (s.phase == SlotReload::Phase::Draining) {
+      drainOld(app, s);
+      return;
+    }
+    const Status st = inst.machine.status();
+    if (st == Status::Starting || st == Status::Stopping) return;
+    s.finished = true;
+    if (st == Status::Online && inst.run != s.run_before) {
+      log_.info("{}[{}]: reload: pid {} is online on port {}", app.spec.name, s.slot, inst.pid,
+                inst.port);
+      appsChanged();
+      return;
+    }
+    const std::string why = inst.machine.lastReason();
+    job.errors.push_back(fmt::format("{}[{}]: did not get back online after the reload's restart{}",
+                                     app.spec.name, s.slot, why.empty() ? "" : " (" + why + ")"));
+    job.failed = true;
+  }
+
   // Stops the old instance once the gateway has no request in flight to it (or at the
-  // drain deadline); polled every kDrainPoll while it has.
+  // drain deadline); polled every kDrainPoll while it has. In place, it is restarted.
   void drainOld(App& app, SlotReload& s) {
     Instance& old = *app.instances[static_cast<size_t>(s.slot)];
-    const size_t busy =
-        (in_flight_ && old.port && s.own_port) ? in_flight_(app.spec.name, old.port) : 0;
+    // Requests in flight are counted by port: only a port of its own tells them apart.
+    const size_t busy = (in_flight_ && old.port && app.spec.share_port == SharePort::None)
+                            ? in_flight_(app.spec.name, old.port)
+                            : 0;
     if (busy > 0 && clock_.now() < s.drain_deadline) {
       auto timer = std::make_shared<asio::steady_timer>(io_, kDrainPoll);
       timer->async_wait([this, id = app.id, timer](boost::system::error_code ec) {
         if (ec) return;
         if (App* a = findById(id)) advanceReload(*a);
       });
+      return;
+    }
+    if (s.in_place) {
+      s.phase = SlotReload::Phase::Restarting;
+      app.draining.erase(s.slot);  // it is stopping: out of the rotation by its status
+      apply(app, old, old.machine.limitExceeded("reload"));
+      faultPoint("reload-restarting");
       return;
     }
     s.phase = SlotReload::Phase::StoppingOld;
@@ -1650,12 +1770,12 @@ class Supervisor::Impl {
   // The old instance stopped: the replacement takes its slot.
   void swapIn(App& app, SlotReload& s) {
     auto& place = app.instances[static_cast<size_t>(s.slot)];
-    const uint16_t old_port = place->port;
     closeInstanceIo(*place);
-    if (s.own_port) ports_.releasePort(app.spec.name, old_port);
     place = std::move(s.replacement);
+    s.finished = true;
     app.draining.erase(s.slot);
-    persistInstance(app, *place);
+    persistInstance(app, *place);  // first: the new pid is never unrecorded
+    (void)store_.removeInstance(app.id, replacementRow(s.slot));
     recordRestart(app, *place, "reload", /*with_exit=*/false);
     if (event_)
       event_({{"type", "restart"},
@@ -1760,10 +1880,41 @@ class Supervisor::Impl {
         Status s = inst->machine.status();
         if (s == Status::Stopping) return false;
         if (s == Status::Starting && (w.online || !inst->machine.awaitingReady())) return false;
+        if (w.online && s == Status::Online && !stableForWait(*app, *inst)) {
+          recheckWaitersAt(inst->started_at + app->spec.min_uptime);
+          return false;
+        }
       }
       if (!replacementsSettled(*app)) return false;
     }
     return true;
+  }
+
+  // An instance with no ready check of its own (no `ready`, no port, spawned by tend) is
+  // online as soon as it runs: for --wait it counts once it has run for min_uptime, so an
+  // app that exits at once fails the wait instead of passing it.
+  bool stableForWait(const App& app, const Instance& inst) const {
+    if (app.spec.ready || inst.port || isExternal(app)) return true;
+    return clock_.now() - inst.started_at >= app.spec.min_uptime;
+  }
+
+  // A one-shot (autorestart false or on-failure) that exited with code 0: done as designed.
+  static bool completedOneShot(const App& app, const Instance& inst) {
+    return app.spec.autorestart != AutoRestart::Always &&
+           inst.machine.status() == Status::Stopped && inst.last_exit && inst.last_exit->clean();
+  }
+
+  void recheckWaitersAt(TimePoint when) {
+    if (recheck_armed_ && recheck_at_ <= when) return;
+    recheck_armed_ = true;
+    recheck_at_ = when;
+    recheck_timer_.expires_after(std::max(Duration(1), std::chrono::duration_cast<Duration>(
+                                                           when - clock_.now())));
+    recheck_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      recheck_armed_ = false;
+      checkWaiters();
+    });
   }
 
   // A start that ended other than online: a --wait reply fails with it.
@@ -1822,7 +1973,8 @@ class Supervisor::Impl {
         for (int64_t id : w->ids)
           if (App* a = findById(id))
             for (const auto& inst : a->instances)
-              if (a->desired_running && inst->machine.status() != Status::Online)
+              if (a->desired_running && inst->machine.status() != Status::Online &&
+                  !completedOneShot(*a, *inst))
                 failures.push_back(fmt::format(
                     "{}[{}]: {}{}", a->spec.name, inst->index, statusName(inst->machine.status()),
                     inst->machine.lastReason().empty() ? ""
@@ -2235,6 +2387,9 @@ class Supervisor::Impl {
   asio::signal_set sigchld_;
   asio::steady_timer sample_timer_;
   asio::steady_timer cron_timer_;
+  asio::steady_timer recheck_timer_;  // a --wait waiting for an instance to run min_uptime
+  bool recheck_armed_ = false;
+  TimePoint recheck_at_{};
   bool cron_armed_ = false;
   time_t cron_checked_ = 0;  // wall-clock second up to which schedules were looked at
   std::map<std::string, std::string> base_env_;

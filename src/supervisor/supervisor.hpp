@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/clock.hpp"
@@ -32,6 +33,11 @@ class io_context;
 }
 
 namespace tend {
+
+// Every process the daemon starts has this variable set to its TEND_HOME (and passes it on
+// to its own children): a daemon that starts finds, by it, the processes a crashed one had
+// started but not recorded, and stops them.
+inline constexpr std::string_view kSupervisedByVariable = "TEND_SUPERVISED_BY";
 
 class Supervisor {
  public:
@@ -55,6 +61,9 @@ class Supervisor {
   // At daemon start: loads the apps from the store and reconciles with what is running.
   // Processes left from a previous daemon are stopped (their output pipes died with it),
   // and every app that should run is started again: never two copies, never an orphan.
+  // That includes the replacements of a reload in progress (recorded beside the old
+  // instances) and any process marked with kSupervisedByVariable for this home that no
+  // record names (spawned right before a crash).
   void restore();
 
   // Creates apps that do not exist and updates those whose spec changed (restarting their
@@ -106,6 +115,7 @@ class Supervisor {
     std::vector<Status> statuses;  // one per instance
     std::vector<uint16_t> ports;   // one per instance (0: none), assigned even while stopped
     std::string last_reason;       // the newest reason any instance gave
+    bool desired_running = false;
   };
   std::optional<AppSnapshot> snapshot(const std::string& name) const;
   std::vector<AppSnapshot> snapshots() const;

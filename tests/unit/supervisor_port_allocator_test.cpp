@@ -107,28 +107,30 @@ TEST_F(PortAllocatorTest, ClaimedPortsFromTheStoreAreRespected) {
   ASSERT_FALSE(r);
 }
 
-TEST_F(PortAllocatorTest, AnExtraPortComesFromASpareInTheRangeThenFromTheAutoRange) {
-  ASSERT_TRUE(ports.allocate("a", range(3001, 3003), 2));  // 3001, 3002
-  auto spare = ports.allocateExtra("a", range(3001, 3003));
-  ASSERT_TRUE(spare);
-  EXPECT_EQ(*spare, 3003);
-  // The range is full now: the next comes from tend's auto range, and nobody else gets it.
-  auto outside = ports.allocateExtra("a", range(3001, 3003));
-  ASSERT_TRUE(outside);
-  EXPECT_GE(*outside, PortSpec::kAutoFirst);
-  EXPECT_FALSE(ports.allocate("b", fixed(*outside), 1));
-  // Given back, a port is free for another app again.
-  ports.releasePort("a", 3001);
-  EXPECT_TRUE(ports.allocate("b", fixed(3001), 1));
-  EXPECT_FALSE(ports.allocate("c", fixed(3003), 1));
+TEST_F(PortAllocatorTest, ScalingKeepsEachInstancesPortAndNeverHandsOutASiblings) {
+  auto two = ports.allocate("a", range(5001, 5003), 2);
+  ASSERT_TRUE(two);
+  // The instances' own processes listen there now: the probe says taken, they keep them.
+  probe.busy = {5001, 5002};
+  auto three = ports.allocate("a", range(5001, 5003), 3);
+  ASSERT_TRUE(three);
+  EXPECT_EQ(*three, (std::vector<uint16_t>{5001, 5002, 5003}));
+  auto back = ports.allocate("a", range(5001, 5003), 2);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, (std::vector<uint16_t>{5001, 5002}));
+  EXPECT_TRUE(ports.allocate("b", fixed(5003), 1));  // given back when scaled down
 }
 
-TEST_F(PortAllocatorTest, ReleasingOneOfASharedPortsCopiesKeepsItOwned) {
-  ASSERT_TRUE(ports.allocate("a", fixed(3000), 2));  // two instances on one shared port
-  ports.releasePort("a", 3000);
-  EXPECT_FALSE(ports.allocate("b", fixed(3000), 1));
-  ports.releasePort("a", 3000);
-  EXPECT_TRUE(ports.allocate("b", fixed(3000), 1));
+TEST_F(PortAllocatorTest, AutoPortsStayWithTheirInstanceWhenScaled) {
+  auto two = ports.allocate("a", autoIn(6000, 6009), 2);
+  ASSERT_TRUE(two);
+  probe.busy = {(*two)[0], (*two)[1]};
+  auto three = ports.allocate("a", autoIn(6000, 6009), 3);
+  ASSERT_TRUE(three);
+  EXPECT_EQ((*three)[0], (*two)[0]);
+  EXPECT_EQ((*three)[1], (*two)[1]);
+  EXPECT_NE((*three)[2], (*two)[0]);
+  EXPECT_NE((*three)[2], (*two)[1]);
 }
 
 }  // namespace
