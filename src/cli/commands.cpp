@@ -256,8 +256,7 @@ int cmdStart(const StartOptions& o) {
     return startConfigFile(o.target, pm2_env, o);
   }
   if (o.prune) {
-    std::fprintf(stderr, "tend: --prune takes a config file ('%s' is not one)\n",
-                 o.target.c_str());
+    std::fprintf(stderr, "tend: --prune takes a config file ('%s' is not one)\n", o.target.c_str());
     return kExitUsage;
   }
   if (exists && S_ISREG(st.st_mode)) {
@@ -284,8 +283,8 @@ int cmdStart(const StartOptions& o) {
     return startNew(o, cwd, run, o.target);
   }
   if (o.dry_run)
-    return fail(fmt::format("--dry-run takes a config file or a new script; '{}' is neither",
-                            o.target));
+    return fail(
+        fmt::format("--dry-run takes a config file or a new script; '{}' is neither", o.target));
   json request{{"cmd", "start"}, {"target", o.target}};
   if (o.wait) request["wait"] = true;
   auto reply = call(request);

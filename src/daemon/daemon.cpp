@@ -1,10 +1,10 @@
 #include "daemon/daemon.hpp"
 
+#include <netdb.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <netdb.h>
 #include <sys/un.h>
 #include <unistd.h>
 

@@ -94,6 +94,7 @@ json ApplyPlan::toJson() const {
   for (const auto& a : apps) {
     json j{{"name", a.name}, {"action", std::string(planActionName(a.action))}, {"run", a.run}};
     if (a.action == PlanAction::Change) {
+      j["reload"] = a.reload;
       json changes = json::array();
       for (const auto& c : a.changes)
         changes.push_back({{"field", c.field}, {"before", c.before}, {"after", c.after}});
@@ -121,13 +122,23 @@ std::vector<FieldChange> specChanges(const AppSpec& before, const AppSpec& after
     const json y = b.contains(key) ? b[key] : json(nullptr);
     if (x == y) continue;
     if (key == "env") {
-      out.push_back({key, "", envChange(x.is_object() ? x : json::object(),
-                                        y.is_object() ? y : json::object())});
+      out.push_back(
+          {key, "",
+           envChange(x.is_object() ? x : json::object(), y.is_object() ? y : json::object())});
       continue;
     }
     out.push_back({key, valueText(x), valueText(y)});
   }
   return out;
+}
+
+bool reloadable(const std::vector<FieldChange>& changes) {
+  static constexpr std::array<std::string_view, 11> kFields = {
+      "run",         "cwd",          "env",        "inherited_env", "ready",       "health",
+      "stop_signal", "kill_timeout", "max_memory", "cron_restart",  "reload_batch"};
+  return std::ranges::all_of(changes, [](const FieldChange& c) {
+    return std::ranges::find(kFields, c.field) != kFields.end();
+  });
 }
 
 ApplyPlan planApply(const PlanRequest& request, const PlanCurrent& current,
@@ -148,6 +159,8 @@ ApplyPlan planApply(const PlanRequest& request, const PlanCurrent& current,
     } else {
       p.changes = specChanges(it->second->spec, item.spec);
       p.action = p.changes.empty() ? PlanAction::Unchanged : PlanAction::Change;
+      p.reload = p.action == PlanAction::Change && item.run && it->second->desired_running &&
+                 reloadable(p.changes);
     }
     plan.apps.push_back(std::move(p));
   }
@@ -191,16 +204,15 @@ ApplyPlan planApply(const PlanRequest& request, const PlanCurrent& current,
     for (uint16_t port : declaredPorts(item.spec)) {
       auto o = owner.find(port);
       if (o == owner.end() || reported) continue;
-      plan.errors.push_back(fmt::format("{}: port {} is already assigned to app '{}'", name, port,
-                                        o->second));
+      plan.errors.push_back(
+          fmt::format("{}: port {} is already assigned to app '{}'", name, port, o->second));
       reported = true;
     }
     if (!reported && checks.port_free && item.spec.start_cmd.empty()) {  // tend spawns it
       for (uint16_t port : instancePorts(item.spec)) {
         if (held.contains(port) || checks.port_free(port)) continue;
-        plan.errors.push_back(
-            fmt::format("{}: port {} is in use by another process (not one of tend's apps)", name,
-                        port));
+        plan.errors.push_back(fmt::format(
+            "{}: port {} is in use by another process (not one of tend's apps)", name, port));
         break;
       }
     }
@@ -211,8 +223,8 @@ ApplyPlan planApply(const PlanRequest& request, const PlanCurrent& current,
                                             name, host, o->second));
       for (const auto& listen : item.spec.on_demand->listen)
         if (auto o = host_owner.find("listen " + listen); o != host_owner.end())
-          plan.errors.push_back(fmt::format(
-              "{}: on_demand.listen: '{}' already routes to app '{}'", name, listen, o->second));
+          plan.errors.push_back(fmt::format("{}: on_demand.listen: '{}' already routes to app '{}'",
+                                            name, listen, o->second));
     }
   }
 
@@ -222,11 +234,9 @@ ApplyPlan planApply(const PlanRequest& request, const PlanCurrent& current,
       const bool kept = std::ranges::any_of(
           others, [&](const PlanCurrent::App* a) { return a->spec.name == dep.app; });
       if (!wanted.contains(dep.app) && !kept)
-        plan.errors.push_back(fmt::format("{}: depends_on: there is no app named '{}'{}",
-                                          item.spec.name, dep.app,
-                                          request.prune && running.contains(dep.app)
-                                              ? " (it would be removed)"
-                                              : ""));
+        plan.errors.push_back(fmt::format(
+            "{}: depends_on: there is no app named '{}'{}", item.spec.name, dep.app,
+            request.prune && running.contains(dep.app) ? " (it would be removed)" : ""));
     }
 
   // Addresses that move must be free.
@@ -253,11 +263,14 @@ std::string formatPlan(const json& plan) {
   for (const auto& a : plan.value("apps", json::array())) {
     const std::string action = a.value("action", "");
     const std::string name = a.value("name", "");
-    const char* mark = action == "add" ? "+" : action == "change" ? "~" : action == "remove" ? "-" : "=";
-    std::string what = action == "add"       ? "added"
-                       : action == "change"  ? "changed"
-                       : action == "remove"  ? "removed"
-                                             : "unchanged";
+    const char* mark = action == "add"      ? "+"
+                       : action == "change" ? "~"
+                       : action == "remove" ? "-"
+                                            : "=";
+    std::string what = action == "add"      ? "added"
+                       : action == "change" ? (a.value("reload", false) ? "reloaded" : "restarted")
+                       : action == "remove" ? "removed"
+                                            : "unchanged";
     if (action == "add" && !a.value("run", true)) what += " (starts on its first request)";
     std::vector<std::string> fields;
     for (const auto& c : a.value("changes", json::array())) {
@@ -265,8 +278,8 @@ std::string formatPlan(const json& plan) {
       if (field == "env")
         fields.push_back("env " + c.value("after", ""));
       else
-        fields.push_back(fmt::format("{} {} -> {}", field, c.value("before", ""),
-                                     c.value("after", "")));
+        fields.push_back(
+            fmt::format("{} {} -> {}", field, c.value("before", ""), c.value("after", "")));
     }
     out += fmt::format("{} {:<{}}  {}{}\n", mark, name, width, what,
                        fields.empty() ? "" : ": " + join(fields, "; "));

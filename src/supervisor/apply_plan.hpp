@@ -48,7 +48,7 @@ struct PlanCurrent {
 
 // The machine, as far as the plan needs it.
 struct PlanChecks {
-  std::function<bool(uint16_t port)> port_free;                   // nothing listens on it
+  std::function<bool(uint16_t port)> port_free;                  // nothing listens on it
   std::function<bool(const std::string& address)> address_free;  // "host:port" can be bound
 };
 
@@ -66,6 +66,7 @@ struct PlannedApp {
   PlanAction action = PlanAction::Unchanged;
   bool run = true;
   std::vector<FieldChange> changes;  // Change only
+  bool reload = false;  // Change of a running app: reloaded (no downtime), not restarted
 };
 
 struct AddressMove {
@@ -88,6 +89,12 @@ struct ApplyPlan {
 // with before and after as a person reads them. Fields that only say where an app was
 // started from (see kUncomparedFields) are not compared.
 std::vector<FieldChange> specChanges(const AppSpec& before, const AppSpec& after);
+
+// Whether an app whose spec changed by `changes` can be reloaded (its instances replaced
+// one at a time, as `tend reload` does) instead of stopped and started: only what a new
+// process picks up changed (command, cwd, env, probes, stop and limit settings), not its
+// instances, ports, routes, logs, restart policy or dependencies.
+bool reloadable(const std::vector<FieldChange>& changes);
 
 ApplyPlan planApply(const PlanRequest& request, const PlanCurrent& current,
                     const PlanChecks& checks);

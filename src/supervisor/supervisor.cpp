@@ -27,6 +27,7 @@
 #include "config/config.hpp"
 #include "logs/line_splitter.hpp"
 #include "logs/log_writer.hpp"
+#include "supervisor/apply_plan.hpp"
 #include "supervisor/dependency_graph.hpp"
 #include "supervisor/file_watcher.hpp"
 #include "supervisor/instance_probes.hpp"
@@ -222,9 +223,9 @@ struct SlotReload {
   enum class Phase { Starting, Draining, StoppingOld, Aborting, Restarting };
   int slot = 0;
   Phase phase = Phase::Starting;
-  bool in_place = false;     // restarted on its own port instead of replaced beside
-  bool finished = false;     // done (or abandoned): the job forgets it
-  uint64_t run_before = 0;   // in place: the run that is replaced
+  bool in_place = false;    // restarted on its own port instead of replaced beside
+  bool finished = false;    // done (or abandoned): the job forgets it
+  uint64_t run_before = 0;  // in place: the run that is replaced
   std::unique_ptr<Instance> replacement;
   TimePoint drain_deadline{};
 };
@@ -394,6 +395,15 @@ class Supervisor::Impl {
 
   void applySpecs(std::vector<Supervisor::Apply> items, Reply done, bool wait = false) {
     sortByDependencies(items);
+    // Errors of the reloads an apply starts: its reply waits for them (see settled()).
+    auto reload_errors = std::make_shared<std::vector<std::string>>();
+    done = [reload_errors, done = std::move(done)](const Result& r) {
+      if (r && !reload_errors->empty()) {
+        done(std::unexpected(join(*reload_errors, "; ")));
+        return;
+      }
+      done(r);
+    };
     std::set<int64_t> touched;
     std::vector<std::string> errors;
     for (auto& item : items) {
@@ -423,7 +433,19 @@ class Supervisor::Impl {
         continue;
       }
       touched.insert(app->id);
-      if (!(app->spec == item.spec)) {
+      if (!(app->spec == item.spec) && canReloadInto(*app, item)) {
+        // Only what a new process picks up changed: replaced one at a time, no downtime.
+        if (auto r = store_.updateApp(app->id, toJson(item.spec), true); !r) {
+          errors.push_back(fmt::format("{}: {}", item.spec.name, r.error()));
+          continue;
+        }
+        log_.info("{}: configuration changed; reloading", app->spec.name);
+        app->spec = item.spec;
+        appsChanged();
+        reload(app->spec.name, [reload_errors](const Result& r) {
+          if (!r) reload_errors->push_back(r.error());
+        });
+      } else if (!(app->spec == item.spec)) {
         (void)store_.updateApp(app->id, toJson(item.spec), item.run);
         log_.info("{}: configuration changed", app->spec.name);
         abortReload(*app, "its configuration changed");
@@ -439,6 +461,13 @@ class Supervisor::Impl {
       }
     }
     replyWhenSettled(touched, std::move(errors), std::move(done), {.online = wait});
+  }
+
+  // A changed spec is reloaded into a running app when only what a new process picks up
+  // changed (see reloadable()) and there is something online to keep serving.
+  bool canReloadInto(const App& app, const Supervisor::Apply& item) const {
+    return item.run && app.desired_running && anyOnline(app) && !isExternal(app) && !app.reload &&
+           !app.pending_spec && !app.pending_delete && reloadable(specChanges(app.spec, item.spec));
   }
 
   void command(const std::string& verb, const std::string& target, Reply done, bool wait = false) {
@@ -768,9 +797,10 @@ class Supervisor::Impl {
     }
     if (auto r = store_.updateApp(app->id, toJson(spec), app->desired_running); !r) {
       (void)ports_.allocate(name, app->spec.port, old);
-      done(std::unexpected(fmt::format("{}: cannot record the new instance count ({}); nothing "
-                                       "was changed",
-                                       name, r.error())));
+      done(
+          std::unexpected(fmt::format("{}: cannot record the new instance count ({}); nothing "
+                                      "was changed",
+                                      name, r.error())));
       return;
     }
     app->spec = spec;
@@ -1412,9 +1442,10 @@ class Supervisor::Impl {
       if (group <= 0 || group == ::getpgrp() || known_groups.contains(group) ||
           stopped.contains(group))
         continue;
-      log_.warn("stopping process group {} (pid {}): started by a daemon of {} that died "
-                "before it could record it",
-                group, pid, paths_.home);
+      log_.warn(
+          "stopping process group {} (pid {}): started by a daemon of {} that died "
+          "before it could record it",
+          group, pid, paths_.home);
       killLeftover(group);
       stopped.insert(group);
     }
@@ -1875,7 +1906,7 @@ class Supervisor::Impl {
     for (int64_t id : w.ids) {
       App* app = findById(id);
       if (!app) continue;
-      if (app->pending_spec || app->pending_delete) return false;
+      if (app->pending_spec || app->pending_delete || app->reload) return false;
       for (const auto& inst : app->instances) {
         Status s = inst->machine.status();
         if (s == Status::Stopping) return false;
@@ -1908,8 +1939,8 @@ class Supervisor::Impl {
     if (recheck_armed_ && recheck_at_ <= when) return;
     recheck_armed_ = true;
     recheck_at_ = when;
-    recheck_timer_.expires_after(std::max(Duration(1), std::chrono::duration_cast<Duration>(
-                                                           when - clock_.now())));
+    recheck_timer_.expires_after(
+        std::max(Duration(1), std::chrono::duration_cast<Duration>(when - clock_.now())));
     recheck_timer_.async_wait([this](boost::system::error_code ec) {
       if (ec) return;
       recheck_armed_ = false;

@@ -50,9 +50,10 @@ class Apply : public TendTest {
     return runProgram(args).out;
   }
   std::string listenApp(const std::string& name, const std::string& port, int instances = 1) {
-    return fmt::format("  - name: {}\n    run: [\"{}\", \"listen\", \"{}\"]\n    port: {}\n"
-                       "    instances: {}\n",
-                       name, testapp(), tag(), port, instances);
+    return fmt::format(
+        "  - name: {}\n    run: [\"{}\", \"listen\", \"{}\"]\n    port: {}\n"
+        "    instances: {}\n",
+        name, testapp(), tag(), port, instances);
   }
   std::string sleepApp(const std::string& name, const std::string& extra = "") {
     return fmt::format("  - name: {}\n    run: [\"{}\", \"sleep\", \"{}{}\"]\n", name, testapp(),
@@ -63,10 +64,9 @@ class Apply : public TendTest {
 TEST_F(Apply, AnApplyThatFailsItsChecksChangesNothingAtAll) {
   const int port = freePortRun(4);
   const int gateway = freePortRun(1), other_gateway = freePortRun(1);
-  std::string first = writeFile("a.yaml", fmt::format("gateway:\n  listen: 127.0.0.1:{}\napps:\n",
-                                                      gateway) +
-                                              listenApp("hello", std::to_string(port + 2)) +
-                                              sleepApp("keep"));
+  std::string first =
+      writeFile("a.yaml", fmt::format("gateway:\n  listen: 127.0.0.1:{}\napps:\n", gateway) +
+                              listenApp("hello", std::to_string(port + 2)) + sleepApp("keep"));
   RunResult r = tend({"start", first, "--wait"});
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   const std::vector<int> hello = pids("hello"), keep = pids("keep");
@@ -97,16 +97,16 @@ TEST_F(Apply, AnApplyThatFailsItsChecksChangesNothingAtAll) {
 
 TEST_F(Apply, ADryRunPrintsThePlanAndTheApplyDoesExactlyThat) {
   const int port = freePortRun(2), gateway = freePortRun(1);
-  std::string first = writeFile("tend.yaml", "apps:\n" + listenApp("web", std::to_string(port)) +
-                                                 sleepApp("keep"));
+  std::string first =
+      writeFile("tend.yaml", "apps:\n" + listenApp("web", std::to_string(port)) + sleepApp("keep"));
   RunResult r = tend({"start", first, "--wait"});
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   const std::vector<int> keep = pids("keep"), web = pids("web");
 
-  std::string next = writeFile(
-      "next.yaml", fmt::format("gateway:\n  listen: 127.0.0.1:{}\napps:\n", gateway) +
-                       listenApp("web", fmt::format("{}-{}", port, port + 1), 2) +
-                       sleepApp("keep") + sleepApp("added"));
+  std::string next =
+      writeFile("next.yaml", fmt::format("gateway:\n  listen: 127.0.0.1:{}\napps:\n", gateway) +
+                                 listenApp("web", fmt::format("{}-{}", port, port + 1), 2) +
+                                 sleepApp("keep") + sleepApp("added"));
   r = tend({"start", next, "--dry-run"});
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   for (const std::string& line :
@@ -186,6 +186,27 @@ TEST_F(Apply, InstancesKeepTheirPortsAcrossReloadAndScale) {
   EXPECT_EQ(processesWith(tag()).size(), 3u);
   ASSERT_EQ(tend({"reload", "web"}).status, 0);
   EXPECT_EQ(ports("web"), (std::vector<int>{port, port + 1, port + 2}));
+}
+
+TEST_F(Apply, AChangedEnvReloadsARunningAppOnItsPorts) {
+  const int port = freePortRun(2);
+  auto config = [&](const std::string& value) {
+    return writeFile("tend.yaml", "apps:\n" +
+                                      listenApp("web", fmt::format("{}-{}", port, port + 1), 2) +
+                                      "    env: { MODE: " + value + " }\n");
+  };
+  ASSERT_EQ(tend({"start", config("one"), "--wait"}).status, 0);
+  const std::vector<int> before = pids("web");
+  RunResult r = tend({"start", config("two")});
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("~ web  reloaded: env ~MODE"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("two"), std::string::npos) << "an env value was printed: " << r.out;
+  // The reply came once every instance was replaced.
+  EXPECT_TRUE(allOnline("web", 2)) << list().dump();
+  EXPECT_EQ(ports("web"), (std::vector<int>{port, port + 1}));
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_NE(pids("web")[i], before[i]);
+  RunResult d = tend({"describe", "web", "--json"});
+  EXPECT_NE(d.out.find("reload"), std::string::npos) << d.out;
 }
 
 TEST_F(Apply, AnInstanceThatDoesNotComeBackEndsTheReloadWithTheReason) {

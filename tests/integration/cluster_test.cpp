@@ -174,14 +174,14 @@ TEST_F(ClusterTest, ReusePortInstancesBindTheSamePortThemselves) {
 
 // With SO_REUSEPORT the new instance starts beside the old one; one that does not get
 // ready leaves the old one serving (its ready check is not fooled by the old instance's
-// listener on the same port: see the ready checks' ownership rule). (With a port per instance a reload restarts each in
-// place: see Apply.AnInstanceThatDoesNotComeBackEndsTheReloadWithTheReason.)
+// listener on the same port: see the ready checks' ownership rule). (With a port per instance a
+// reload restarts each in place: see
+// Apply.AnInstanceThatDoesNotComeBackEndsTheReloadWithTheReason.)
 TEST_F(ClusterTest, AReloadThatCannotGetANewInstanceReadyKeepsTheOldOnes) {
   const int port = freePortRun(1);
   const std::string flag = dir_ + "/broken";
   // The new process exits at once when the flag exists: it never gets ready.
-  const std::string config =
-      writeFile("tend.yaml", fmt::format(R"(apps:
+  const std::string config = writeFile("tend.yaml", fmt::format(R"(apps:
   - name: web
     run: ["/bin/sh", "-c", "if [ -e {} ]; then echo broken >&2; exit 3; fi; exec {} {}"]
     instances: 2
@@ -189,7 +189,7 @@ TEST_F(ClusterTest, AReloadThatCannotGetANewInstanceReadyKeepsTheOldOnes) {
     share_port: reuseport
     max_restarts: 1
 )",
-                                         flag, BACKEND_BINARY, tag(), port));
+                                                                flag, BACKEND_BINARY, tag(), port));
   RunResult r = tend({"start", config});
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   ASSERT_TRUE(waitFor([&] { return allOnline("web", 2); }));

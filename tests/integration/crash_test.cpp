@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <cstring>
+#include <filesystem>
 #include <set>
 
 #include <fmt/format.h>
@@ -51,8 +51,7 @@ class CrashSafety : public TendTest {
             if (i.value("pid", 0) > 0) listed.insert(i.value("pid", 0));
           tagged.clear();
           for (pid_t p : processesWith(tag())) tagged.insert(p);
-          return listed == tagged &&
-                 std::ranges::all_of(l, [](const json& i) {
+          return listed == tagged && std::ranges::all_of(l, [](const json& i) {
                    const std::string s = i.value("status", "");
                    return s == "online" || s == "stopped";
                  });

@@ -69,6 +69,22 @@ TEST_F(ApplyPlanTest, AChangedAppListsEachFieldThatDiffers) {
   EXPECT_EQ(fields["run"].second, "python3 -m http.server");
 }
 
+TEST_F(ApplyPlanTest, ARunningAppWhoseCommandOrEnvChangedIsReloadedNotRestarted) {
+  running(withPort(app("web"), 3001));
+  AppSpec next = withPort(app("web", "node server.js"), 3001);
+  next.env = {{"NODE_ENV", "production"}};
+  want(next);
+  EXPECT_TRUE(plan().find("web")->reload);
+  request.apps[0].spec.instances = 2;  // more instances: not a reload
+  EXPECT_FALSE(plan().find("web")->reload);
+  request.apps[0].spec.instances = 1;
+  request.apps[0].spec.port = PortSpec{PortSpec::Kind::Fixed, 3002, 3002};
+  EXPECT_FALSE(plan().find("web")->reload);
+  request.apps[0].spec.port = PortSpec{PortSpec::Kind::Fixed, 3001, 3001};
+  current.apps[0].desired_running = false;  // stopped: started with the new spec
+  EXPECT_FALSE(plan().find("web")->reload);
+}
+
 TEST_F(ApplyPlanTest, EnvChangesNameTheKeysButNeverTheValues) {
   AppSpec before = app("web");
   before.env = {{"KEEP", "1"}, {"SECRET", "hunter2"}, {"GONE", "x"}};
@@ -205,7 +221,7 @@ TEST(FormatPlan, ShowsEachAppAndEachMove) {
   request.gateway_listen = std::vector<std::string>{"127.0.0.1:8090"};
   std::string text = formatPlan(planApply(request, current, {}).toJson());
   EXPECT_EQ(text,
-            "~ web  changed: instances 1 -> 3\n"
+            "~ web  restarted: instances 1 -> 3\n"
             "+ api  added (starts on its first request)\n"
             "= db   unchanged\n"
             "  gateway moves from 127.0.0.1:8080 to 127.0.0.1:8090\n");
