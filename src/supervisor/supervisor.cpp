@@ -34,6 +34,7 @@
 #include "supervisor/instance_state.hpp"
 #include "supervisor/notify_socket.hpp"
 #include "supervisor/proc_stat.hpp"
+#include "supervisor/reload_coordinator.hpp"
 
 extern char** environ;
 
@@ -209,33 +210,14 @@ struct Instance {
   bool running() const { return pid > 0; }
 };
 
-// `tend reload` of one app: instances are replaced `reload_batch` at a time, each keeping
-// its port. Where the new process can listen beside the old one (the instances share a
-// socket or SO_REUSEPORT, or have no port), a replacement is started beside the old
-// instance; once it is online the old one is taken out of service (the gateway sends it
-// nothing new), drained of the gateway's requests in flight (at most kill_timeout),
-// stopped, and the replacement takes its place; a replacement that does not get online is
-// stopped and the old instance keeps running. Where it cannot (a port of its own), the old
-// instance is drained the same way and then restarted in place on its own port, while the
-// app's other instances carry the traffic; one that does not get back online ends the
-// reload there, with the reason.
-struct SlotReload {
-  enum class Phase { Starting, Draining, StoppingOld, Aborting, Restarting };
-  int slot = 0;
-  Phase phase = Phase::Starting;
-  bool in_place = false;    // restarted on its own port instead of replaced beside
-  bool finished = false;    // done (or abandoned): the job forgets it
-  uint64_t run_before = 0;  // in place: the run that is replaced
-  std::unique_ptr<Instance> replacement;
-  TimePoint drain_deadline{};
-};
-
+// `tend reload` of one app: what ReloadCoordinator decided, and the replacements it had
+// started (by slot), with the callers waiting for its end.
 struct ReloadJob {
-  std::vector<int> todo;  // slots not begun yet, in order
-  std::vector<SlotReload> active;
-  std::vector<std::string> errors;
+  explicit ReloadJob(ReloadCoordinator c) : coordinator(std::move(c)) {}
+  ReloadCoordinator coordinator;
+  std::map<int, std::unique_ptr<Instance>> replacements;
   std::vector<std::function<void(std::vector<std::string>)>> done;
-  bool failed = false;
+  bool poll_armed = false;  // a drain is polled (see kDrainPoll)
 };
 
 struct App {
@@ -244,7 +226,6 @@ struct App {
   bool desired_running = false;
   std::vector<std::unique_ptr<Instance>> instances;
   std::unique_ptr<ReloadJob> reload;
-  std::set<int> draining;  // slots whose old instance gets no new requests (during a reload)
   // on_demand.socket_activation or share_port: socket: bound once, kept across restarts
   UniqueFd activation_socket;
   std::optional<AppSpec> pending_spec;  // replace the spec once every instance stopped
@@ -705,8 +686,8 @@ class Supervisor::Impl {
         app->instances[static_cast<size_t>(slot)]->key == key)
       return app->instances[static_cast<size_t>(slot)].get();
     if (app->reload)
-      for (auto& s : app->reload->active)
-        if (s.replacement && s.replacement->key == key) return s.replacement.get();
+      for (auto& [slot, fresh] : app->reload->replacements)
+        if (fresh->key == key) return fresh.get();
     return nullptr;
   }
 
@@ -1549,8 +1530,14 @@ class Supervisor::Impl {
         finish({fmt::format("{}: cannot reload while its configuration changes", app->spec.name)});
         continue;
       }
-      auto job = std::make_unique<ReloadJob>();
-      for (const auto& inst : app->instances) job->todo.push_back(inst->index);
+      std::vector<int> slots;
+      for (const auto& inst : app->instances) slots.push_back(inst->index);
+      // A port of its own: a new process could not listen beside the old one.
+      const bool in_place =
+          app->spec.port.kind != PortSpec::Kind::None && app->spec.share_port == SharePort::None;
+      auto job = std::make_unique<ReloadJob>(ReloadCoordinator(app->spec.name, std::move(slots),
+                                                               app->spec.reload_batch, in_place,
+                                                               app->spec.kill_timeout));
       job->done.push_back(finish);
       app->reload = std::move(job);
       log_.info("{}: reloading {} instance(s), {} at a time", app->spec.name, app->instances.size(),
@@ -1565,16 +1552,16 @@ class Supervisor::Impl {
     std::vector<uint16_t> out;
     for (const auto& app : apps_) {
       if (app->spec.name != name) continue;
+      const ReloadJob* job = app->reload.get();
       for (const auto& inst : app->instances)
         if (inst->port && inst->machine.status() == Status::Online &&
-            !app->draining.count(inst->index))
+            !(job && job->coordinator.draining(inst->index)))
           out.push_back(inst->port);
-      if (app->reload)
-        for (const auto& s : app->reload->active)
-          if (s.replacement && s.replacement->port &&
-              s.replacement->machine.status() == Status::Online &&
-              s.phase != SlotReload::Phase::Aborting)
-            out.push_back(s.replacement->port);
+      if (job)
+        for (const auto& [slot, fresh] : job->replacements)
+          if (fresh->port && fresh->machine.status() == Status::Online &&
+              job->coordinator.replacementServes(slot))
+            out.push_back(fresh->port);
     }
     return out;
   }
@@ -1598,20 +1585,10 @@ class Supervisor::Impl {
                                [](const auto& i) { return i->machine.status() == Status::Online; });
   }
 
-  // Stops a reload where it is: replacements are stopped and discarded (those already in
-  // their slot stay), and its callers hear `why`.
+  // Stops a reload where it is (see ReloadCoordinator::abort); its callers hear `why`.
   void abortReload(App& app, const std::string& why) {
     if (!app.reload) return;
-    ReloadJob& job = *app.reload;
-    job.failed = true;
-    job.todo.clear();
-    job.errors.push_back(fmt::format("{}: reload stopped: {}", app.spec.name, why));
-    for (auto& s : job.active) {
-      if (!s.replacement || s.phase == SlotReload::Phase::Aborting) continue;
-      s.phase = SlotReload::Phase::Aborting;
-      app.draining.erase(s.slot);
-      apply(app, *s.replacement, s.replacement->machine.stop());
-    }
+    runReloadSteps(app, app.reload->coordinator.abort(why));
     servingChanged(app);
   }
 
@@ -1620,201 +1597,148 @@ class Supervisor::Impl {
   }
 
   // Moves a reload on; called after any transition of the app's instances and by the drain
-  // timer. Idempotent.
+  // poll. Idempotent.
   void advanceReload(App& app) {
     if (!app.reload) return;
-    ReloadJob& job = *app.reload;
-    for (auto& s : job.active) progressSlot(app, job, s);
-    // Finished slots go: the replacement took the old instance's place, or was discarded.
-    std::erase_if(job.active, [](const SlotReload& s) { return s.finished; });
-    while (!job.failed && !job.todo.empty() &&
-           static_cast<int>(job.active.size()) < app.spec.reload_batch) {
-      int slot = job.todo.front();
-      job.todo.erase(job.todo.begin());
-      beginSlot(app, job, slot);
-    }
-    if (job.active.empty() && (job.failed || job.todo.empty())) {
+    auto steps = app.reload->coordinator.advance(
+        clock_.now(), [this, &app](int slot) { return reloadSlotView(app, slot); });
+    runReloadSteps(app, steps);
+    if (app.reload && app.reload->coordinator.finished()) {
       auto finished = std::move(app.reload);
-      log_.info("{}: reload {}", app.spec.name, finished->errors.empty() ? "done" : "failed");
-      for (auto& done : finished->done) done(finished->errors);
+      const auto& errors = finished->coordinator.errors();
+      log_.info("{}: reload {}", app.spec.name, errors.empty() ? "done" : "failed");
+      for (auto& done : finished->done) done(errors);
+      servingChanged(app);
       checkWaiters();
     }
   }
 
-  void beginSlot(App& app, ReloadJob& job, int slot) {
-    if (slot >= static_cast<int>(app.instances.size())) return;  // scaled down meanwhile
-    Instance& old = *app.instances[static_cast<size_t>(slot)];
-    if (old.machine.status() != Status::Online) {
-      // Nothing to keep serving: replaced the plain way.
-      if (old.running()) ++old.restarts;
-      apply(app, old, old.machine.restart());
-      return;
+  ReloadSlotView reloadSlotView(const App& app, int slot) const {
+    ReloadSlotView v;
+    v.exists = slot < static_cast<int>(app.instances.size());
+    if (v.exists) {
+      const Instance& old = *app.instances[static_cast<size_t>(slot)];
+      v.old_status = old.machine.status();
+      v.old_running = old.running();
+      v.old_run = old.run;
+      v.old_pid = old.pid;
+      v.old_reason = old.machine.lastReason();
+      // Requests in flight are counted by port: only a port of its own tells them apart.
+      if (in_flight_ && old.port && app.spec.share_port == SharePort::None)
+        v.in_flight = in_flight_(app.spec.name, old.port);
     }
-    SlotReload s;
-    s.slot = slot;
-    // A port of its own: the new process could not listen beside the old one.
-    if (old.port && app.spec.share_port == SharePort::None) {
-      s.in_place = true;
-      s.run_before = old.run;
-      log_.info("{}[{}]: reload: restarting pid {} on its port {} once drained", app.spec.name,
-                slot, old.pid, old.port);
-      startDrain(app, s);
-      job.active.push_back(std::move(s));
-      drainOld(app, job.active.back());  // at once when nothing is in flight
-      return;
+    if (auto it = app.reload->replacements.find(slot); it != app.reload->replacements.end()) {
+      v.new_status = it->second->machine.status();
+      v.new_running = it->second->running();
+      v.new_reason = it->second->machine.lastReason();
     }
+    return v;
+  }
+
+  // Carries out what the coordinator decided. Transitions applied here post the next
+  // advanceReload themselves.
+  void runReloadSteps(App& app, const std::vector<ReloadStep>& steps) {
+    using Kind = ReloadStep::Kind;
+    for (const ReloadStep& step : steps) {
+      ReloadJob& job = *app.reload;
+      const int slot = step.slot;
+      Instance* old = slot < static_cast<int>(app.instances.size())
+                          ? app.instances[static_cast<size_t>(slot)].get()
+                          : nullptr;
+      auto found = job.replacements.find(slot);
+      Instance* fresh = found == job.replacements.end() ? nullptr : found->second.get();
+      switch (step.kind) {
+        case Kind::RestartPlain:
+          if (old->running()) ++old->restarts;
+          apply(app, *old, old->machine.restart());
+          break;
+        case Kind::StartReplacement:
+          startReplacement(app, *old);
+          break;
+        case Kind::Drain:
+          if (fresh) {
+            faultPoint("reload-both-running");
+            log_.info("{}[{}]: reload: the new instance (pid {}) is online; draining pid {}",
+                      app.spec.name, slot, fresh->pid, old->pid);
+          } else {
+            log_.info("{}[{}]: reload: draining pid {}, then restarting it on its port {}",
+                      app.spec.name, slot, old->pid, old->port);
+          }
+          servingChanged(app);
+          break;
+        case Kind::Undrain:
+          servingChanged(app);
+          break;
+        case Kind::PollDrain:
+          if (job.poll_armed) break;
+          job.poll_armed = true;
+          {
+            auto timer = std::make_shared<asio::steady_timer>(io_, kDrainPoll);
+            timer->async_wait([this, id = app.id, timer](boost::system::error_code ec) {
+              App* a = ec ? nullptr : findById(id);
+              if (!a || !a->reload) return;
+              a->reload->poll_armed = false;
+              advanceReload(*a);
+            });
+          }
+          break;
+        case Kind::StopOld:
+          apply(app, *old, old->machine.stop());
+          break;
+        case Kind::RestartInPlace:
+          servingChanged(app);
+          apply(app, *old, old->machine.limitExceeded("reload"));
+          faultPoint("reload-restarting");
+          break;
+        case Kind::SwapIn:
+          swapIn(app, slot);
+          break;
+        case Kind::StopReplacement:
+          if (fresh) apply(app, *fresh, fresh->machine.stop());
+          break;
+        case Kind::DiscardReplacement:
+          if (!fresh) break;
+          closeInstanceIo(*fresh);
+          (void)store_.removeInstance(app.id, replacementRow(slot));
+          job.replacements.erase(found);
+          break;
+      }
+    }
+  }
+
+  // A new instance beside `old`, on the same port (a shared socket) or none, writing to the
+  // same log files: one instance, one log.
+  void startReplacement(App& app, const Instance& old) {
+    const int slot = old.index;
     const int key = old.key >= kReplacementKey ? slot : slot + kReplacementKey;
-    s.replacement = std::make_unique<Instance>(io_, app.spec, slot, key);
-    Instance& fresh = *s.replacement;
-    fresh.out_log = old.out_log;  // the same files: one instance, one log
-    fresh.err_log = old.err_log;
-    makeProbes(app, fresh);
-    fresh.restarts = old.restarts;
-    fresh.port = old.port;  // a shared socket or SO_REUSEPORT (or none)
+    auto fresh = std::make_unique<Instance>(io_, app.spec, slot, key);
+    fresh->out_log = old.out_log;
+    fresh->err_log = old.err_log;
+    makeProbes(app, *fresh);
+    fresh->restarts = old.restarts;
+    fresh->port = old.port;
     log_.info("{}[{}]: reload: starting a new instance beside pid {}", app.spec.name, slot,
               old.pid);
-    job.active.push_back(std::move(s));
-    // The reference stays valid: `active` does not grow again before this returns.
-    apply(app, fresh, fresh.machine.start());
-  }
-
-  // Takes a slot's old instance out of the gateway's rotation; drainOld stops it once its
-  // requests in flight are done.
-  void startDrain(App& app, SlotReload& s) {
-    s.phase = SlotReload::Phase::Draining;
-    s.drain_deadline = clock_.now() + app.spec.kill_timeout;
-    app.draining.insert(s.slot);
-    servingChanged(app);
-  }
-
-  void progressSlot(App& app, ReloadJob& job, SlotReload& s) {
-    if (s.finished) return;
-    if (s.in_place) return progressInPlace(app, job, s);
-    Instance& fresh = *s.replacement;
-    const Status fs = fresh.machine.status();
-    if (s.slot >= static_cast<int>(app.instances.size()) &&
-        s.phase != SlotReload::Phase::Aborting) {  // its slot went (a new config)
-      s.phase = SlotReload::Phase::Aborting;
-      apply(app, fresh, fresh.machine.stop());
-    }
-    if (s.phase == SlotReload::Phase::Aborting) {
-      if (fresh.running() || !settledStatus(fresh.machine.status())) return;
-      closeInstanceIo(fresh);
-      (void)store_.removeInstance(app.id, replacementRow(s.slot));
-      s.replacement.reset();
-      s.finished = true;
-      return;
-    }
-    Instance& old = *app.instances[static_cast<size_t>(s.slot)];
-    switch (s.phase) {
-      case SlotReload::Phase::Starting:
-        if (fs == Status::Online) {
-          faultPoint("reload-both-running");
-          log_.info("{}[{}]: reload: the new instance (pid {}) is online; draining pid {}",
-                    app.spec.name, s.slot, fresh.pid, old.pid);
-          startDrain(app, s);
-          drainOld(app, s);
-        } else if (fs != Status::Starting) {
-          std::string why = fresh.machine.lastReason();
-          job.errors.push_back(
-              fmt::format("{}[{}]: the new instance did not get ready{}; the old one (pid {}) "
-                          "keeps running",
-                          app.spec.name, s.slot, why.empty() ? "" : " (" + why + ")", old.pid));
-          job.failed = true;
-          s.phase = SlotReload::Phase::Aborting;
-          apply(app, fresh, fresh.machine.stop());
-          progressSlot(app, job, s);
-        }
-        break;
-      case SlotReload::Phase::Draining:
-        drainOld(app, s);
-        break;
-      case SlotReload::Phase::StoppingOld:
-        if (old.running() || !settledStatus(old.machine.status())) break;
-        swapIn(app, s);
-        break;
-      case SlotReload::Phase::Aborting:
-      case SlotReload::Phase::Restarting:
-        break;  // handled above / in place only
-    }
-  }
-
-  // A slot restarted on its own port: drained, restarted, and done once it is online again.
-  void progressInPlace(App& app, ReloadJob& job, SlotReload& s) {
-    if (s.slot >= static_cast<int>(app.instances.size())) {  // scaled down meanwhile
-      app.draining.erase(s.slot);
-      s.finished = true;
-      return;
-    }
-    Instance& inst = *app.instances[static_cast<size_t>(s.slot)];
-    if (s.phase == SlotReload::Phase::Aborting) {  // abortReload: left as it is
-      app.draining.erase(s.slot);
-      s.finished = true;
-      return;
-    }
-    if (s.phase == SlotReload::Phase::Draining) {
-      drainOld(app, s);
-      return;
-    }
-    const Status st = inst.machine.status();
-    if (st == Status::Starting || st == Status::Stopping) return;
-    s.finished = true;
-    if (st == Status::Online && inst.run != s.run_before) {
-      log_.info("{}[{}]: reload: pid {} is online on port {}", app.spec.name, s.slot, inst.pid,
-                inst.port);
-      appsChanged();
-      return;
-    }
-    const std::string why = inst.machine.lastReason();
-    job.errors.push_back(fmt::format("{}[{}]: did not get back online after the reload's restart{}",
-                                     app.spec.name, s.slot, why.empty() ? "" : " (" + why + ")"));
-    job.failed = true;
-  }
-
-  // Stops the old instance once the gateway has no request in flight to it (or at the
-  // drain deadline); polled every kDrainPoll while it has. In place, it is restarted.
-  void drainOld(App& app, SlotReload& s) {
-    Instance& old = *app.instances[static_cast<size_t>(s.slot)];
-    // Requests in flight are counted by port: only a port of its own tells them apart.
-    const size_t busy = (in_flight_ && old.port && app.spec.share_port == SharePort::None)
-                            ? in_flight_(app.spec.name, old.port)
-                            : 0;
-    if (busy > 0 && clock_.now() < s.drain_deadline) {
-      auto timer = std::make_shared<asio::steady_timer>(io_, kDrainPoll);
-      timer->async_wait([this, id = app.id, timer](boost::system::error_code ec) {
-        if (ec) return;
-        if (App* a = findById(id)) advanceReload(*a);
-      });
-      return;
-    }
-    if (s.in_place) {
-      s.phase = SlotReload::Phase::Restarting;
-      app.draining.erase(s.slot);  // it is stopping: out of the rotation by its status
-      apply(app, old, old.machine.limitExceeded("reload"));
-      faultPoint("reload-restarting");
-      return;
-    }
-    s.phase = SlotReload::Phase::StoppingOld;
-    apply(app, old, old.machine.stop());
+    Instance& started = *fresh;
+    app.reload->replacements[slot] = std::move(fresh);
+    apply(app, started, started.machine.start());
   }
 
   // The old instance stopped: the replacement takes its slot.
-  void swapIn(App& app, SlotReload& s) {
-    auto& place = app.instances[static_cast<size_t>(s.slot)];
+  void swapIn(App& app, int slot) {
+    auto found = app.reload->replacements.find(slot);
+    if (found == app.reload->replacements.end()) return;
+    auto& place = app.instances[static_cast<size_t>(slot)];
     closeInstanceIo(*place);
-    place = std::move(s.replacement);
-    s.finished = true;
-    app.draining.erase(s.slot);
+    place = std::move(found->second);
+    app.reload->replacements.erase(found);
     persistInstance(app, *place);  // first: the new pid is never unrecorded
-    (void)store_.removeInstance(app.id, replacementRow(s.slot));
+    (void)store_.removeInstance(app.id, replacementRow(slot));
     recordRestart(app, *place, "reload", /*with_exit=*/false);
     if (event_)
-      event_({{"type", "restart"},
-              {"app", app.spec.name},
-              {"instance", s.slot},
-              {"reason", "reload"}});
-    log_.info("{}[{}]: reload: pid {} replaced the old instance", app.spec.name, s.slot,
-              place->pid);
+      event_(
+          {{"type", "restart"}, {"app", app.spec.name}, {"instance", slot}, {"reason", "reload"}});
+    log_.info("{}[{}]: reload: pid {} replaced the old instance", app.spec.name, slot, place->pid);
     servingChanged(app);
     appsChanged();
   }
@@ -1830,10 +1754,8 @@ class Supervisor::Impl {
   // No replacement of a reload is running or between states.
   static bool replacementsSettled(const App& app) {
     if (app.reload)
-      for (const auto& s : app.reload->active)
-        if (s.replacement &&
-            (s.replacement->running() || !settledStatus(s.replacement->machine.status())))
-          return false;
+      for (const auto& [slot, fresh] : app.reload->replacements)
+        if (fresh->running() || !settledStatus(fresh->machine.status())) return false;
     return true;
   }
 
