@@ -292,10 +292,10 @@ int cmdStart(const StartOptions& o) {
     std::string pm2_env;
     if (o.env.size() == 1 && o.env[0].find('=') == std::string::npos) pm2_env = o.env[0];
     if (!o.name.empty() || !o.instances.empty() || !o.port.empty() ||
-        (!o.env.empty() && pm2_env.empty()) || !o.args.empty()) {
+        (!o.env.empty() && pm2_env.empty()) || !o.args.empty() || o.force) {
       std::fprintf(stderr,
-                   "tend: --name, -i, --port, --env K=V and arguments apply to a script, "
-                   "not to a config file; set them in the file\n");
+                   "tend: --name, -i, --port, --env K=V, --force and arguments apply to a "
+                   "script, not to a config file; set them in the file\n");
       return kExitUsage;
     }
     return startConfigFile(o.target, pm2_env, o.json, o.wait);
