@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include "api/app_changes.hpp"
 #include "common/clock.hpp"
 #include "common/files.hpp"
 #include "common/text.hpp"
@@ -27,6 +28,18 @@ std::vector<std::string> listOf(const nlohmann::json& section) {
     for (const auto& a : section["listen"])
       if (a.is_string()) out.push_back(a.get<std::string>());
   return out;
+}
+
+// Env values and the inherited environment stay in the daemon: describe shows env keys.
+void redactEnv(nlohmann::json& app) {
+  if (!app.contains("spec") || !app["spec"].is_object()) return;
+  app["spec"].erase("env");
+  app["spec"].erase("inherited_env");
+}
+
+std::optional<EnvList> callerEnv(const nlohmann::json& args) {
+  if (!args.contains("caller_env")) return std::nullopt;
+  return inheritableEnv(args["caller_env"]);
 }
 
 std::string formatErrors(const ConfigErrors& errors) {
@@ -64,6 +77,8 @@ void Handlers::handle(const Request& req, ReplyLine reply) {
         if (app["spec"].contains("on_demand"))
           app["gateway"] = hooks_.gateway_stats(app.value("name", ""));
     }
+    if (r)
+      for (auto& app : *r) redactEnv(app);
     reply(r ? okReply(*r) : errorReply(r.error()));
   } else if (cmd == "logs") {
     auto r = supervisor_.logFiles(target());
@@ -76,7 +91,10 @@ void Handlers::handle(const Request& req, ReplyLine reply) {
   } else if (cmd == "stop") {
     supervisor_.stop(target(), toLine(reply));
   } else if (cmd == "restart") {
-    supervisor_.restart(target(), toLine(reply));
+    if (req.args.contains("set") || req.args.contains("caller_env"))
+      restartWithChanges(req, reply);
+    else
+      supervisor_.restart(target(), toLine(reply));
   } else if (cmd == "reload") {
     supervisor_.reload(target(), toLine(reply));
   } else if (cmd == "delete") {
@@ -103,17 +121,42 @@ void Handlers::handle(const Request& req, ReplyLine reply) {
 }
 
 void Handlers::start(const Request& req, const ReplyLine& reply) {
+  const bool wait = req.args.value("wait", false);
   if (req.args.contains("target")) {
-    supervisor_.start(req.args["target"].get<std::string>(), toLine(reply),
-                      req.args.value("wait", false));
+    if (req.args.contains("set") && !req.args["set"].empty()) {
+      startWithChanges(req, reply);
+      return;
+    }
+    supervisor_.start(req.args["target"].get<std::string>(), toLine(reply), wait);
     return;
   }
+  const std::optional<EnvList> caller_env = callerEnv(req.args);
+  const bool script = req.args.value("script", false);
+  const bool update_env = req.args.value("update_env", false) && caller_env.has_value();
   std::vector<Supervisor::Apply> apps;
   for (const auto& entry : req.args["apps"]) {
     auto spec = validateApp(fromJson(entry), "", "/");
     if (!spec) {
       reply(errorReply(formatErrors(spec.error())));
       return;
+    }
+    // Decided here, on the loop, together with the apply below: nothing can come between.
+    auto existing = supervisor_.snapshot(spec->name);
+    if (script) {
+      CliStart cli{std::move(*spec), req.args.value("set", nlohmann::json::object()),
+                   req.args.value("force", false), caller_env};
+      auto planned = planCliStart(cli, existing ? &existing->spec : nullptr);
+      if (!planned) {
+        reply(errorReply(planned.error()));
+        return;
+      }
+      spec = std::move(*planned);
+    } else if (existing && !update_env) {
+      // A config applied again from another shell: the app keeps the environment it was
+      // created with, so that alone is never a change (restart --update-env refreshes it).
+      spec->inherited_env = existing->spec.inherited_env;
+    } else if (caller_env) {
+      spec->inherited_env = caller_env;
     }
     bool run = !spec->on_demand.has_value();
     apps.push_back({std::move(*spec), run});
@@ -192,6 +235,100 @@ void Handlers::applyApps(const Request& req, std::vector<Supervisor::Apply> apps
       if (!r) log_.warn("prune: {}: {}", name, r.error());
       if (--*left == 0) (*next)();
     });
+}
+
+std::expected<std::string, std::string> Handlers::appName(const std::string& target) const {
+  if (supervisor_.snapshot(target)) return target;
+  if (!target.empty() && target.find_first_not_of("0123456789") == std::string::npos)
+    for (const auto& inst : supervisor_.list())
+      if (std::to_string(inst.value("id", int64_t{-1})) == target)
+        return inst.value("name", std::string());
+  if (target == "all") return std::unexpected("options change one app at a time: name it");
+  return std::unexpected(fmt::format("no app named '{}'", target));
+}
+
+void Handlers::startWithChanges(const Request& req, const ReplyLine& reply) {
+  auto name = appName(req.args["target"].get<std::string>());
+  if (!name) {
+    reply(errorReply(name.error()));
+    return;
+  }
+  auto existing = supervisor_.snapshot(*name);
+  auto spec = withChanges(existing->spec, req.args["set"]);
+  if (!spec) {
+    reply(errorReply(spec.error()));
+    return;
+  }
+  // A changed spec is stored and the app restarted with it; an unchanged one just started.
+  std::vector<Supervisor::Apply> apps;
+  apps.push_back({std::move(*spec), true});
+  applyApps(req, std::move(apps), reply);
+}
+
+void Handlers::restartWithChanges(const Request& req, const ReplyLine& reply) {
+  const std::string target = req.args["target"].get<std::string>();
+  const nlohmann::json changes = req.args.value("set", nlohmann::json::object());
+  const std::optional<EnvList> caller_env = callerEnv(req.args);
+  std::vector<std::string> names;
+  if (target == "all" && changes.empty()) {
+    for (const auto& snap : supervisor_.snapshots()) names.push_back(snap.spec.name);
+  } else {
+    auto name = appName(target);
+    if (!name) {
+      reply(errorReply(name.error()));
+      return;
+    }
+    names.push_back(*name);
+  }
+  std::vector<Supervisor::Apply> changed;
+  std::vector<std::string> same;
+  for (const auto& name : names) {
+    auto existing = supervisor_.snapshot(name);
+    if (!existing) continue;
+    auto spec = withChanges(existing->spec, changes);
+    if (!spec) {
+      reply(errorReply(spec.error()));
+      return;
+    }
+    if (caller_env) spec->inherited_env = caller_env;
+    if (*spec == existing->spec)
+      same.push_back(name);
+    else
+      changed.push_back({std::move(*spec), true});  // apply restarts an app whose spec changed
+  }
+  if (changed.empty() && target == "all") {
+    supervisor_.restart(target, toLine(reply));
+    return;
+  }
+  if (changed.empty()) {
+    restartEach(std::move(same), reply);
+    return;
+  }
+  supervisor_.apply(std::move(changed),
+                    [this, same = std::move(same), reply](Supervisor::Result r) mutable {
+                      if (!r) {
+                        reply(errorReply(r.error()));
+                        return;
+                      }
+                      restartEach(std::move(same), std::move(reply));
+                    });
+}
+
+void Handlers::restartEach(std::vector<std::string> names, ReplyLine reply) {
+  if (names.empty()) {
+    reply(okReply(supervisor_.list()));
+    return;
+  }
+  std::string name = std::move(names.front());
+  names.erase(names.begin());
+  supervisor_.restart(name, [this, names = std::move(names),
+                             reply = std::move(reply)](Supervisor::Result r) mutable {
+    if (!r) {
+      reply(errorReply(r.error()));
+      return;
+    }
+    restartEach(std::move(names), std::move(reply));
+  });
 }
 
 void Handlers::save(const ReplyLine& reply) {

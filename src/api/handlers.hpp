@@ -42,6 +42,14 @@ class Handlers {
   // The apply of a start that brings apps: plan, check, then carry out (see apply_plan.hpp).
   void applyApps(const Request& request, std::vector<Supervisor::Apply> apps,
                  const ReplyLine& reply);
+  // `tend start NAME --port P ...`: changes those fields of an existing app, then starts it.
+  void startWithChanges(const Request& request, const ReplyLine& reply);
+  // `tend restart NAME [--port P ...] [--update-env]`: the same, then restarts.
+  void restartWithChanges(const Request& request, const ReplyLine& reply);
+  // Restarts the named apps one after the other, then replies with the list.
+  void restartEach(std::vector<std::string> names, ReplyLine reply);
+  // The name of the app `target` (a name or an id) names, or why there is none.
+  std::expected<std::string, std::string> appName(const std::string& target) const;
   void save(const ReplyLine& reply);
   void resurrect(const ReplyLine& reply);
 

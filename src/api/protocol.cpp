@@ -32,9 +32,24 @@ const std::map<std::string, std::vector<Field>, std::less<>>& commands() {
         {"wait", Type::Bool, false},
         {"plan", Type::Bool, false},  // reply {"plan", "apps"} instead of the list alone
         {"dry_run", Type::Bool, false},
-        {"prune", Type::Bool, false}}},
+        {"prune", Type::Bool, false},
+        // The fields the command line's options change ({"port": 3002, ...}): of the
+        // target app, or (with "script") of the existing app a script start names.
+        {"set", Type::Object, false},
+        // The apps come from a CLI start of a script or command (not a config file): a
+        // name that runs something else is refused unless "force".
+        {"script", Type::Bool, false},
+        {"force", Type::Bool, false},
+        // The caller's environment ({"NAME": "value"}), given to the apps this creates.
+        {"caller_env", Type::Object, false},
+        // With a config's apps: existing apps take caller_env too (restart --update-env).
+        {"update_env", Type::Bool, false}}},
       {"stop", {{"target", Type::String, true}}},
-      {"restart", {{"target", Type::String, true}}},
+      // "set": fields to change first (kept); "caller_env": --update-env.
+      {"restart",
+       {{"target", Type::String, true},
+        {"set", Type::Object, false},
+        {"caller_env", Type::Object, false}}},
       {"reload", {{"target", Type::String, true}}},
       {"scale", {{"target", Type::String, true}, {"instances", Type::Int, true}}},
       {"delete", {{"target", Type::String, true}}},
@@ -111,6 +126,9 @@ std::expected<Request, std::string> parseRequest(std::string_view line) {
     return std::unexpected("'gateway' comes with 'apps' (a config file)");
   if (spec->first == "start" && j.contains("api") && !j.contains("apps"))
     return std::unexpected("'api' comes with 'apps' (a config file)");
+  if (spec->first == "start" && (j.contains("script") || j.contains("force")) &&
+      !j.contains("apps"))
+    return std::unexpected("'script' and 'force' come with 'apps'");
   return Request{spec->first, std::move(j)};
 }
 

@@ -19,7 +19,9 @@ int runCli(int argc, char** argv) {
 
   StartOptions start;
   auto* c_start = app.add_subcommand(
-      "start", "Start a config file's apps, a script, a command, or an existing app");
+      "start",
+      "Start a config file's apps, a script, a command, or an existing app (options given with "
+      "an existing app's name change those fields of it, kept, then it runs with them)");
   c_start
       ->add_option("target", start.target,
                    "tend.yaml|.toml|.json, a script, a quoted command, or an app name/id/all")
@@ -42,10 +44,15 @@ int runCli(int argc, char** argv) {
                     "and API's moves) and change nothing");
   c_start->add_flag("--prune", start.prune,
                     "With a config file: delete the apps that run now but are not in it");
+  c_start->add_flag("--force,-f", start.force,
+                    "Replace an existing app of that name that runs another command (or in "
+                    "another folder): its old spec goes, this one runs. Without it that is "
+                    "refused");
   c_start->add_flag("--json", start.json, "Print JSON");
   c_start->callback([&] { run = [&] { return cmdStart(start); }; });
 
   std::string target;
+  RestartOptions restart;
   for (const char* verb : {"stop", "restart", "reload", "delete"}) {
     std::string what = std::string(1, static_cast<char>(std::toupper(verb[0]))) + (verb + 1);
     auto* c = app.add_subcommand(
@@ -58,6 +65,25 @@ int runCli(int argc, char** argv) {
         ->required();
     c->add_flag("--json", as_json, "Print JSON");
     if (std::string(verb) == "delete") c->alias("del");
+    if (std::string(verb) == "restart") {
+      c->add_option("--port", restart.port,
+                    "Change the app's port first (kept): P, A-B, auto, auto:A-B");
+      c->add_option("-i,--instances", restart.instances,
+                    "Change the number of instances first (kept): N or max");
+      c->add_option("--env", restart.env,
+                    "Set an environment variable of the app first (kept), KEY=VALUE; repeatable");
+      c->add_flag("--update-env", restart.update_env,
+                  "Give the app this shell's environment (instead of the one it was started "
+                  "with); its env and env_file still override it");
+      c->callback([&] {
+        run = [&] {
+          restart.target = target;
+          restart.json = as_json;
+          return cmdRestart(restart);
+        };
+      });
+      continue;
+    }
     c->callback([&, verb] { run = [&, verb] { return cmdAction(verb, target, as_json); }; });
   }
 

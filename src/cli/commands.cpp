@@ -92,6 +92,66 @@ bool isNumber(const std::string& s) {
   return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos && s.size() < 10;
 }
 
+bool isUtf8(std::string_view s) {
+  uint32_t cp = 0;
+  for (size_t i = 0; i < s.size();) {
+    size_t n = decodeUtf8(s, i, cp);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+// This shell's environment, for the apps a start creates (as PM2 passes it). The daemon
+// drops what an app must not inherit again; text that is not UTF-8 cannot travel in JSON.
+json callerEnvironment() {
+  json env = json::object();
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    size_t eq = kv.find('=');
+    if (eq == std::string_view::npos || !isUtf8(kv)) continue;
+    std::string name(kv.substr(0, eq));
+    if (inheritableVariable(name)) env[name] = std::string(kv.substr(eq + 1));
+  }
+  return env;
+}
+
+// The fields the options set, as the daemon's `set` takes them ({"port": 3002, ...}), or
+// the usage error. Only what was given: the app keeps its other fields.
+std::expected<json, std::string> optionChanges(const std::string& instances,
+                                               const std::string& port,
+                                               const std::vector<std::string>& env_options,
+                                               const std::string& max_memory, bool watch,
+                                               const std::string& cwd) {
+  json set = json::object();
+  if (!instances.empty())
+    set["instances"] = isNumber(instances) ? json(std::stoi(instances)) : json(instances);
+  if (!port.empty()) set["port"] = isNumber(port) ? json(std::stoi(port)) : json(port);
+  if (!env_options.empty()) {
+    json env = json::object();
+    for (const auto& kv : env_options) {
+      size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0)
+        return std::unexpected(fmt::format("--env takes KEY=VALUE, got '{}'", kv));
+      env[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    set["env"] = env;
+  }
+  if (!max_memory.empty()) set["max_memory"] = max_memory;
+  if (watch) set["watch"] = true;
+  if (!cwd.empty()) set["cwd"] = absolutePath(cwd);
+  return set;
+}
+
+std::expected<json, std::string> optionChanges(const StartOptions& o) {
+  return optionChanges(o.instances, o.port, o.env, o.max_memory, o.watch, o.cwd);
+}
+
+int usage(const std::string& message) {
+  std::fprintf(stderr, "tend: %s\n", message.c_str());
+  return kExitUsage;
+}
+
 // A tend config, or a PM2 ecosystem file translated (its unsupported fields named in
 // warnings). `pm2_env`: PM2's `--env NAME`, merging each app's env_NAME over its env.
 // The `start` request that applies a config (or PM2 ecosystem) file; errors are printed.
@@ -110,7 +170,7 @@ std::optional<json> configStartRequest(const std::string& path, const std::strin
   const ConfigFile& config = loaded->config;
   json apps = json::array();
   for (const auto& app : config.apps) apps.push_back(toJson(app));
-  json request{{"cmd", "start"}, {"apps", apps}};
+  json request{{"cmd", "start"}, {"apps", apps}, {"caller_env", callerEnvironment()}};
   if (config.gateway) request["gateway"] = {{"listen", config.gateway->listen}};
   if (config.api)
     request["api"] = {{"listen", config.api->listen}, {"token_file", config.api->token_file}};
@@ -157,10 +217,14 @@ bool isConfigFile(const std::string& target) {
 // takes effect (apps whose spec changed are restarted with the new one as `tend start`
 // does); the file's other apps that were running are restarted as they are (`reload`:
 // reloaded, with no downtime). `stop` and `delete` act on the file's apps by name.
-int actionOnConfigFile(const std::string& verb, const std::string& path, bool as_json) {
+int actionOnConfigFile(const std::string& verb, const std::string& path, bool as_json,
+                       bool update_env = false) {
   const bool rerun = verb == "restart" || verb == "reload";
   auto request = configStartRequest(path, "", rerun ? "restarted" : "changed");
   if (!request) return kExitFailed;
+  // --update-env: the file's existing apps take this shell's environment too (those whose
+  // environment that changes are restarted by the apply itself).
+  if (update_env) (*request)["update_env"] = true;
   std::vector<std::string> names;
   for (const auto& app : (*request)["apps"]) names.push_back(app.value("name", ""));
   if (verb == "stop" || verb == "delete") {
@@ -206,34 +270,38 @@ int actionOnConfigFile(const std::string& verb, const std::string& path, bool as
   return printList(call({{"cmd", "list"}}), as_json);
 }
 
+// A script or command as an app named `name` (unless --name): created, or, when an app of
+// that name runs the same command, started with the options' changes; an app of that name
+// that runs something else is left alone unless --force (the daemon decides, atomically).
 int startNew(const StartOptions& o, const std::string& cwd, json run, std::string name) {
+  auto set = optionChanges(o);
+  if (!set) return usage(set.error());
   json entry;
   entry["name"] = o.name.empty() ? name : o.name;
   entry["run"] = std::move(run);
   entry["cwd"] = cwd;
-  if (!o.instances.empty())
-    entry["instances"] = isNumber(o.instances) ? json(std::stoi(o.instances)) : json(o.instances);
-  if (!o.port.empty()) entry["port"] = isNumber(o.port) ? json(std::stoi(o.port)) : json(o.port);
-  if (!o.env.empty()) {
-    json env = json::object();
-    for (const auto& kv : o.env) {
-      size_t eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0) {
-        std::fprintf(stderr, "tend: --env takes KEY=VALUE, got '%s'\n", kv.c_str());
-        return kExitUsage;
-      }
-      env[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
-    entry["env"] = env;
-  }
-  if (!o.max_memory.empty()) entry["max_memory"] = o.max_memory;
+  for (const char* key : {"instances", "port", "env", "max_memory"})
+    if (set->contains(key)) entry[key] = (*set)[key];
   if (o.watch) entry["watch"] = json::array({cwd});
   auto spec = validateApp(fromJson(entry), "", cwd);
   if (!spec) {
     std::fputs(formatErrors(spec.error()).c_str(), stderr);
     return kExitUsage;
   }
-  return sendApply({{"cmd", "start"}, {"apps", json::array({toJson(*spec)})}}, o, spec->name);
+  json request{{"cmd", "start"},
+               {"apps", json::array({toJson(*spec)})},
+               {"script", true},
+               {"set", *set},
+               {"caller_env", callerEnvironment()}};
+  if (o.force) request["force"] = true;
+  return sendApply(std::move(request), o, spec->name);
+}
+
+// True when the daemon has an app of that name (an error reaching it counts as no).
+bool appExists(const std::string& name) {
+  auto apps = call({{"cmd", "list"}});
+  return apps &&
+         std::ranges::any_of(*apps, [&](const json& i) { return i.value("name", "") == name; });
 }
 
 }  // namespace
@@ -247,10 +315,10 @@ int cmdStart(const StartOptions& o) {
     std::string pm2_env;
     if (o.env.size() == 1 && o.env[0].find('=') == std::string::npos) pm2_env = o.env[0];
     if (!o.name.empty() || !o.instances.empty() || !o.port.empty() ||
-        (!o.env.empty() && pm2_env.empty()) || !o.args.empty()) {
+        (!o.env.empty() && pm2_env.empty()) || !o.args.empty() || o.force) {
       std::fprintf(stderr,
-                   "tend: --name, -i, --port, --env K=V and arguments apply to a script, "
-                   "not to a config file; set them in the file\n");
+                   "tend: --name, -i, --port, --env K=V, --force and arguments apply to a "
+                   "script, not to a config file; set them in the file\n");
       return kExitUsage;
     }
     return startConfigFile(o.target, pm2_env, o);
@@ -275,9 +343,17 @@ int cmdStart(const StartOptions& o) {
     return startNew(o, cwd, command, std::filesystem::path(first).filename().string());
   }
   if (exists) return fail(fmt::format("{} is not a file", o.target));
-  if (!o.name.empty() || !o.instances.empty() || !o.port.empty() || !o.env.empty() ||
-      !o.args.empty()) {
-    // Options only make sense for a new app: the target must be a program on PATH.
+  // A word: an app's name (or id) first, never taken for a command when an app has it.
+  auto set = optionChanges(o);
+  if (!set) return usage(set.error());
+  const bool same_name = o.name.empty() || o.name == o.target;
+  if (!o.args.empty() || !same_name) {
+    if (appExists(o.target))
+      return fail(fmt::format(
+          "'{0}' is an app, not a program: `tend start {0}` starts it (--port, -i, --env, "
+          "--max-memory, --watch, --cwd change those fields); give a path to run a program of "
+          "that name",
+          o.target));
     json run = json::array({o.target});
     for (const auto& a : o.args) run.push_back(a);
     return startNew(o, cwd, run, o.target);
@@ -286,9 +362,13 @@ int cmdStart(const StartOptions& o) {
     return fail(
         fmt::format("--dry-run takes a config file or a new script; '{}' is neither", o.target));
   json request{{"cmd", "start"}, {"target", o.target}};
+  if (!set->empty()) request["set"] = *set;
   if (o.wait) request["wait"] = true;
   auto reply = call(request);
   if (!reply && reply.error().starts_with("no app named")) {
+    // Options (or --name) with a word that is no app: a program on PATH, as PM2 takes it.
+    if (!set->empty() || !o.name.empty() || o.force)
+      return startNew(o, cwd, json::array({o.target}), o.target);
     return fail(fmt::format("{}; and there is no file '{}' either", reply.error(), o.target));
   }
   return printList(reply, o.json);
@@ -297,6 +377,19 @@ int cmdStart(const StartOptions& o) {
 int cmdAction(const std::string& verb, const std::string& target, bool as_json) {
   if (isConfigFile(target)) return actionOnConfigFile(verb, target, as_json);
   return printList(call({{"cmd", verb}, {"target", target}}), as_json);
+}
+
+int cmdRestart(const RestartOptions& o) {
+  auto set = optionChanges(o.instances, o.port, o.env, "", false, "");
+  if (!set) return usage(set.error());
+  if (isConfigFile(o.target)) {
+    if (!set->empty()) return usage("--port, -i and --env change one app; set them in the file");
+    return actionOnConfigFile("restart", o.target, o.json, o.update_env);
+  }
+  json request{{"cmd", "restart"}, {"target", o.target}};
+  if (!set->empty()) request["set"] = *set;
+  if (o.update_env) request["caller_env"] = callerEnvironment();
+  return printList(call(request), o.json);
 }
 
 int cmdScale(const std::string& target, const std::string& instances, bool as_json) {

@@ -26,9 +26,23 @@ struct StartOptions {
   bool json = false;
   bool dry_run = false;  // print the plan, change nothing
   bool prune = false;    // a config file's apply deletes the apps not in it
+  bool force = false;  // replace an app of that name that runs something else
 };
 
 int cmdStart(const StartOptions& options);
+
+// `tend restart NAME [--port P] [--env K=V]... [-i N] [--update-env]`: changes those fields
+// of the app (kept in its spec), then restarts it; --update-env gives it this shell's
+// environment instead of the one it was created with.
+struct RestartOptions {
+  std::string target;
+  std::string instances;
+  std::string port;
+  std::vector<std::string> env;  // K=V
+  bool update_env = false;
+  bool json = false;
+};
+int cmdRestart(const RestartOptions& options);
 // verb: "stop", "restart" or "delete"
 int cmdAction(const std::string& verb, const std::string& target, bool json);
 int cmdScale(const std::string& target, const std::string& instances, bool json);

@@ -73,6 +73,11 @@ std::string signalText(int sig) {
 
 }  // namespace
 
+bool inheritableVariable(std::string_view name) {
+  return !name.empty() && !name.starts_with("TEND_") && name != "NOTIFY_SOCKET" &&
+         !name.starts_with("WATCHDOG_") && !name.starts_with("LISTEN_");
+}
+
 std::string_view conditionName(DependencyCondition c) {
   switch (c) {
     case DependencyCondition::Started:
@@ -103,6 +108,11 @@ nlohmann::json toJson(const AppSpec& spec) {
   nlohmann::json env = nlohmann::json::object();
   for (const auto& [key, value] : spec.env) env[key] = value;
   j["env"] = env;
+  if (spec.inherited_env) {
+    nlohmann::json inherited = nlohmann::json::object();
+    for (const auto& [key, value] : *spec.inherited_env) inherited[key] = value;
+    j["inherited_env"] = inherited;
+  }
   if (spec.instances_max)
     j["instances"] = "max";
   else

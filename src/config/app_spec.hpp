@@ -137,8 +137,23 @@ struct AppSpec {
   std::string stop_cmd;
   std::string check_cmd;
 
+  // The environment of the shell whose `tend start` created the app (PM2 passes it too),
+  // minus the variables that are not an app's to inherit (see inheritableVariable). The
+  // app's own env (env_file, then env) overrides it. nullopt: an app created without one
+  // (the HTTP API, an old state database): it gets the daemon's environment instead.
+  // Only `tend restart --update-env` replaces it afterwards: the control handlers give an
+  // existing app's spec its stored value back before comparing (so a config applied again
+  // from another shell is not a change); here it counts in ==, so that an --update-env that
+  // changes it restarts the app through Supervisor::apply.
+  std::optional<std::vector<std::pair<std::string, std::string>>> inherited_env;
+
   bool operator==(const AppSpec&) const = default;
 };
+
+// Whether a variable of the environment an app inherits (the caller's or the daemon's)
+// passes to it: tend's own variables (TEND_*) and the systemd plumbing meant for the
+// daemon (NOTIFY_SOCKET, WATCHDOG_*, LISTEN_*) do not.
+bool inheritableVariable(std::string_view name);
 
 struct GatewaySpec {
   std::vector<std::string> listen;
@@ -158,8 +173,10 @@ struct ConfigFile {
   std::vector<AppSpec> apps;
 };
 
-// The canonical JSON form: what the CLI sends the daemon and what the store keeps. It is
-// itself a valid app entry of a tend.json config, so it goes back through the validator.
+// The canonical JSON form: what the CLI sends the daemon and what the store keeps. It goes
+// back through validateApp, which (unlike a config file) also takes `inherited_env`, the
+// one key here that is not a config key. Output meant for people or the HTTP API must
+// leave `inherited_env` (and env values) out: see Handlers' describe.
 nlohmann::json toJson(const AppSpec& spec);
 
 }  // namespace tend

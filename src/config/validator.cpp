@@ -221,6 +221,9 @@ class Validator {
   }
 
   ConfigErrors errors;
+  // validateApp's canonical JSON (toJson) also carries `inherited_env`; a config file may
+  // not set it.
+  bool allow_inherited_env = false;
 
   std::optional<ConfigFile> config(const ConfigNode& root);
   // Fills `spec` with whatever could be read; true when the app has no error.
@@ -483,6 +486,27 @@ class Validator {
       }
       auto value = stringValue(entry.value, path, true);
       if (value) spec.env.emplace_back(entry.key, *value);
+    }
+  }
+
+  // Values as the caller's environment had them (empty ones too); variables that are not
+  // an app's to inherit are dropped.
+  void inheritedEnv(const ConfigNode& node, AppSpec& spec) {
+    if (!expectMap(node, "inherited_env")) return;
+    spec.inherited_env.emplace();
+    for (const auto& entry : node.map) {
+      if (entry.key.find_first_of("=\0", 0, 2) != std::string::npos) {
+        error(entry.key_mark,
+              fmt::format("inherited_env: '{}' is not a valid variable name", entry.key));
+        continue;
+      }
+      if (!inheritableVariable(entry.key)) continue;
+      std::string value = entry.value.kind == Kind::Null ? "" : entry.value.scalar;
+      if (entry.value.kind != Kind::Null && entry.value.kind != Kind::Scalar) {
+        error(entry.value.mark, fmt::format("inherited_env: {} must be a string", entry.key));
+        continue;
+      }
+      spec.inherited_env->emplace_back(entry.key, std::move(value));
     }
   }
 
@@ -1045,6 +1069,10 @@ bool Validator::app(const ConfigNode& node, AppMarks& marks, AppSpec& spec) {
   std::vector<Mark> depends_marks;
 
   for (const auto& entry : node.map) {
+    if (entry.key == "inherited_env" && allow_inherited_env) {
+      inheritedEnv(entry.value, spec);
+      continue;
+    }
     if (!knownKey(entry, kAppKeys, "")) continue;
     const std::string& key = entry.key;
     const ConfigNode& value = entry.value;
@@ -1464,6 +1492,7 @@ std::expected<AppSpec, ConfigErrors> validateApp(const ConfigNode& node,
                                                  const std::string& base_dir) {
   try {
     Validator validator(file_name, base_dir);
+    validator.allow_inherited_env = true;
     AppMarks marks;
     AppSpec spec;
     if (!validator.app(node, marks, spec)) return std::unexpected(std::move(validator.errors));

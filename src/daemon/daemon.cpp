@@ -1,16 +1,21 @@
 #include "daemon/daemon.hpp"
 
+#include <fcntl.h>
 #include <netdb.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <fmt/format.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -47,6 +52,22 @@ void notifySystemd(const char* message) {
   socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + std::strlen(path));
   ::sendto(fd.get(), message, std::strlen(message), MSG_NOSIGNAL,
            reinterpret_cast<sockaddr*>(&addr), len);
+}
+
+// $TEND_HOME keeps the apps' environments, their logs and tokens: only its user may enter
+// it or read the state database, whatever the umask or whoever made the folder first.
+// SQLite gives the -wal and -shm files the database file's mode; they are set too in case
+// an older daemon left them wider. "" or what could not be done.
+std::string restrictHome(const Paths& paths) {
+  for (const std::string& dir : {paths.home, paths.logs})
+    if (::chmod(dir.c_str(), 0700) != 0)
+      return fmt::format("cannot make {} private (mode 0700): {}", dir, std::strerror(errno));
+  UniqueFd db(::open(paths.database.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+  if (!db) return fmt::format("cannot create {}: {}", paths.database, std::strerror(errno));
+  for (const std::string& file : {paths.database, paths.database + "-wal", paths.database + "-shm"})
+    if (::chmod(file.c_str(), 0600) != 0 && errno != ENOENT)
+      return fmt::format("cannot make {} private (mode 0600): {}", file, std::strerror(errno));
+  return "";
 }
 
 // The gateway's listen addresses, as the last config with a gateway section gave them.
@@ -102,6 +123,10 @@ int runDaemon(const DaemonOptions& options) {
     return 1;
   }
   Logger log(paths.daemon_log, options.foreground);
+  if (auto err = restrictHome(paths); !err.empty()) {
+    log.error("{}", err);
+    return 1;
+  }
   ::signal(SIGPIPE, SIG_IGN);
   ::signal(SIGHUP, SIG_IGN);
   // Orphaned grandchildren of apps become ours, so they are reaped and a process group
@@ -209,7 +234,7 @@ int runDaemon(const DaemonOptions& options) {
     log.error("{}", err);
     return 1;
   }
-  if (auto r = writeFileAtomically(paths.pid, std::to_string(::getpid()) + "\n", 0644); !r)
+  if (auto r = writeFileAtomically(paths.pid, std::to_string(::getpid()) + "\n"); !r)
     log.warn("{}", r.error());
 
   stop_signals.async_wait([&](boost::system::error_code ec, int sig) {

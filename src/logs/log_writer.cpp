@@ -22,7 +22,7 @@ bool isMissing(std::error_code ec) {
 class RealLogFs final : public LogFs {
  public:
   std::expected<UniqueFd, std::error_code> openAppend(const std::string& path) override {
-    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
     if (!fd) return std::unexpected(lastErrno());
     return fd;
   }

@@ -16,10 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-// Fields that say where an app was started from, not what it is: a config applied again
-// from another shell is not a change.
-constexpr std::array<std::string_view, 1> kUncomparedFields = {"inherited_env"};
-
 std::string valueText(const json& value) {
   if (value.is_null()) return "(none)";
   if (value.is_string()) return value.get<std::string>();
@@ -117,11 +113,10 @@ std::vector<FieldChange> specChanges(const AppSpec& before, const AppSpec& after
   for (const auto& [key, value] : b.items()) keys.insert(key);
   std::vector<FieldChange> out;
   for (const std::string& key : keys) {
-    if (std::ranges::find(kUncomparedFields, key) != kUncomparedFields.end()) continue;
     const json x = a.contains(key) ? a[key] : json(nullptr);
     const json y = b.contains(key) ? b[key] : json(nullptr);
     if (x == y) continue;
-    if (key == "env") {
+    if (key == "env" || key == "inherited_env") {
       out.push_back(
           {key, "",
            envChange(x.is_object() ? x : json::object(), y.is_object() ? y : json::object())});

@@ -86,8 +86,9 @@ struct ApplyPlan {
 };
 
 // The config entry's fields that differ between two specs of one app (keys of toJson()),
-// with before and after as a person reads them. Fields that only say where an app was
-// started from (see kUncomparedFields) are not compared.
+// with before and after as a person reads them (env and the inherited environment: the
+// keys that came, went or changed, never a value). The caller keeps the inherited
+// environment as stored unless it means to change it (restart --update-env, --force).
 std::vector<FieldChange> specChanges(const AppSpec& before, const AppSpec& after);
 
 // Whether an app whose spec changed by `changes` can be reloaded (its instances replaced

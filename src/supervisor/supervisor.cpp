@@ -858,7 +858,12 @@ class Supervisor::Impl {
   }
 
   std::vector<std::string> childEnv(const App& app, const Instance& inst) const {
-    std::map<std::string, std::string> env = base_env_;
+    // The environment of the `tend start` that created the app (already filtered as
+    // base_env_ is: see inheritableVariable), else the daemon's own.
+    const auto& inherited = app.spec.inherited_env;
+    std::map<std::string, std::string> env =
+        inherited ? std::map<std::string, std::string>(inherited->begin(), inherited->end())
+                  : base_env_;
     for (const auto& [k, v] : app.spec.env) env[k] = v;
     env["TEND_APP_NAME"] = app.spec.name;
     // Marks every process this daemon starts (inherited by theirs), so that one left by a

@@ -1,6 +1,9 @@
 // The command line: exit codes, help, config errors, init.
 
 #include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <set>
 
 #include "harness.hpp"
 
@@ -163,6 +166,186 @@ TEST_F(Cli, StartupPrintsSystemdUnits) {
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("Type=notify"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(" daemon"), std::string::npos) << r.out;
+}
+
+// ---- Changing what runs: one owner per name, options on an existing app, the caller's
+// environment (SPEC.md, "Changing what runs").
+
+std::set<int> pidsOf(const std::vector<nlohmann::json>& instances) {
+  std::set<int> pids;
+  for (const auto& i : instances) pids.insert(i.value("pid", 0));
+  return pids;
+}
+
+TEST_F(Cli, StartHelpOffersForce) {
+  RunResult r = tend({"start", "--help"});
+  ASSERT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("--force"), std::string::npos) << r.out;
+  RunResult restart = tend({"restart", "--help"});
+  EXPECT_NE(restart.out.find("--update-env"), std::string::npos) << restart.out;
+  EXPECT_NE(restart.out.find("--port"), std::string::npos) << restart.out;
+}
+
+TEST_F(Cli, StartNameWithAPortChangesThatAppsPortAndKeepsIt) {
+  int base = freePortRun(3);
+  ASSERT_GT(base, 0);
+  const std::string first = std::to_string(base), second = std::to_string(base + 1),
+                    third = std::to_string(base + 2);
+  RunResult r = tend({"start", testapp(), "--name", "web", "--port", first, "--", "listen", tag()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_TRUE(waitFor([&] { return instance("web")["status"] == "online"; }));
+
+  // Was: `web` taken as a command to run, the app's spec replaced, and it errored.
+  r = tend({"start", "web", "--port", second});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(waitFor([&] { return instance("web")["status"] == "online"; }))
+      << instance("web").dump();
+  EXPECT_EQ(instance("web")["port"], base + 1);
+  EXPECT_EQ(instancesOf("web").size(), 1u);
+
+  // Kept in the app's spec: a plain restart uses it.
+  ASSERT_EQ(tend({"restart", "web"}).status, 0);
+  EXPECT_TRUE(waitFor([&] { return instance("web")["status"] == "online"; }));
+  EXPECT_EQ(instance("web")["port"], base + 1);
+
+  // `restart NAME --port P --env K=V` changes those fields (kept), then restarts.
+  int before = instance("web").value("pid", 0);
+  r = tend({"restart", "web", "--port", third, "--env", "GREETING=hi"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(waitFor([&] { return instance("web")["status"] == "online"; }));
+  EXPECT_EQ(instance("web")["port"], base + 2);
+  EXPECT_NE(instance("web").value("pid", 0), before);
+  RunResult d = tend({"describe", "web", "--json"});
+  ASSERT_EQ(d.status, 0) << d.err;
+  auto described = nlohmann::json::parse(d.out);
+  EXPECT_EQ(described[0]["env_keys"], nlohmann::json::array({"GREETING"}));
+  EXPECT_FALSE(described[0]["spec"].contains("env"));  // values stay in the daemon
+  EXPECT_FALSE(described[0]["spec"].contains("inherited_env"));
+  EXPECT_EQ(d.out.find("GREETING=hi"), std::string::npos);
+  EXPECT_EQ(d.out.find("\"hi\""), std::string::npos);
+
+  // An app's name is never taken for a program, not even with arguments.
+  RunResult args = tend({"start", "web", "--", "listen"});
+  EXPECT_EQ(args.status, 1);
+  EXPECT_NE(args.err.find("'web' is an app, not a program"), std::string::npos) << args.err;
+  EXPECT_EQ(instance("web")["port"], base + 2);
+}
+
+TEST_F(Cli, AnotherCommandUnderATakenNameIsRefusedUnlessForced) {
+  RunResult r = tend({"start", testapp(), "--name", "api", "-i", "2", "--", "sleep", tag()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::set<int> before = pidsOf(instancesOf("api"));
+  ASSERT_EQ(before.size(), 2u);
+
+  // Was: exit 0, no message, and the 2-instance app became a single other command.
+  RunResult other =
+      tend({"start", fmt::format("exec {} sleep {}-worker", testapp(), tag()), "--name", "api"});
+  EXPECT_EQ(other.status, 1);
+  EXPECT_NE(other.err.find("app 'api' already exists and runs `"), std::string::npos) << other.err;
+  EXPECT_NE(other.err.find("use --force to replace it, or `tend restart api`"), std::string::npos)
+      << other.err;
+  EXPECT_EQ(std::count(other.err.begin(), other.err.end(), '\n'), 1) << other.err;
+  EXPECT_EQ(pidsOf(instancesOf("api")), before);
+
+  // The same command again is that app: started (it runs: nothing changes), still 2.
+  ASSERT_EQ(tend({"start", testapp(), "--name", "api", "--", "sleep", tag()}).status, 0);
+  EXPECT_EQ(pidsOf(instancesOf("api")), before);
+
+  RunResult forced = tend({"start", fmt::format("exec {} sleep {}-worker", testapp(), tag()),
+                           "--name", "api", "--force"});
+  ASSERT_EQ(forced.status, 0) << forced.err;
+  auto now = instancesOf("api");
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_EQ(before.count(now[0].value("pid", 0)), 0u);
+  for (int pid : before) EXPECT_TRUE(waitFor([&] { return !processAlive(pid); })) << pid;
+  EXPECT_TRUE(waitFor([&] { return processesWith(tag() + "-worker").size() == 1u; }));
+}
+
+TEST_F(Cli, TheCallersEnvironmentReachesTheAppsItStarts) {
+  ASSERT_EQ(tend({"ping"}).status, 0);  // the daemon starts without MYVAR
+  std::string out = dir_ + "/env-out";
+  RunResult r =
+      tend({"start", testapp(), "--name", "e", "--env", "OTHER=flag", "--", "env", out, tag()},
+           {{"MYVAR", "from-shell"}, {"OTHER", "shell"}});
+  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_TRUE(waitFor([&] { return !readText(out).empty(); }));
+  EXPECT_NE(readText(out).find("\nMYVAR=from-shell\n"), std::string::npos) << readText(out);
+  EXPECT_NE(readText(out).find("\nOTHER=flag\n"), std::string::npos);  // --env overrides it
+  EXPECT_EQ(readText(out).find("TEND_HOME="), std::string::npos);
+
+  // A plain restart keeps the stored environment.
+  ::unlink(out.c_str());
+  ASSERT_EQ(tend({"restart", "e"}, {{"MYVAR", "elsewhere"}}).status, 0);
+  ASSERT_TRUE(waitFor([&] { return !readText(out).empty(); }));
+  EXPECT_NE(readText(out).find("\nMYVAR=from-shell\n"), std::string::npos) << readText(out);
+
+  // --update-env takes this shell's; the app's own env still wins.
+  ::unlink(out.c_str());
+  ASSERT_EQ(tend({"restart", "e", "--update-env"}, {{"MYVAR", "updated"}}).status, 0);
+  ASSERT_TRUE(waitFor([&] { return !readText(out).empty(); }));
+  EXPECT_NE(readText(out).find("\nMYVAR=updated\n"), std::string::npos) << readText(out);
+  EXPECT_NE(readText(out).find("\nOTHER=flag\n"), std::string::npos);
+
+  // Kept in the state database: a new daemon gives it the same.
+  ASSERT_EQ(tend({"kill"}).status, 0);
+  ::unlink(out.c_str());
+  ASSERT_EQ(tend({"start", "e"}).status, 0);
+  ASSERT_TRUE(waitFor([&] { return !readText(out).empty(); }));
+  EXPECT_NE(readText(out).find("\nMYVAR=updated\n"), std::string::npos) << readText(out);
+
+  // A shell command sees it too (`MYVAR=x tend start 'echo $MYVAR'`).
+  r = tend({"start", fmt::format("echo \"said $MYVAR\"; exec {} sleep {}", testapp(), tag()),
+            "--name", "echo"},
+           {{"MYVAR", "hello"}});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(waitFor([&] {
+    return readText(home_ + "/logs/echo-0-out.log").find("said hello") != std::string::npos;
+  })) << readText(home_ + "/logs/echo-0-out.log");
+}
+
+TEST_F(Cli, AConfigsNewAppsGetTheCallersEnvironmentAndItsEnvOverridesIt) {
+  ASSERT_EQ(tend({"ping"}).status, 0);
+  std::string out = dir_ + "/env-out";
+  std::string cfg = writeFile("tend.yaml", fmt::format(R"(apps:
+  - name: cfg
+    run: ["{0}", "env", "{1}", "{2}"]
+    env: {{ OTHER: from-file }}
+)",
+                                                       testapp(), out, tag()));
+  ASSERT_EQ(tend({"start", cfg}, {{"MYVAR", "first"}, {"OTHER", "shell"}}).status, 0);
+  ASSERT_TRUE(waitFor([&] { return !readText(out).empty(); }));
+  EXPECT_NE(readText(out).find("\nMYVAR=first\n"), std::string::npos) << readText(out);
+  EXPECT_NE(readText(out).find("\nOTHER=from-file\n"), std::string::npos) << readText(out);
+  int pid = instance("cfg").value("pid", 0);
+
+  // Applied again from another shell: not a change (same pid, same environment).
+  ASSERT_EQ(tend({"start", cfg}, {{"MYVAR", "second"}}).status, 0);
+  EXPECT_EQ(instance("cfg").value("pid", 0), pid);
+
+  // restart FILE --update-env gives it the new one.
+  ::unlink(out.c_str());
+  ASSERT_EQ(tend({"restart", cfg, "--update-env"}, {{"MYVAR", "third"}}).status, 0);
+  ASSERT_TRUE(waitFor([&] { return !readText(out).empty(); }));
+  EXPECT_NE(readText(out).find("\nMYVAR=third\n"), std::string::npos) << readText(out);
+  EXPECT_NE(instance("cfg").value("pid", 0), pid);
+}
+
+TEST_F(Cli, TendHomeAndItsStateArePrivateWhateverTheUmask) {
+  mode_t old = ::umask(0);
+  ASSERT_EQ(::mkdir(home_.c_str(), 0755), 0);  // made by someone else, open to all
+  RunResult r = tend({"start", testapp(), "--name", "m", "--", "print", "1", tag()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(tend({"save"}).status, 0);
+  ::umask(old);
+  auto mode = [](const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 07777) : -1;
+  };
+  EXPECT_EQ(mode(home_), 0700);
+  EXPECT_EQ(mode(home_ + "/logs"), 0700);
+  for (const char* file : {"/state.db", "/state.db-wal", "/state.db-shm", "/dump.json",
+                           "/daemon.log", "/logs/m-0-out.log", "/logs/m-0-err.log"})
+    EXPECT_EQ(mode(home_ + file), 0600) << file;
 }
 
 }  // namespace

@@ -33,6 +33,18 @@ TEST(Protocol, RefusesWhatIsNotAValidRequest) {
             "'start' needs exactly one of 'target' and 'apps'");
 }
 
+TEST(Protocol, StartAndRestartCarryChangesForceAndTheCallersEnvironment) {
+  EXPECT_TRUE(parseRequest(
+      R"({"cmd":"start","apps":[],"script":true,"force":true,"set":{"port":1},"caller_env":{}})"));
+  EXPECT_TRUE(parseRequest(R"({"cmd":"start","target":"web","set":{"port":3002}})"));
+  EXPECT_TRUE(parseRequest(R"({"cmd":"restart","target":"web","set":{},"caller_env":{"A":"b"}})"));
+  EXPECT_EQ(errorOf(R"({"cmd":"start","target":"web","force":true})"),
+            "'script' and 'force' come with 'apps'");
+  EXPECT_EQ(errorOf(R"({"cmd":"restart","target":"web","set":1})"),
+            "field 'set' must be an object");
+  EXPECT_EQ(errorOf(R"({"cmd":"stop","target":"web","set":{}})"), "'stop' takes no field 'set'");
+}
+
 TEST(Protocol, RefusesOversizedRequests) {
   std::string big(kMaxRequestBytes + 1, ' ');
   EXPECT_NE(errorOf(big).find("request too large"), std::string::npos);

@@ -202,9 +202,18 @@ TEST_F(ApplyPlanTest, TheSameAddressOrNoSectionMovesNothing) {
   EXPECT_TRUE(p.moves.empty());
 }
 
-TEST_F(ApplyPlanTest, WhereAnAppWasStartedFromIsNotAChange) {
-  // A config applied again from a shell with another environment changes nothing.
-  EXPECT_TRUE(specChanges(app("web"), app("web")).empty());
+TEST_F(ApplyPlanTest, ARefreshedInheritedEnvironmentIsAReloadShowingKeysOnly) {
+  AppSpec before = app("web");
+  before.inherited_env =
+      std::vector<std::pair<std::string, std::string>>{{"PATH", "/bin"}, {"TOKEN", "old"}};
+  AppSpec after = app("web");
+  after.inherited_env =
+      std::vector<std::pair<std::string, std::string>>{{"PATH", "/bin"}, {"TOKEN", "new"}};
+  auto changes = specChanges(before, after);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].field, "inherited_env");
+  EXPECT_EQ(changes[0].after, "~TOKEN");
+  EXPECT_TRUE(reloadable(changes));
 }
 
 TEST(FormatPlan, ShowsEachAppAndEachMove) {
