@@ -1034,6 +1034,8 @@ class Supervisor::Impl {
     // A service tend does not spawn is ready when its start command succeeded, unless it
     // has a `ready` of its own.
     ProbeCheck check = isExternal(app) && !spec ? ProbeCheck{} : resolveProbe(spec, inst.port);
+    // Only the instance's own listener makes it ready (not a predecessor's or a sibling's).
+    if (!isExternal(app)) requireOwnListener(check, inst.port, inst.pid);
     inst.probes->startReady(check, spec ? spec->timeout : Duration(30s));
   }
 
