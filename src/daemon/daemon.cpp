@@ -167,6 +167,9 @@ int runDaemon(const DaemonOptions& options) {
   supervisor.onInstanceOnline([&](const std::string& app) { gateway.appStarted(app); });
   // A reload takes instances out of the gateway's rotation and waits for their requests.
   supervisor.onServingChanged([&](const std::string& app) { gateway.targetsChanged(app); });
+  // Requests held for a start that failed (the app exited before it was ready) get 502 now.
+  supervisor.onStartFailed(
+      [&](const std::string& app, const std::string& why) { gateway.startFailed(app, why); });
   supervisor.countInFlight(
       [&](const std::string& app, uint16_t port) { return gateway.inFlightTo(app, port); });
 

@@ -353,6 +353,21 @@ void App::started() {
   armIdleTimer();
 }
 
+void App::startFailed(const std::string& why) {
+  if (closed() || (phase_ != Phase::Starting && phase_ != Phase::Probing)) return;
+  // Deferred: the supervisor tells from inside a transition.
+  asio::post(core_.io, [weak = weak_from_this(), generation = generation_, why] {
+    auto self = weak.lock();
+    if (!self || self->closed() || generation != self->generation_) return;
+    if (self->phase_ != Phase::Starting && self->phase_ != Phase::Probing) return;
+    // Another instance is online: the requests go there.
+    if (self->core_.backend.state(self->name()) == AppRunState::Running) return;
+    self->core_.log.warn("gateway: app '{}' {}", self->name(), why);
+    self->finishActivation();
+    self->failWaiters(502, "app '" + self->name() + "' " + why);
+  });
+}
+
 // --- activation ------------------------------------------------------------------------
 
 void App::activate() {

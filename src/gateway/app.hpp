@@ -13,6 +13,9 @@
 //     it accepts (the first held request gets that connection), or start_timeout -> 504;
 //     an app whose targets are its instances tries again at once when the set of ready
 //     instances changes (targetsChanged()), without waiting for the next turn
+//   startFailed(why) while Starting or probing, and no instance online -> 502 at once to
+//     all held requests, with `why` (the process exited before it was ready, or is between
+//     crash restarts): they are not held until start_timeout
 //
 // Lives on the io_context thread; owned by shared_ptr (the core's map, and sessions that
 // use it). After shutdown() it hands out nothing and calls nothing.
@@ -87,6 +90,10 @@ class App : public std::enable_shared_from_this<App> {
   void refused();
   // The app was started by someone else: its idle time counts from now.
   void started();
+  // An instance of the app failed before it got online (see
+  // Gateway::startFailed): during an activation, with no instance online, the held requests
+  // get 502 with `why` (deferred: not from inside the caller).
+  void startFailed(const std::string& why);
 
   IdleTracker& tracker() { return tracker_; }
   uint64_t activations() const { return activations_; }

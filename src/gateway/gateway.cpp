@@ -147,6 +147,10 @@ class Gateway::Impl {
     if (auto app = core_->appNamed(name)) app->targetsChanged();
   }
 
+  void startFailed(const std::string& name, const std::string& why) {
+    if (auto app = core_->appNamed(name)) app->startFailed(why);
+  }
+
   size_t inFlightTo(const std::string& name, uint16_t port) const {
     auto app = core_->appNamed(name);
     return app ? app->inFlightTo(port) : 0;
@@ -198,6 +202,10 @@ void Gateway::appStarted(const std::string& app) {
 
 void Gateway::targetsChanged(const std::string& app) {
   impl_->targetsChanged(app);
+}
+
+void Gateway::startFailed(const std::string& app, const std::string& why) {
+  impl_->startFailed(app, why);
 }
 
 size_t Gateway::inFlightTo(const std::string& app, uint16_t port) const {

@@ -14,7 +14,8 @@
 // - Refused before anything is routed: request_head.hpp (400, 414, 431, 501). Other
 //   Expect than 100-continue: 417 (100-continue is answered by the gateway itself once the
 //   app is there, and not forwarded). CONNECT: 501.
-// - Errors name the app and why: start failed 502, not accepting within start_timeout
+// - Errors name the app and why: start failed 502, exited before it was ready 502 (at
+//   once, with its exit status: see startFailed()), not accepting within start_timeout
 //   504, refused while running 502 (and GatewayBackend::restartRefused), no answer within
 //   upstream_response_timeout 504, hold queue full 503. Bodies are "tend: ...\n".
 // - The loading page (route.loading_page, a GET whose Accept names text/html, app not
@@ -141,6 +142,11 @@ class Gateway {
   // hooks). Idle pooled connections to a target that left are closed then; requests in
   // flight on it end normally and their connections are not pooled.
   void targetsChanged(const std::string& app);
+  // An instance of `app` failed before it got online (its process exited, or it did not get
+  // ready in time): `why` is for people ("exited before it was ready: exited with code 3;
+  // restarting in 100ms"). Requests held for the app's start get 502 "app 'x' <why>" at
+  // once, unless an instance of it is online; may be called from the supervisor's hooks.
+  void startFailed(const std::string& app, const std::string& why);
   // Requests in flight to instance `port` of `app`, whether it is still a target or was
   // taken out of service (a reload drains it until this is 0).
   size_t inFlightTo(const std::string& app, uint16_t port) const;

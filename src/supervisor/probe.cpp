@@ -14,6 +14,7 @@
 
 #include "common/duration.hpp"
 #include "common/text.hpp"
+#include "supervisor/socket_owner.hpp"
 
 namespace tend {
 namespace asio = boost::asio;
@@ -154,6 +155,21 @@ ProbeCheck resolveProbe(const ProbeSpec* probe, uint16_t instance_port) {
   return c;
 }
 
+void requireOwnListener(ProbeCheck& check, uint16_t instance_port, pid_t pid) {
+  if (pid <= 0 || instance_port == 0 || check.port != instance_port) return;
+  if (check.kind != ProbeCheck::Kind::Tcp && check.kind != ProbeCheck::Kind::Http) return;
+  bool local = check.host == "localhost";
+  if (!local) {
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(check.host, ec);
+    local =
+        !ec && (address.is_loopback() || address.is_unspecified() ||
+                (address.is_v6() && address.to_v6().is_v4_mapped() &&
+                 asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6()).is_loopback()));
+  }
+  if (local) check.owner = pid;
+}
+
 namespace {
 
 std::string errorText(const boost::system::error_code& ec) {
@@ -215,7 +231,7 @@ class NetworkCheck : public std::enable_shared_from_this<NetworkCheck> {
         return;
       }
       if (self->check_.kind == ProbeCheck::Kind::Tcp) {
-        self->finish({true, ""});
+        self->passed();
         return;
       }
       self->request();
@@ -264,9 +280,24 @@ class NetworkCheck : public std::enable_shared_from_this<NetworkCheck> {
             self->finish({false, fmt::format("{}: status {} (expected {})", self->where(), *status,
                                              self->check_.expect)});
           } else {
-            self->finish({true, ""});
+            self->passed();
           }
         });
+  }
+
+  // It answered as expected; with an owner, only its own listener counts.
+  void passed() {
+    if (check_.owner > 0) {
+      PortListeners listeners = listenersOf(check_.port, check_.owner);
+      // No listener seen at all (the tables are unreadable, or the port is forwarded from
+      // another network namespace): nothing to hold against the answer.
+      if (listeners.found && !listeners.owned) {
+        finish({false, fmt::format("port {} answers, but not from this instance (pid {}'s tree)",
+                                   check_.port, check_.owner)});
+        return;
+      }
+    }
+    finish({true, ""});
   }
 
   void finish(ProbeResult result) {

@@ -4,6 +4,8 @@
 // checks themselves. A network check runs on the loop, is bounded by its timeout, reads
 // a bounded reply and reports exactly once.
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <expected>
 #include <functional>
@@ -30,6 +32,10 @@ struct ProbeCheck {
   std::string url;                 // http: the whole URL, for people
   int expect = 200;                // http
   std::string command;             // exec: run under /bin/sh -c
+  // tcp, http: when > 0, the check passes only when the socket listening on `port` belongs
+  // to this process's tree (see socket_owner.hpp); an answer from anyone else is a "not
+  // yet". 0: whoever answers.
+  pid_t owner = 0;
 
   // "tcp 127.0.0.1:3000", "http://127.0.0.1:3000/health", "exec 'pg_isready'", "notify"
   std::string describe() const;
@@ -39,6 +45,14 @@ struct ProbeCheck {
 // probe (`ready` not given): a TCP connect to the instance's own port when it has one,
 // else nothing (Kind::None: ready at once).
 ProbeCheck resolveProbe(const ProbeSpec* probe, uint16_t instance_port);
+
+// Makes `check` (a ready check of the instance whose process, and process group, is `pid`,
+// listening on `instance_port`) count only when the instance itself answers: when it is a
+// tcp or http check of `instance_port` on a loopback or unspecified address (or
+// "localhost"). A check of another port or host (a port forwarded by something outside
+// the instance, a remote service) is left as it is: its answer cannot be traced to the
+// instance.
+void requireOwnListener(ProbeCheck& check, uint16_t instance_port, pid_t pid);
 
 // The part of an exec check's output that goes into its failure message: its last line
 // that is not blank, trimmed, at most 200 bytes (cut at the start, marked with "..."); ""

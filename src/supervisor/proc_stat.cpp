@@ -4,9 +4,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <set>
 #include <string>
 
 #include <fmt/format.h>
@@ -17,11 +17,10 @@
 namespace tend {
 namespace {
 
-// Reads /proc/<pid>/stat and returns the text after the command name's closing ')'.
-bool readStat(pid_t pid, std::string& rest) {
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
-  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+// Reads <proc_root>/<pid>/stat and returns the text after the command name's closing ')'.
+bool readStat(const std::string& proc_root, pid_t pid, std::string& rest) {
+  std::string path = proc_root + "/" + std::to_string(pid) + "/stat";
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return false;
   char buf[1024];
   ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
@@ -49,7 +48,7 @@ uint64_t field(const std::string& rest, int index) {
 
 std::optional<uint64_t> processStartTicks(pid_t pid) {
   std::string rest;
-  if (!readStat(pid, rest)) return std::nullopt;
+  if (!readStat("/proc", pid, rest)) return std::nullopt;
   return field(rest, 22);
 }
 
@@ -78,18 +77,19 @@ std::vector<pid_t> processesWithEnvironment(const std::string& name, const std::
   return out;
 }
 
-ProcessTable ProcessTable::read() {
+ProcessTable ProcessTable::read(const std::string& proc_root) {
   ProcessTable table;
   static const long page = ::sysconf(_SC_PAGESIZE);
-  DIR* dir = ::opendir("/proc");
+  DIR* dir = ::opendir(proc_root.c_str());
   if (!dir) return table;
   std::string rest;
   while (dirent* e = ::readdir(dir)) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
     pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
-    if (!readStat(pid, rest)) continue;
+    if (!readStat(proc_root, pid, rest)) continue;
     Proc p;
     p.ppid = static_cast<pid_t>(field(rest, 4));
+    p.pgid = static_cast<pid_t>(field(rest, 5));
     p.cpu_ticks = field(rest, 14) + field(rest, 15);
     p.rss_bytes = field(rest, 24) * static_cast<uint64_t>(page);
     table.procs_[pid] = p;
@@ -114,6 +114,24 @@ ProcessTable::Usage ProcessTable::treeUsage(pid_t root) const {
     for (auto c = b; c != e; ++c) todo.push_back(c->second);
   }
   return u;
+}
+
+std::vector<pid_t> ProcessTable::tree(pid_t root) const {
+  std::vector<pid_t> out;
+  if (root <= 0) return out;
+  std::vector<pid_t> todo{root};
+  for (const auto& [pid, p] : procs_)
+    if (p.pgid == root && pid != root) todo.push_back(pid);
+  std::set<pid_t> seen;
+  while (!todo.empty()) {
+    pid_t pid = todo.back();
+    todo.pop_back();
+    if (!procs_.contains(pid) || !seen.insert(pid).second) continue;
+    out.push_back(pid);
+    auto [b, e] = children_.equal_range(pid);
+    for (auto c = b; c != e; ++c) todo.push_back(c->second);
+  }
+  return out;
 }
 
 }  // namespace tend

@@ -1,6 +1,7 @@
 #pragma once
 // Reading /proc: a process's start time (to tell a reused pid apart from the process tend
-// started), and CPU and memory of whole process trees.
+// started), CPU and memory of whole process trees, and which processes make up a tree.
+// `proc_root` is "/proc" but for tests, which give a directory laid out the same way.
 
 #include <sys/types.h>
 
@@ -19,20 +20,26 @@ std::optional<uint64_t> processStartTicks(pid_t pid);
 // /proc/<pid>/environ; processes that cannot be read are passed over).
 std::vector<pid_t> processesWithEnvironment(const std::string& name, const std::string& value);
 
-// One snapshot of every process on the machine: parent links, CPU ticks and RSS.
+// One snapshot of every process on the machine: parent links, process groups, CPU ticks
+// and RSS.
 class ProcessTable {
  public:
-  static ProcessTable read();
+  static ProcessTable read(const std::string& proc_root = "/proc");
   struct Usage {
     uint64_t cpu_ticks = 0;  // utime + stime of the whole tree
     uint64_t rss_bytes = 0;  // resident memory of the whole tree
   };
   // The root and all its descendants (by parent pid).
   Usage treeUsage(pid_t root) const;
+  // The processes of an instance whose leader is `root` (also its process group): the root,
+  // its descendants, and the members of process group `root` whose parent died (those the
+  // daemon, as subreaper, inherited). Each once, in no particular order.
+  std::vector<pid_t> tree(pid_t root) const;
 
  private:
   struct Proc {
     pid_t ppid = 0;
+    pid_t pgid = 0;
     uint64_t cpu_ticks = 0;
     uint64_t rss_bytes = 0;
   };

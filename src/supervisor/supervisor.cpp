@@ -618,6 +618,9 @@ class Supervisor::Impl {
   void onInstanceOnline(std::function<void(const std::string&)> hook) {
     instance_online_ = std::move(hook);
   }
+  void onStartFailed(std::function<void(const std::string&, const std::string&)> hook) {
+    start_failed_ = std::move(hook);
+  }
 
   void onAppsChanged(std::function<void()> hook) { apps_changed_ = std::move(hook); }
   void onEvent(std::function<void(const json&)> hook) { event_ = std::move(hook); }
@@ -1092,6 +1095,8 @@ class Supervisor::Impl {
     // A service tend does not spawn is ready when its start command succeeded, unless it
     // has a `ready` of its own.
     ProbeCheck check = isExternal(app) && !spec ? ProbeCheck{} : resolveProbe(spec, inst.port);
+    // Only the instance's own listener makes it ready (not a predecessor's or a sibling's).
+    if (!isExternal(app)) requireOwnListener(check, inst.port, inst.pid);
     inst.probes->startReady(check, spec ? spec->timeout : Duration(30s));
   }
 
@@ -1284,6 +1289,15 @@ class Supervisor::Impl {
     if (before_ready && t.status != Status::Online && !t.reason.empty() &&
         !completedOneShot(app, inst)) {
       noteFailedStart(app, inst, t.reason);
+      // Stopping: its ready check failed, or a limit restarts it (not a failure to tell);
+      // else it exited.
+      const bool stopping = t.status == Status::Stopping;
+      if (start_failed_ &&
+          !(stopping && std::ranges::find(t.actions, Action::RecordRestart) != t.actions.end()))
+        start_failed_(
+            app.spec.name,
+            fmt::format("{}: {}", stopping ? "failed to start" : "exited before it was ready",
+                        t.reason));
       if (!t.changed) checkWaiters();
     }
     if (t.changed) {
@@ -2361,6 +2375,7 @@ class Supervisor::Impl {
   bool release_posted_ = false;
   std::function<void()> apps_changed_;
   std::function<void(const std::string&)> instance_online_;
+  std::function<void(const std::string&, const std::string&)> start_failed_;
   std::function<void(const json&)> event_;
   std::function<void(const std::string&, int, bool, std::string_view)> log_line_;
   std::function<void(const std::string&)> serving_changed_;
@@ -2430,6 +2445,10 @@ std::optional<std::vector<Status>> Supervisor::statuses(const std::string& name)
 }
 void Supervisor::onInstanceOnline(std::function<void(const std::string& app)> hook) {
   impl_->onInstanceOnline(std::move(hook));
+}
+void Supervisor::onStartFailed(
+    std::function<void(const std::string& app, const std::string& why)> hook) {
+  impl_->onStartFailed(std::move(hook));
 }
 void Supervisor::onAppsChanged(std::function<void()> hook) {
   impl_->onAppsChanged(std::move(hook));

@@ -126,6 +126,12 @@ class Supervisor {
   // (the gateway counts an app's idle time from then). It must not call back into the
   // supervisor.
   void onInstanceOnline(std::function<void(const std::string& app)> hook);
+  // Called (synchronously, on the loop) when an instance of `app` failed before it got
+  // online: its process exited (or could not be spawned) while it was starting, or its
+  // ready check did not pass in time. `why` is for people and names what happened and what
+  // follows: "exited before it was ready: exited with code 3; restarting in 100ms",
+  // "failed to start: not ready after 30s: ...". It must not call back into the supervisor.
+  void onStartFailed(std::function<void(const std::string& app, const std::string& why)> hook);
   // Called (deferred, on the loop) after apps were added, changed or deleted.
   void onAppsChanged(std::function<void()> hook);
   // Observers (the HTTP API's event stream). `event` is called synchronously on the loop,

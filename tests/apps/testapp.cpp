@@ -8,6 +8,10 @@
 //                                "fds 0 1 2", "pid N", "pgid N", "sid N", "SigBlk: ...",
 //                                "SigIgn: ..." (from /proc/self/status), "env K=V" each
 //   listen                       listen on 127.0.0.1:$PORT, answer each connection "ok\n"
+//   detached-listen FILE         fork a child that leaves the process group, listens on
+//                                127.0.0.1:$PORT (trying again every 10 ms while the port is
+//                                taken), then writes its pid to FILE and answers each
+//                                connection "ok\n"; the leader runs until killed
 //   print N                      print N numbered lines to stdout and stderr, then run
 //   ignore-term                  ignore SIGTERM, run until SIGKILL
 //   alloc MB                     allocate and touch MB mebibytes, then run
@@ -98,6 +102,7 @@ int listenOnPort() {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 64) != 0) {
     std::fprintf(stderr, "cannot listen on %s: %s\n", port, std::strerror(errno));
+    ::close(fd);
     return -1;
   }
   std::printf("listening on %s\n", port);
@@ -223,6 +228,26 @@ int main(int argc, char** argv) {
       (void)n;
       ::close(c);
     }
+  }
+  if (mode == "detached-listen" && argc > 2) {
+    if (!std::getenv("PORT")) return 3;
+    pid_t child = ::fork();
+    if (child < 0) return 5;
+    if (child == 0) {
+      ::setpgid(0, 0);  // out of the instance's group: its leader's death does not end it
+      int fd = -1;
+      while ((fd = listenOnPort()) < 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      std::fflush(stdout);
+      writeFileAtomically(argv[2], std::to_string(::getpid()) + "\n");
+      while (true) {
+        int c = ::accept(fd, nullptr, nullptr);
+        if (c < 0) continue;
+        ssize_t n = ::write(c, "ok\n", 3);
+        (void)n;
+        ::close(c);
+      }
+    }
+    runForever();
   }
   if (mode == "print" && argc > 2) {
     int n = std::atoi(argv[2]);

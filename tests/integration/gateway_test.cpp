@@ -361,6 +361,18 @@ TEST_F(GatewayTest, AStartCommandThatFailsGets502WithTheReason) {
   EXPECT_NE(h.body.find("cannot execute /nonexistent/program"), std::string::npos) << h.body;
 }
 
+// It exits at once with code 3: the held request is answered 502 with the exit status, not
+// held for the minute of start_timeout (curl gives up after 20 s: a 504 would never come).
+TEST_F(GatewayTest, AnAppThatExitsBeforeItIsReadyGets502WithItsExitStatusAtOnce) {
+  startConfig({{.name = "a", .start_timeout = "60s", .run = {testapp(), "crash", "0", "3"}}});
+  Http h = get("a.localhost", "/");
+  EXPECT_EQ(h.code, 502) << h.body;
+  EXPECT_NE(h.body.find("app 'a'"), std::string::npos) << h.body;
+  EXPECT_NE(h.body.find("exited with code 3"), std::string::npos) << h.body;
+  // The supervisor agrees: it is not online.
+  EXPECT_NE(status("a"), "online");
+}
+
 TEST_F(GatewayTest, AnAppKilledWhileOnlineIsServedAgainSoon) {
   startConfig({{.name = "a", .idle = "1m"}});
   ASSERT_EQ(get("a.localhost", "/").code, 200);

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <signal.h>
+
 #include <filesystem>
 #include <sstream>
 
@@ -267,6 +269,90 @@ TEST_F(Probes, NotifyFromAnotherProcessIsIgnored) {
       std::chrono::milliseconds(500));
   EXPECT_EQ(status("svc"), "starting");
   EXPECT_EQ(probes("svc").value("notify_status", ""), "booting");
+}
+
+// The leader of an app dies (kill -9) while its listener, a grandchild that left its process
+// group, keeps the port: the replacement answers nothing yet, and the old listener must not
+// make it ready.
+TEST_F(Probes, AReplacementIsNotReadyWhileItsPredecessorsListenerHoldsThePort) {
+  int port = freePortRun(1);
+  ASSERT_GT(port, 0);
+  std::string pid_file = dir_ + "/listener";
+  std::string cfg = configWith(fmt::format(R"(  - name: web
+    run: ["{0}", "detached-listen", "{1}", "{2}"]
+    port: {3}
+)",
+                                           testapp(), pid_file, tag(), port));
+  RunResult r = tend({"start", cfg, "--wait"});
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  int old_leader = instance("web").value("pid", 0);
+  ASSERT_GT(old_leader, 0);
+  ASSERT_TRUE(waitFor([&] { return std::atoi(readText(pid_file).c_str()) > 0; }));
+  pid_t old_listener = std::atoi(readText(pid_file).c_str());
+  remember(old_listener);
+  ASSERT_NE(old_listener, old_leader);
+
+  ::kill(old_leader, SIGKILL);
+  ASSERT_TRUE(waitFor([&] {
+    int pid = instance("web").value("pid", 0);
+    return pid > 0 && pid != old_leader;
+  })) << list().dump();
+  // The replacement's check reaches the old listener, and does not count it.
+  ASSERT_TRUE(waitFor([&] {
+    return probes("web")["ready"]
+               .value("last_error", "")
+               .find(fmt::format("port {} answers, but not from this instance", port)) !=
+           std::string::npos;
+  })) << describe("web").dump();
+  EXPECT_TRUE(processAlive(old_listener));
+  EXPECT_EQ(status("web"), "starting") << list().dump();
+  EXPECT_EQ(probes("web")["ready"].value("state", ""), "waiting");
+
+  // Once the old listener is gone, the replacement's own one takes the port and counts.
+  ::kill(old_listener, SIGKILL);
+  ASSERT_TRUE(waitFor([&] { return status("web") == "online"; })) << describe("web").dump();
+  pid_t new_listener = std::atoi(readText(pid_file).c_str());
+  remember(new_listener);
+  EXPECT_NE(new_listener, old_listener);
+  EXPECT_TRUE(processAlive(new_listener));
+  EXPECT_EQ(probes("web")["ready"].value("state", ""), "passed");
+}
+
+// A port an app was given is taken meanwhile by another app (it listens on it without tend
+// having assigned it): the instance keeps trying to listen and must not be online because
+// the other one answers.
+TEST_F(Probes, AnInstanceIsNotReadyWhileAnotherAppListensOnItsPort) {
+  int port = freePortRun(1);
+  ASSERT_GT(port, 0);
+  // Until it can listen, the app tries again (as a server waiting for its port would).
+  std::string cfg = configWith(fmt::format(R"(  - name: web
+    run: ["/bin/sh", "-c", "until \"$0\" listen \"$1\"; do sleep 0.05; done", "{0}", "{1}"]
+    port: {2}
+)",
+                                           testapp(), tag(), port));
+  ASSERT_EQ(tend({"start", cfg, "--wait"}).status, 0);
+  ASSERT_EQ(tend({"stop", "web"}).status, 0);  // it keeps its port
+  RunResult other = tend({"start", testapp(), "--name", "other", "--env",
+                          fmt::format("PORT={}", port), "--", "listen", tag()});
+  ASSERT_EQ(other.status, 0) << other.out << other.err;
+  ASSERT_TRUE(waitFor([&] {
+    return readText(home_ + "/logs/other-0-out.log").find("listening on") != std::string::npos;
+  })) << readText(home_ + "/logs/other-0-err.log");
+
+  ASSERT_EQ(tend({"start", "web"}).status, 0);
+  ASSERT_TRUE(waitFor([&] {
+    return probes("web")["ready"]
+               .value("last_error", "")
+               .find(fmt::format("port {} answers, but not from this instance", port)) !=
+           std::string::npos;
+  })) << describe("web").dump();
+  EXPECT_EQ(status("web"), "starting") << list().dump();
+  EXPECT_EQ(status("other"), "online");
+
+  // The other app stops: the port is free, the instance listens and is online.
+  ASSERT_EQ(tend({"stop", "other"}).status, 0);
+  ASSERT_TRUE(waitFor([&] { return status("web") == "online"; })) << describe("web").dump();
+  EXPECT_EQ(probes("web")["ready"].value("state", ""), "passed");
 }
 
 }  // namespace

@@ -764,6 +764,41 @@ TEST_F(GatewayRelayTest, AFailedStartIs502WithTheReason) {
             "directory\n");
 }
 
+TEST_F(GatewayRelayTest, AnAppThatExitsBeforeItIsReadyIs502AtOnceWithItsExitStatus) {
+  auto r = route("dying");
+  r.start_timeout = 60s;
+  backend.sim("dying").never_listens = true;
+  run({r});
+  Client c(port);
+  ASSERT_TRUE(c.send(get("/", "dying.localhost")));
+  // Held: the start was asked for, and nothing listens.
+  ASSERT_TRUE(eventually([&] { return backend.sim("dying").starts == 1; }));
+  backend.sim("dying").state = AppRunState::Starting;  // it crashed; a restart is under way
+  onLoop([&] {
+    gateway->startFailed("dying", "exited before it was ready: exited with code 3; restarting");
+  });
+  auto res = c.read(20s);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 502);
+  EXPECT_EQ(res->body,
+            "tend: app 'dying' exited before it was ready: exited with code 3; restarting\n");
+  EXPECT_TRUE(countsReturnToZero("dying"));
+}
+
+TEST_F(GatewayRelayTest, AFailedStartWhileAnInstanceIsOnlineLeavesHeldRequestsWaiting) {
+  auto r = route("web");
+  r.start_timeout = 300ms;
+  backend.sim("web").never_listens = true;  // the backend says Running: an instance is online
+  run({r});
+  Client c(port);
+  ASSERT_TRUE(c.send(get("/", "web.localhost")));
+  ASSERT_TRUE(eventually([&] { return backend.sim("web").starts == 1; }));
+  onLoop([&] { gateway->startFailed("web", "exited before it was ready: exited with code 3"); });
+  auto res = c.read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 504) << res->body;  // held until start_timeout, as before
+}
+
 TEST_F(GatewayRelayTest, ARequestWhileTheAppStopsWaitsAndGetsItStartedAgain) {
   run({route("web")});
   ASSERT_EQ(fetch(get("/", "web.localhost"))->status, 200);
