@@ -177,10 +177,12 @@ std::set<int> pidsOf(const std::vector<nlohmann::json>& instances) {
   return pids;
 }
 
-TEST_F(Cli, StartHelpOffersForce) {
+TEST_F(Cli, StartHelpOffersForceDryRunAndPrune) {
   RunResult r = tend({"start", "--help"});
   ASSERT_EQ(r.status, 0);
   EXPECT_NE(r.out.find("--force"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--dry-run"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--prune"), std::string::npos) << r.out;
   RunResult restart = tend({"restart", "--help"});
   EXPECT_NE(restart.out.find("--update-env"), std::string::npos) << restart.out;
   EXPECT_NE(restart.out.find("--port"), std::string::npos) << restart.out;
