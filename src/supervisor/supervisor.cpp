@@ -25,9 +25,9 @@
 #include "common/fault.hpp"
 #include "common/text.hpp"
 #include "config/config.hpp"
-#include "logs/line_splitter.hpp"
 #include "logs/log_writer.hpp"
 #include "supervisor/apply_plan.hpp"
+#include "supervisor/child_output.hpp"
 #include "supervisor/dependency_graph.hpp"
 #include "supervisor/file_watcher.hpp"
 #include "supervisor/instance_probes.hpp"
@@ -54,123 +54,6 @@ constexpr Duration kProbeOutputGrace = 100ms;
 // An instance's lookup key is its index, or its index plus this for the replacement that a
 // reload runs beside it (the two alternate, so events of either always find their own).
 constexpr int kReplacementKey = 1 << 20;
-
-// Reads one child stream into its log file, line by line. Waits for readability and then
-// reads into one buffer shared by every reader (the loop has one thread), so an idle
-// instance costs no read buffer. Owns itself while a wait is pending (shared_from_this),
-// so closing the instance never leaves a dangling handler.
-class PipeReader : public std::enable_shared_from_this<PipeReader> {
- public:
-  PipeReader(asio::io_context& io, UniqueFd fd, std::shared_ptr<LogWriter> writer, Clock& clock)
-      : stream_(io, fd.release()), writer_(std::move(writer)), clock_(clock) {
-    boost::system::error_code ignored;
-    stream_.non_blocking(true, ignored);
-  }
-
-  void start() { doWait(); }
-  // Also gets each line, after the log file did.
-  void observe(std::function<void(std::string_view)> on_line) { on_line_ = std::move(on_line); }
-  void close() {
-    boost::system::error_code ignored;
-    stream_.close(ignored);
-  }
-
- private:
-  static constexpr int kReadsPerWakeup = 16;  // then let other work run
-
-  void doWait() {
-    stream_.async_wait(asio::posix::stream_descriptor::wait_read,
-                       [self = shared_from_this()](boost::system::error_code ec) {
-                         if (ec) return;
-                         self->onReadable();
-                       });
-  }
-
-  void onReadable() {
-    static std::array<char, 64 * 1024> buffer;
-    const int64_t now = clock_.wallMillis();  // one stamp per read: a read takes microseconds
-    auto sink = [this, now](std::string_view line) {
-      writer_->append(line, now);
-      if (on_line_) on_line_(line);
-    };
-    for (int i = 0; i < kReadsPerWakeup; ++i) {
-      if (!stream_.is_open()) return;
-      ssize_t n = ::read(stream_.native_handle(), buffer.data(), buffer.size());
-      if (n > 0) {
-        splitter_.feed(std::string_view(buffer.data(), static_cast<size_t>(n)), sink);
-        continue;
-      }
-      if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
-      splitter_.finish(sink);  // end of stream (or an error): nothing more will come
-      writer_->flush(now);
-      close();
-      return;
-    }
-    writer_->flush(now);
-    doWait();
-  }
-
-  asio::posix::stream_descriptor stream_;
-  LineSplitter splitter_;
-  std::shared_ptr<LogWriter> writer_;
-  Clock& clock_;
-  std::function<void(std::string_view)> on_line_;
-};
-
-// What an exec check prints (stdout and stderr on one pipe), read as it comes so that the
-// check never blocks on a full pipe; the last kKept bytes are kept for its failure message.
-// Owns itself while a read is pending.
-class ProbeOutput : public std::enable_shared_from_this<ProbeOutput> {
- public:
-  ProbeOutput(asio::io_context& io, UniqueFd fd) : stream_(io, fd.release()), grace_(io) {}
-
-  void start() { read(); }
-  // Calls `done` once with what was kept, when the pipe has ended or after `grace` at the
-  // most (a process the check started in another session could hold it open).
-  void finish(Duration grace, std::function<void(std::string)> done) {
-    done_ = std::move(done);
-    if (ended_) return complete();
-    grace_.expires_after(grace);
-    grace_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (!ec) self->complete();
-    });
-  }
-
- private:
-  static constexpr size_t kKept = 4096;
-
-  void read() {
-    stream_.async_read_some(asio::buffer(buffer_),
-                            [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-                              self->kept_.append(self->buffer_.data(), n);
-                              if (self->kept_.size() > kKept)
-                                self->kept_.erase(0, self->kept_.size() - kKept);
-                              if (ec) {
-                                self->ended_ = true;
-                                if (ec != asio::error::operation_aborted) self->complete();
-                                return;
-                              }
-                              self->read();
-                            });
-  }
-
-  void complete() {
-    if (!done_) return;  // not finished yet, or already reported
-    auto done = std::move(done_);
-    done_ = nullptr;
-    grace_.cancel();
-    boost::system::error_code ignored;
-    stream_.close(ignored);
-    done(std::move(kept_));
-  }
-
-  asio::posix::stream_descriptor stream_;
-  asio::steady_timer grace_;
-  std::array<char, 1024> buffer_{};
-  std::string kept_;
-  bool ended_ = false;
-  std::function<void(std::string)> done_;
-};
 
 struct Instance {
   Instance(asio::io_context& io, const AppSpec& spec, int idx, int lookup_key)
