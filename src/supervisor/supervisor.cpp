@@ -285,6 +285,7 @@ class Supervisor::Impl {
         app = fresh.get();
         apps_.push_back(std::move(fresh));
         log_.info("{}: added (id {})", app->spec.name, app->id);
+        faultPoint("start-registered");
         touched.insert(app->id);
         // An on-demand app's port is its route's target: assign it now, not at first start.
         if (!item.run && app->spec.on_demand) {
@@ -670,6 +671,7 @@ class Supervisor::Impl {
                                       name, r.error())));
       return;
     }
+    faultPoint("scale-recorded");
     app->spec = spec;
     if (count > old) {
       for (int i = old; i < count; ++i) app->instances.push_back(makeInstance(*app, i));
@@ -712,15 +714,20 @@ class Supervisor::Impl {
 
  private:
   // Ports for every instance; "" or the reason they cannot be had.
+  // Ports for every instance; "" or the reason they cannot be had. Running instances keep
+  // the ports they hold; one without a port (a scale the daemon died in the middle of) gets
+  // the one its index is due.
   std::string allocatePorts(App& app) {
-    bool any_running = false;
-    for (auto& inst : app.instances) any_running = any_running || inst->running();
-    if (any_running) return "";  // they hold their ports already
+    bool all_have = true;
+    for (auto& inst : app.instances)
+      all_have = all_have && (inst->running() || app.spec.port.kind == PortSpec::Kind::None);
+    if (all_have) return "";
     auto ports =
         ports_.allocate(app.spec.name, app.spec.port, static_cast<int>(app.instances.size()));
     if (!ports) return fmt::format("{}: {}", app.spec.name, ports.error());
     for (size_t i = 0; i < app.instances.size(); ++i)
-      app.instances[i]->port = ports->empty() ? 0 : (*ports)[i];
+      if (!app.instances[i]->running() || !app.instances[i]->port)
+        app.instances[i]->port = ports->empty() ? 0 : (*ports)[i];
     return "";
   }
 
@@ -821,6 +828,7 @@ class Supervisor::Impl {
                               recorded.error()));
       return;
     }
+    faultPoint("spawn-recorded");
     inst.started_at = clock_.now();
     inst.started_wall = clock_.wallMillis();
     inst.cpu = 0;
@@ -1594,6 +1602,7 @@ class Supervisor::Impl {
           break;
         case Kind::SwapIn:
           swapIn(app, slot);
+          faultPoint("reload-swapped");
           break;
         case Kind::StopReplacement:
           if (fresh) apply(app, *fresh, fresh->machine.stop());

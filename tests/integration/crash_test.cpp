@@ -148,6 +148,67 @@ TEST_F(CrashSafety, KilledWhileScaling) {
   expectListAndPsAgree();
 }
 
+// The same at every other named point of a start, a reload and a scale: whatever the
+// point, the next daemon ends with the app running exactly as declared.
+struct FaultCase {
+  const char* point;
+  const char* operation;  // "start", "reload" or "scale"
+  bool with_port;
+};
+
+class CrashAtPoint : public CrashSafety, public ::testing::WithParamInterface<FaultCase> {};
+
+TEST_P(CrashAtPoint, TheNextDaemonRunsTheAppExactlyAsDeclared) {
+  const FaultCase c = GetParam();
+  const int port = freePortRun(3);
+  const std::string app = c.with_port ? listenApp("web", port, 2, 1)
+                                      : fmt::format(
+                                            "  - name: web\n    run: \"sleep 1000; : {}\"\n"
+                                            "    instances: 2\n",
+                                            tag());
+  std::string cfg = writeFile("tend.yaml", "apps:\n" + app);
+  armFault(c.point);
+  const std::string op = c.operation;
+  if (op == "start") {
+    tend({"start", cfg});
+  } else {
+    ASSERT_EQ(tend({"start", cfg, "--wait"}).status, 0);
+    if (op == "reload") tend({"reload", "web"});
+    if (op == "scale") tend({"scale", "web", "3"});
+  }
+  expectDaemonDied();
+  for (pid_t p : processesWith(tag())) remember(p);
+  expectListAndPsAgree();
+  const size_t expected = op == "scale" ? 0 : 2;  // a scale may or may not have been recorded
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto all = instancesOf("web");
+        return (expected == 0 || all.size() == expected) &&
+               std::ranges::all_of(all,
+                                   [](const json& i) { return i.value("status", "") == "online"; });
+      },
+      seconds(20)))
+      << list().dump();
+  if (c.with_port) {
+    std::vector<int> ports;
+    for (const auto& i : instancesOf("web")) ports.push_back(i.value("port", 0));
+    for (size_t i = 0; i < ports.size(); ++i) EXPECT_EQ(ports[i], port + static_cast<int>(i));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Points, CrashAtPoint,
+                         ::testing::Values(FaultCase{"start-registered", "start", true},
+                                           FaultCase{"spawn-recorded", "start", false},
+                                           FaultCase{"reload-both-running", "reload", false},
+                                           FaultCase{"reload-swapped", "reload", false},
+                                           FaultCase{"reload-restarting", "reload", true},
+                                           FaultCase{"scale-recorded", "scale", true}),
+                         [](const ::testing::TestParamInfo<FaultCase>& info) {
+                           std::string name = info.param.point;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
+
 // TEND_HOME on a small tmpfs that fills up: a start whose process cannot be recorded does
 // not leave it running, and nothing is orphaned by a kill -9 of the daemon afterwards.
 class FullDisk : public CrashSafety {
