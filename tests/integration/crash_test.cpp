@@ -156,6 +156,11 @@ struct FaultCase {
   bool with_port;
 };
 
+// How ctest names each case.
+void PrintTo(const FaultCase& c, std::ostream* os) {
+  *os << c.point;
+}
+
 class CrashAtPoint : public CrashSafety, public ::testing::WithParamInterface<FaultCase> {};
 
 TEST_P(CrashAtPoint, TheNextDaemonRunsTheAppExactlyAsDeclared) {
