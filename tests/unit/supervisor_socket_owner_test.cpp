@@ -169,13 +169,21 @@ TEST(ProbeOwnership, ATcpCheckPassesOnlyForTheTreeThatHoldsTheListener) {
   uint16_t port = 0;
   int fd = listenOnLoopback(port);
   ASSERT_GE(fd, 0);
+  int closed[2];
+  ASSERT_EQ(::pipe(closed), 0);
   pid_t other = ::fork();  // a process of its own: not in this process's tree
   if (other == 0) {
-    ::close(fd);
+    ::close(fd);  // it must not hold the listener it inherited
+    char done = 1;
+    (void)!::write(closed[1], &done, 1);
     ::pause();
     ::_exit(0);
   }
   ASSERT_GT(other, 0);
+  char done = 0;
+  ASSERT_EQ(::read(closed[0], &done, 1), 1);
+  ::close(closed[0]);
+  ::close(closed[1]);
 
   ProbeCheck c = resolveProbe(nullptr, port);
   requireOwnListener(c, port, ::getpid());
