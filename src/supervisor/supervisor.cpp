@@ -1500,6 +1500,10 @@ class Supervisor::Impl {
     if (!app.reload) return;
     runReloadSteps(app, app.reload->coordinator.abort(why));
     servingChanged(app);
+    // It ends at its next advance: once its replacements have stopped, or at once.
+    asio::post(io_, [this, id = app.id] {
+      if (App* a = findById(id)) advanceReload(*a);
+    });
   }
 
   void servingChanged(const App& app) {
