@@ -3,6 +3,7 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <algorithm>
 
 #include <filesystem>
 
@@ -30,10 +31,19 @@ class DependsOn : public TendTest {
   // depends_on line, if any.
   std::string appRecordingItsStop(const std::string& name, const std::string& order,
                                   const std::string& deps) {
+    // It says so in ORDER.up once its trap is set: a SIGTERM before that would end it
+    // without a record.
     return fmt::format(R"(  - name: {0}
-    run: "trap 'echo {0} >> {1}; exit 0' TERM; while :; do sleep 0.1; done # {2}"
+    run: "trap 'echo {0} >> {1}; exit 0' TERM; echo {0} >> {1}.up; while :; do sleep 0.1; done # {2}"
 {3})",
                        name, order, tag(), deps);
+  }
+  // Waits until `count` apps made by appRecordingItsStop have set their trap.
+  bool allRecording(const std::string& order, size_t count) {
+    return waitFor([&] {
+      std::string up = readText(order + ".up");
+      return static_cast<size_t>(std::count(up.begin(), up.end(), '\n')) >= count;
+    });
   }
 };
 
@@ -144,6 +154,7 @@ TEST_F(DependsOn, StopAllStopsDependentsBeforeTheirDependencies) {
   std::string cfg = configWith(app("db", "") + app("api", "    depends_on: [db]\n") +
                                app("web", "    depends_on: [api]\n") + app("other", ""));
   ASSERT_EQ(tend({"start", cfg}).status, 0);
+  ASSERT_TRUE(allRecording(order, 4));
   RunResult r = tend({"stop", "all"});
   ASSERT_EQ(r.status, 0) << r.err;
   std::string text = readText(order);
@@ -162,6 +173,7 @@ TEST_F(DependsOn, TheDaemonStopsDependentsFirstAndStartsDependenciesFirstWhenItC
   // api comes first in the file (and gets the lower id).
   std::string cfg = configWith(app("api", "    depends_on: [db]\n") + app("db", ""));
   ASSERT_EQ(tend({"start", cfg}).status, 0);
+  ASSERT_TRUE(allRecording(order, 2));
   pid_t daemon = daemonPid();
   ASSERT_EQ(::kill(daemon, SIGTERM), 0);
   ASSERT_TRUE(waitFor([&] { return !processAlive(daemon); }, seconds(30)));
