@@ -66,9 +66,11 @@ class Supervisor {
   // record names (spawned right before a crash).
   void restore();
 
-  // Creates apps that do not exist and updates those whose spec changed (restarting their
-  // running instances). `run` says per app whether it should run afterwards (apps with
-  // on_demand are left stopped until the gateway asks).
+  // Creates apps that do not exist and updates those whose spec changed: reloaded when only
+  // what a new process picks up changed and something is online (see reloadable()), else
+  // stopped and started with the new spec. Equal specs are left alone (started if stopped).
+  // The caller checks the plan first (apply_plan.hpp). `run` says per app whether it should run
+  // afterwards (apps with on_demand are left stopped until the gateway asks).
   struct Apply {
     AppSpec spec;
     bool run = true;
@@ -82,12 +84,12 @@ class Supervisor {
   void stop(const std::string& target, Reply done);
   void restart(const std::string& target, Reply done);
   void remove(const std::string& target, Reply done);
-  // Zero-downtime restart (see ReloadJob in supervisor.cpp): each instance is replaced by a
-  // new one that is started beside it and must get online before the old one is drained
-  // and stopped, `reload_batch` at a time. The reply comes when every instance is replaced,
-  // or with the reason when a new instance did not get ready (the old one then keeps
-  // running and the rest are left as they are). An app with nothing online is restarted.
-  // While an app reloads, other commands on it are refused.
+  // Replaces every instance, `reload_batch` at a time, each keeping its port (see
+  // ReloadCoordinator): beside the old one when they can both listen (a shared socket, or
+  // no port), else drained and restarted in place. The reply comes when every instance is
+  // replaced, or with the reason when one did not get (back) online; the instances not
+  // reached are left as they are. An app with nothing online is restarted. While an app
+  // reloads, other commands on it are refused.
   void reload(const std::string& target, Reply done);
   // The ports the gateway may send new requests to (its targets for the app): the app's
   // online instances in instance order, minus those a reload is draining, plus a reload's

@@ -238,6 +238,22 @@ class FullDisk : public CrashSafety {
     // A file that takes every free block.
     runProgram({"sh", "-c", "dd if=/dev/zero of=" + mount_ + "/filler bs=64k 2>/dev/null; sync"});
   }
+  // After a start on the full disk (`r`): it failed with `why` and left no process, or it
+  // was recorded after all (the database had the room). Either way a kill -9 of the daemon
+  // then leaves nothing the next one does not know.
+  void expectNothingUnknownAfterACrash(const RunResult& r, const std::string& why) {
+    if (r.status == 0) {
+      remember(instance("web").value("pid", 0));
+    } else {
+      EXPECT_NE(r.err.find(why), std::string::npos) << r.err;
+      EXPECT_TRUE(waitFor([&] { return processesWith(tag()).empty(); }))
+          << "a process runs that the state database does not know";
+    }
+    ::kill(daemonPid(), SIGKILL);
+    std::filesystem::remove(mount_ + "/filler");
+    expectListAndPsAgree();
+  }
+
   std::string mount_;
   bool mounted_ = false;
 };
@@ -246,17 +262,7 @@ TEST_F(FullDisk, AStartThatCannotBeRecordedLeavesNothingRunning) {
   ASSERT_EQ(tend({"ping"}).status, 0);
   fill();
   RunResult r = tend({"start", testapp(), "--name", "web", "--", "sleep", tag()});
-  if (r.status == 0) {
-    // Recorded after all (the database had the room): it must then be known after a crash.
-    remember(instance("web").value("pid", 0));
-  } else {
-    EXPECT_NE(r.err.find("full"), std::string::npos) << r.err;
-    EXPECT_TRUE(waitFor([&] { return processesWith(tag()).empty(); }))
-        << "a process runs that the state database does not know";
-  }
-  ::kill(daemonPid(), SIGKILL);
-  std::filesystem::remove(mount_ + "/filler");
-  expectListAndPsAgree();
+  expectNothingUnknownAfterACrash(r, "full");
 }
 
 TEST_F(FullDisk, AnAppStartedAgainWhoseProcessCannotBeRecordedDoesNotStayRunning) {
@@ -265,17 +271,8 @@ TEST_F(FullDisk, AnAppStartedAgainWhoseProcessCannotBeRecordedDoesNotStayRunning
   ASSERT_EQ(tend({"stop", "web"}).status, 0);
   fill();
   r = tend({"start", "web"});
-  if (r.status == 0) {
-    remember(instance("web").value("pid", 0));
-  } else {
-    EXPECT_NE(r.err.find("cannot record its process"), std::string::npos) << r.err;
-    EXPECT_NE(r.err.find("full"), std::string::npos) << r.err;
-    EXPECT_TRUE(waitFor([&] { return processesWith(tag()).empty(); }))
-        << "a process runs that the state database does not know";
-  }
-  ::kill(daemonPid(), SIGKILL);
-  std::filesystem::remove(mount_ + "/filler");
-  expectListAndPsAgree();
+  if (r.status != 0) EXPECT_NE(r.err.find("cannot record its process"), std::string::npos) << r.err;
+  expectNothingUnknownAfterACrash(r, "full");
 }
 
 }  // namespace
