@@ -26,7 +26,7 @@ struct StartOptions {
   bool json = false;
   bool dry_run = false;  // print the plan, change nothing
   bool prune = false;    // a config file's apply deletes the apps not in it
-  bool force = false;  // replace an app of that name that runs something else
+  bool force = false;    // replace an app of that name that runs something else
 };
 
 int cmdStart(const StartOptions& options);
