@@ -154,6 +154,17 @@ int httpServer(const std::string& gate, const std::string& fail, int delay_ms,
 
 }  // namespace
 
+// Answers each connection on the listening socket `fd` with "ok\n", forever.
+[[noreturn]] static void answerOkForever(int fd) {
+  while (true) {
+    int c = ::accept(fd, nullptr, nullptr);
+    if (c < 0) continue;
+    ssize_t n = ::write(c, "ok\n", 3);
+    (void)n;
+    ::close(c);
+  }
+}
+
 int main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "sleep";
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
@@ -221,13 +232,7 @@ int main(int argc, char** argv) {
     if (!std::getenv("PORT")) return 3;
     int fd = listenOnPort();
     if (fd < 0) return 4;
-    while (true) {
-      int c = ::accept(fd, nullptr, nullptr);
-      if (c < 0) continue;
-      ssize_t n = ::write(c, "ok\n", 3);
-      (void)n;
-      ::close(c);
-    }
+    answerOkForever(fd);
   }
   if (mode == "detached-listen" && argc > 2) {
     if (!std::getenv("PORT")) return 3;
@@ -239,13 +244,7 @@ int main(int argc, char** argv) {
       while ((fd = listenOnPort()) < 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
       std::fflush(stdout);
       writeFileAtomically(argv[2], std::to_string(::getpid()) + "\n");
-      while (true) {
-        int c = ::accept(fd, nullptr, nullptr);
-        if (c < 0) continue;
-        ssize_t n = ::write(c, "ok\n", 3);
-        (void)n;
-        ::close(c);
-      }
+      answerOkForever(fd);
     }
     runForever();
   }

@@ -26,6 +26,15 @@ class Probes : public TendTest {
     json all = json::parse(d.out, nullptr, false);
     return all.is_array() && !all.empty() ? all[0] : json::object();
   }
+  // True once app `name`'s ready check reached a listener on `port` that is not its own.
+  bool readyCheckSawAnotherListener(const std::string& name, int port) {
+    return waitFor([&] {
+      return probes(name)["ready"]
+                 .value("last_error", "")
+                 .find(fmt::format("port {} answers, but not from this instance", port)) !=
+             std::string::npos;
+    });
+  }
   json probes(const std::string& name, int index = 0) {
     json app = describe(name);
     if (!app.contains("instances") || app["instances"].size() <= static_cast<size_t>(index))
@@ -298,12 +307,7 @@ TEST_F(Probes, AReplacementIsNotReadyWhileItsPredecessorsListenerHoldsThePort) {
     return pid > 0 && pid != old_leader;
   })) << list().dump();
   // The replacement's check reaches the old listener, and does not count it.
-  ASSERT_TRUE(waitFor([&] {
-    return probes("web")["ready"]
-               .value("last_error", "")
-               .find(fmt::format("port {} answers, but not from this instance", port)) !=
-           std::string::npos;
-  })) << describe("web").dump();
+  ASSERT_TRUE(readyCheckSawAnotherListener("web", port)) << describe("web").dump();
   EXPECT_TRUE(processAlive(old_listener));
   EXPECT_EQ(status("web"), "starting") << list().dump();
   EXPECT_EQ(probes("web")["ready"].value("state", ""), "waiting");
@@ -340,12 +344,7 @@ TEST_F(Probes, AnInstanceIsNotReadyWhileAnotherAppListensOnItsPort) {
   })) << readText(home_ + "/logs/other-0-err.log");
 
   ASSERT_EQ(tend({"start", "web"}).status, 0);
-  ASSERT_TRUE(waitFor([&] {
-    return probes("web")["ready"]
-               .value("last_error", "")
-               .find(fmt::format("port {} answers, but not from this instance", port)) !=
-           std::string::npos;
-  })) << describe("web").dump();
+  ASSERT_TRUE(readyCheckSawAnotherListener("web", port)) << describe("web").dump();
   EXPECT_EQ(status("web"), "starting") << list().dump();
   EXPECT_EQ(status("other"), "online");
 
