@@ -19,6 +19,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <memory>
 
 #include "api/handlers.hpp"
 #include "common/files.hpp"
@@ -29,6 +31,7 @@
 #include "daemon/lock_file.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/router.hpp"
+#include "logs/daemon_log_sink.hpp"
 #include "store/state_store.hpp"
 #include "supervisor/port_allocator.hpp"
 #include "supervisor/spawner.hpp"
@@ -122,7 +125,10 @@ int runDaemon(const DaemonOptions& options) {
     std::fprintf(stderr, "tend: %s\n", lock.error().c_str());
     return 1;
   }
-  Logger log(paths.daemon_log, options.foreground);
+  // In the background, stdout and stderr are daemon.log too (Client::startDaemon).
+  Logger log(std::make_unique<DaemonLogSink>(paths.daemon_log, !options.foreground,
+                                             SystemClock::instance()),
+             options.foreground, SystemClock::instance());
   if (auto err = restrictHome(paths); !err.empty()) {
     log.error("{}", err);
     return 1;
@@ -247,6 +253,18 @@ int runDaemon(const DaemonOptions& options) {
              sig == SIGTERM ? "SIGTERM" : "SIGINT");
     supervisor.shutdown(/*forget=*/false, finish);
   });
+
+  // A count of suppressed log lines is written when its window ends, not at the next line.
+  asio::steady_timer log_timer(io);
+  std::function<void()> tickLog = [&] {
+    log_timer.expires_after(std::chrono::seconds(5));
+    log_timer.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      log.tick();
+      tickLog();
+    });
+  };
+  tickLog();
 
   log.info("daemon started (pid {}) in {}", ::getpid(), paths.home);
   supervisor.restore();
