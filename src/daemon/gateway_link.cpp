@@ -25,6 +25,12 @@ AppRunState runStateOf(const Supervisor::AppSnapshot& app) {
 
 void SupervisorBackend::startApp(const std::string& app,
                                  std::function<void(std::string error)> done) {
+  // A reload brings the app back by itself (an in-place reload of its only instance
+  // leaves nothing online for a moment): the request waits for it as for a start.
+  if (supervisor_.reloading(app)) {
+    done("");
+    return;
+  }
   supervisor_.start(app, [this, app, done = std::move(done)](Supervisor::Result r) {
     if (!r) {
       done(r.error());

@@ -322,9 +322,11 @@ void App::connect(Done done, size_t attempt) {
             self->connect(std::move(done), attempt + 1);
             return;
           }
+          // Every instance refuses while running: it died and the supervisor has not
+          // noticed yet. Restart it and hold the request as in a cold start (nothing was
+          // sent, so nothing is repeated); start_timeout bounds the wait.
           self->refused();
-          done(failure(502, "app '" + self->name() + "' refused the connection on " +
-                                self->targetText(slot) + "; restarting it"));
+          self->acquire(std::move(done));
           return;
         }
         if (ec == asio::error::timed_out) {

@@ -499,6 +499,11 @@ class Supervisor::Impl {
     }
     return std::nullopt;
   }
+  bool reloading(const std::string& name) const {
+    for (const auto& app : apps_)
+      if (app->spec.name == name) return app->reload != nullptr;
+    return false;
+  }
   void onInstanceOnline(std::function<void(const std::string&)> hook) {
     instance_online_ = std::move(hook);
   }
@@ -2338,6 +2343,9 @@ std::vector<Supervisor::AppSnapshot> Supervisor::snapshots() const {
 }
 std::optional<std::vector<Status>> Supervisor::statuses(const std::string& name) const {
   return impl_->statuses(name);
+}
+bool Supervisor::reloading(const std::string& name) const {
+  return impl_->reloading(name);
 }
 void Supervisor::onInstanceOnline(std::function<void(const std::string& app)> hook) {
   impl_->onInstanceOnline(std::move(hook));
