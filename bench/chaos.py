@@ -454,7 +454,7 @@ def main():
                   f"({sum(chaos.downtime):.2f} s in all, at most {max(chaos.downtime):.2f} s). "
                   "wrk's connect, read and write errors are its connections cut by those kills "
                   "and its reconnect attempts meanwhile (a refused connect counts as a write "
-                  "error): no request was answered wrongly.\n")
+                  "error).\n")
     md.append("| status or wrk error | cause (the body's first words) | count |")
     md.append("| --- | --- | --- |")
     for (status, cause), count in sorted(buckets.items(), key=lambda kv: -kv[1]):
