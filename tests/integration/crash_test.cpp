@@ -249,9 +249,17 @@ class FullDisk : public CrashSafety {
       EXPECT_TRUE(waitFor([&] { return processesWith(tag()).empty(); }))
           << "a process runs that the state database does not know";
     }
-    ::kill(daemonPid(), SIGKILL);
+    killDaemon();
     std::filesystem::remove(mount_ + "/filler");
     expectListAndPsAgree();
+  }
+
+  // kill -9 of the daemon, and its end: a CLI that connected to a dying daemon would
+  // see its connection closed unanswered.
+  void killDaemon() {
+    const pid_t pid = daemonPid();
+    ::kill(pid, SIGKILL);
+    EXPECT_TRUE(waitFor([&] { return !processAlive(pid); }));
   }
 
   std::string mount_;
@@ -299,7 +307,27 @@ TEST_F(FullDisk, AnInstanceKilledWhileTheDiskIsFullIsRestartedAndRecordedOnceThe
     return readText(home_ + "/daemon.log").find(fmt::format("pid {} is recorded", second)) !=
            std::string::npos;
   })) << readText(home_ + "/daemon.log");
-  ::kill(daemonPid(), SIGKILL);
+  killDaemon();
+  expectListAndPsAgree();
+}
+
+// The next daemon starts on the full disk (it writes nothing to open its database) and
+// runs the apps; once there is room, list and ps agree after yet another crash.
+TEST_F(FullDisk, ADaemonKilledWhileTheDiskIsFullComesBackAndRunsTheApps) {
+  RunResult r = tend({"start", "sleep 1000; : " + tag(), "--name", "web"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  fill();
+  killDaemon();
+  RunResult ping = tend({"ping"});
+  EXPECT_EQ(ping.status, 0) << ping.out << ping.err;
+  json inst;
+  EXPECT_TRUE(waitFor([&] {
+    inst = instance("web");
+    return inst.value("status", "") == "online";
+  })) << inst.dump();
+  remember(inst.value("pid", 0));
+  std::filesystem::remove(mount_ + "/filler");
+  killDaemon();
   expectListAndPsAgree();
 }
 
