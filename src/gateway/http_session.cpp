@@ -634,21 +634,25 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       writeClient(Buffers{asio::buffer(kContinue)}, &HttpSession::onContinueWritten);
       return;
     }
-    pumpRequest();
+    // The answer is awaited first: relaying the upload may end the exchange at once (a
+    // malformed chunked body is refused, which closes the app's connection).
     readResponseHead();
+    pumpRequest();
   }
 
   void onContinueWritten(uint64_t gen, ErrorCode ec, size_t) {
     if (aborted_ || gen != up_gen_) return;
     if (ec) return fail();
-    pumpRequest();
     readResponseHead();
+    pumpRequest();
   }
 
   // The head that goes to the app: Host kept, hop-by-hop headers and Expect (100-continue is
   // answered here) left out, X-Forwarded-For appended to, X-Forwarded-Proto and
-  // X-Forwarded-Host set. The body goes as it came: with its Content-Length, or chunked (the
-  // only coding a request may have: request_head.cpp refuses the others).
+  // X-Forwarded-Host set. The framing is written afresh from what the parser read, whatever
+  // form it came in: one Content-Length (identical values sent twice, or as "5, 5", become
+  // one), or "Transfer-Encoding: chunked" (the only coding a request may have:
+  // request_head.cpp refuses the others), and the body is re-chunked here.
   void renderRequestHead() {
     const auto& m = req_->get();
     std::string& out = req_out_.head;
@@ -660,7 +664,10 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     std::string_view forwarded_for;
     bool seen_forwarded_for = false;
     appendFields(out, m, options_, [&](const http::fields::value_type& f) {
-      if (f.name() == http::field::expect) return true;
+      if (f.name() == http::field::expect || f.name() == http::field::content_length ||
+          f.name() == http::field::transfer_encoding) {
+        return true;
+      }
       if (isNamed(f, "X-Forwarded-For")) {
         if (!seen_forwarded_for) forwarded_for = f.value();
         seen_forwarded_for = true;
@@ -668,6 +675,14 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       }
       return isNamed(f, "X-Forwarded-Proto") || (!host_.empty() && isNamed(f, "X-Forwarded-Host"));
     });
+    if (req_->chunked()) {
+      appendField(out, "Transfer-Encoding", "chunked");
+    } else if (auto length = req_->content_length()) {
+      char digits[24];
+      auto [end, ec] = std::to_chars(digits, digits + sizeof digits, *length);
+      appendField(out, "Content-Length",
+                  std::string_view(digits, ec == std::errc() ? end : digits));
+    }
     if (want_upgrade_) {
       appendField(out, "Upgrade", m[http::field::upgrade]);
       appendField(out, "Connection", "upgrade");
@@ -725,7 +740,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       client_buf_.consume(used);
       if (ec == http::error::need_buffer) ec = {};
       if (ec && ec != http::error::need_more) {
-        fail();  // a bad chunk: nothing sensible can reach the app any more
+        refuseUpload("malformed chunked body: " + ec.message());
         return;
       }
       size_t n = piece - body.size;
@@ -735,8 +750,27 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       }
       if (ec == http::error::need_more) break;
     }
+    if (room(client_buf_) == 0) {
+      // A chunk line (size and extensions) or trailer section that does not fit the read
+      // buffer: it would never be parsed.
+      refuseUpload("a chunk header or trailer section longer than " +
+                   std::to_string(client_buf_.max_size()) + " bytes");
+      return;
+    }
     readClient(client_buf_.prepare(std::min(room(client_buf_), kBodyReadSize)),
                &HttpSession::onRequestRead, SteadyClock::now() + core_->limits.client_io_timeout);
+  }
+
+  // A chunked upload that cannot be read on. Unless the app's answer has begun to go out
+  // (then all the client can get is the close), the client is told why with a 400 and the
+  // connection closes; the app's connection, which may have got part of the request, is
+  // closed either way. Not the app's fault, so nothing is logged as one.
+  void refuseUpload(const std::string& why) {
+    if (res_ && res_->is_header_done()) {
+      fail();
+      return;
+    }
+    respond(400, why, true);
   }
 
   void onRequestRead(uint64_t gen, ErrorCode ec, size_t n) {
@@ -1004,6 +1038,14 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     }
     if (!res_out_.head_sent) {
       writeResponsePiece(nullptr, 0, false);
+      return;
+    }
+    if (room(upstream_buf_) == 0) {
+      core_->log.warn(
+          "gateway: app '{}' sent a chunk header or trailer section longer than {} "
+          "bytes; connection closed",
+          app_->name(), upstream_buf_.max_size());
+      fail();
       return;
     }
     readUpstream(upstream_buf_.prepare(std::min(room(upstream_buf_), kBodyReadSize)),

@@ -96,6 +96,39 @@ class GatewayTest : public TendTest {
 
   std::string status(const std::string& app) { return instance(app).value("status", ""); }
 
+  // Sends raw bytes to the gateway and returns everything it answers until it closes the
+  // connection (at most 30 s: a gateway that neither answers nor closes fails the test).
+  std::string rawReply(const std::string& bytes) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return "";
+    timeval tv{30, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(gateway_port_));
+    std::string reply;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(bytes.size())) {
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) reply.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    return reply;
+  }
+
+  static std::string statusLine(const std::string& reply) {
+    return reply.substr(0, reply.find("\r\n"));
+  }
+
+  // Whether the daemon's log says the gateway answered `status` (the 5xx it writes there).
+  bool logged(int status) {
+    return readText(home_ + "/daemon.log").find(fmt::format("gateway: answered {}", status)) !=
+           std::string::npos;
+  }
+
   int startsIn(const std::string& app) {
     std::string log = readText(home_ + "/daemon.log");
     int n = 0;
@@ -413,6 +446,72 @@ TEST_F(GatewayTest, SmugglingAttemptsAndOversizedHeadersAreRefused) {
       "HTTP/1.1 431 Request Header Fields Too Large");
   // The gateway still serves.
   EXPECT_EQ(get("a.localhost", "/").code, 200);
+}
+
+// Framing a proxy and an app could read two ways (RFC 9110 section 8.6, RFC 9112 section
+// 6): refused with a 400 and a closed connection, before the app sees anything; identical
+// Content-Length values reach the app as one field.
+TEST_F(GatewayTest, FramingIsRefusedOrForwardedInOneFormAsNginxDoes) {
+  startConfig({{.name = "a", .idle = "1m"}});
+  ASSERT_EQ(get("a.localhost", "/").code, 200);
+  auto post = [](const std::string& framing, const std::string& body) {
+    return "POST /headers HTTP/1.1\r\nHost: a.localhost\r\nConnection: close\r\n" + framing +
+           "\r\n\r\n" + body;
+  };
+  for (std::string framing : {"Content-Length: 3\r\nContent-Length: 3", "Content-Length: 3, 3"}) {
+    std::string reply = rawReply(post(framing, "abc"));
+    EXPECT_EQ(statusLine(reply), "HTTP/1.1 200 OK") << framing << "\n" << reply;
+    size_t first = reply.find("Content-Length: 3\n");
+    EXPECT_NE(first, std::string::npos) << reply;
+    EXPECT_EQ(reply.find("Content-Length", first + 1), std::string::npos) << reply;
+  }
+  for (std::string framing :
+       {"Transfer-Encoding: chunked;x=1", "Transfer-Encoding: , chunked",
+        "Content-Length: 3\r\nContent-Length: 4", "Content-Length: 3\r\nTransfer-Encoding: chunked",
+        "Transfer-Encoding: chunked, gzip", "Transfer-Encoding: gzip"}) {
+    std::string reply = rawReply(post(framing, "3\r\nabc\r\n0\r\n\r\n"));
+    EXPECT_EQ(statusLine(reply), "HTTP/1.1 400 Bad Request") << framing << "\n" << reply;
+    EXPECT_NE(reply.find("Connection: close\r\n"), std::string::npos) << reply;
+    EXPECT_NE(reply.find("\r\n\r\ntend: "), std::string::npos) << reply;
+  }
+  // A coding the gateway does not implement, as nginx: 501.
+  EXPECT_EQ(statusLine(rawReply(post("Transfer-Encoding: gzip, chunked", "0\r\n\r\n"))),
+            "HTTP/1.1 501 Not Implemented");
+  EXPECT_FALSE(logged(502));
+  EXPECT_EQ(get("a.localhost", "/").code, 200);
+}
+
+std::string chunkedEcho(size_t extension) {
+  return "POST /echo HTTP/1.1\r\nHost: a.localhost\r\nConnection: close\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n3;x=" +
+         std::string(extension, 'e') + "\r\nabc\r\n0\r\n\r\n";
+}
+
+TEST_F(GatewayTest, ChunkExtensionsOver32KiBAreRefusedAtOnceAnd20KiBOnesPass) {
+  startConfig({{.name = "a", .idle = "1m"}});
+  std::string fits = rawReply(chunkedEcho(20 * 1024));
+  EXPECT_EQ(statusLine(fits), "HTTP/1.1 200 OK") << fits;
+  EXPECT_NE(fits.find("bytes=3 "), std::string::npos) << fits;
+  std::string refused = rawReply(chunkedEcho(40 * 1024));
+  EXPECT_EQ(statusLine(refused), "HTTP/1.1 400 Bad Request") << refused;
+  EXPECT_NE(refused.find("chunk header"), std::string::npos) << refused;
+  // Not the app's fault: the log does not say it failed to answer.
+  EXPECT_FALSE(logged(504));
+  EXPECT_FALSE(logged(502));
+}
+
+// nginx answers 400 to both; tend did not answer and closed after the 10 s head timeout.
+TEST_F(GatewayTest, BareLfLineEndsAndATlsClientHelloGet400AtOnce) {
+  startConfig({{.name = "a", .idle = "1m"}});
+  std::string lf = rawReply("GET / HTTP/1.1\nHost: a.localhost\n\n");
+  EXPECT_EQ(statusLine(lf), "HTTP/1.1 400 Bad Request") << lf;
+  EXPECT_NE(lf.find("bare LF"), std::string::npos) << lf;
+  // The start of a TLS 1.2/1.3 ClientHello (record type 0x16, version 3.1, length, type 1).
+  std::string hello("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11);
+  hello += std::string(32, '\x42');
+  std::string tls = rawReply(hello);
+  EXPECT_EQ(statusLine(tls), "HTTP/1.1 400 Bad Request") << tls;
+  EXPECT_EQ(status("a"), "stopped");  // nothing was routed
 }
 
 TEST_F(GatewayTest, AStalledHalfRequestDoesNotHoldTheGateway) {
