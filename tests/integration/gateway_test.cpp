@@ -12,10 +12,12 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "harness.hpp"
@@ -512,6 +514,53 @@ TEST_F(GatewayTest, BareLfLineEndsAndATlsClientHelloGet400AtOnce) {
   std::string tls = rawReply(hello);
   EXPECT_EQ(statusLine(tls), "HTTP/1.1 400 Bad Request") << tls;
   EXPECT_EQ(status("a"), "stopped");  // nothing was routed
+}
+
+// The TCP sockets of process `pid` in state CLOSE-WAIT: the peer closed, the process has not.
+int closeWaitSockets(pid_t pid) {
+  std::set<std::string> inodes;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::istringstream in(readText(table));
+    std::string line;
+    std::getline(in, line);  // the column names
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+      fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
+          timeout >> inode;
+      if (state == "08") inodes.insert(inode);
+    }
+  }
+  int n = 0;
+  std::error_code ec;
+  for (const auto& fd : std::filesystem::directory_iterator(fmt::format("/proc/{}/fd", pid), ec)) {
+    std::error_code link_ec;
+    std::string target = std::filesystem::read_symlink(fd.path(), link_ec).string();
+    if (target.starts_with("socket:[") && inodes.contains(target.substr(8, target.size() - 9))) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+// The app answers keep-alive and closes the connection right after (as Node does after its
+// 5 s keep-alive timeout): the gateway closes its pooled end at once, instead of keeping it
+// in CLOSE-WAIT until it is next picked or the pool's idle timeout.
+TEST_F(GatewayTest, APooledConnectionTheAppClosesIsClosedAtOnce) {
+  startConfig({{.name = "a", .idle = "1m"}});
+  pid_t daemon = daemonPid();
+  ASSERT_GT(daemon, 0);
+  std::vector<std::string> argv{"curl",       "-s",
+                                "-m",         "20",
+                                "-H",         "Host: a.localhost",
+                                "-o",         "/dev/null",
+                                "--parallel", "--parallel-immediate"};
+  for (int i = 0; i < 8; ++i) argv.push_back(fmt::format("http://127.0.0.1:{}/bye", gateway_port_));
+  RunResult r = runProgram(argv, seconds(30));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(waitFor([&] { return closeWaitSockets(daemon) == 0; }, seconds(10)))
+      << closeWaitSockets(daemon) << " socket(s) of the daemon in CLOSE-WAIT";
+  EXPECT_EQ(get("a.localhost", "/after").code, 200);
 }
 
 TEST_F(GatewayTest, AStalledHalfRequestDoesNotHoldTheGateway) {

@@ -22,10 +22,12 @@
 #include <boost/beast/websocket/detail/hybi13.hpp>
 #include <cctype>
 #include <condition_variable>
+#include <fstream>
 #include <future>
 #include <map>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "gateway/gateway.hpp"
@@ -1344,6 +1346,46 @@ TEST_F(GatewayRelayTest, RetriesOnAFreshConnectionWhenTheAppClosedAPooledOne) {
     EXPECT_EQ(res->status, 200) << i;
   }
   EXPECT_EQ(backend.sim("web").refused, 0);
+}
+
+// Connections of this process in TCP state CLOSE-WAIT whose peer is 127.0.0.1:`port`: the
+// gateway's end of a connection the app at `port` closed.
+int closeWaitTo(uint16_t port) {
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);
+  int n = 0;
+  char remote_port[8];
+  std::snprintf(remote_port, sizeof remote_port, ":%04X", port);
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state;
+    fields >> slot >> local >> remote >> state;
+    if (state == "08" && remote == std::string("0100007F") + remote_port) ++n;
+  }
+  return n;
+}
+
+TEST_F(GatewayRelayTest, APooledConnectionTheAppClosesIsClosedAtOnce) {
+  run({route("web")});
+  auto& app = backend.sim("web").app;
+  app.close_after_each = true;  // answers keep-alive, then closes
+  ASSERT_EQ(fetch(get("/", "web.localhost"))->status, 200);
+  ASSERT_TRUE(eventually([&] { return app.openConnections() == 0; }));
+  EXPECT_TRUE(eventually([&] { return closeWaitTo(app.port()) == 0; }))
+      << closeWaitTo(app.port()) << " pooled connection(s) left in CLOSE-WAIT";
+}
+
+TEST_F(GatewayRelayTest, APooledConnectionUnusedForTheIdleTimeoutIsClosed) {
+  auto limits = testLimits();
+  limits.upstream_idle_timeout = 200ms;
+  run({route("web")}, limits);
+  auto& app = backend.sim("web").app;
+  ASSERT_EQ(fetch(get("/", "web.localhost"))->status, 200);
+  EXPECT_TRUE(eventually([&] { return app.openConnections() == 0; }));
+  // The next request gets a fresh connection.
+  ASSERT_EQ(fetch(get("/", "web.localhost"))->status, 200);
+  EXPECT_EQ(app.accepted, 2);
 }
 
 TEST_F(GatewayRelayTest, RoutesADedicatedListenerToItsAppWhateverTheHost) {
