@@ -57,7 +57,8 @@ class GatewayTest : public TendTest {
 
   // Writes and starts a config whose apps are backends behind the gateway.
   void startConfig(const std::vector<App>& apps) {
-    std::string yaml = fmt::format("gateway:\n  listen: 127.0.0.1:{}\napps:\n", gateway_port_);
+    std::string yaml =
+        fmt::format("gateway:\n  listen: 127.0.0.1:{}\n{}apps:\n", gateway_port_, gateway_extra_);
     for (const auto& a : apps) {
       int port = freePortRun(1);
       ports_[a.name] = port;
@@ -140,6 +141,7 @@ class GatewayTest : public TendTest {
   }
 
   int gateway_port_ = 0;
+  std::string gateway_extra_;  // more YAML for the gateway section, indented 2 spaces
   std::map<std::string, int> ports_;
 };
 
@@ -252,11 +254,95 @@ TEST_F(GatewayTest, HeadersAreForwardedWithXForwardedAndWithoutHopByHop) {
                 "X-Secret: drop me", "-H", "X-Kept: yes"});
   EXPECT_EQ(h.code, 200);
   EXPECT_NE(h.body.find("Host: a.localhost"), std::string::npos) << h.body;
-  EXPECT_NE(h.body.find("X-Forwarded-For: 10.1.2.3, 127.0.0.1"), std::string::npos) << h.body;
+  // No trusted proxy is configured: the client's X-Forwarded-For is replaced.
+  EXPECT_NE(h.body.find("X-Forwarded-For: 127.0.0.1\n"), std::string::npos) << h.body;
+  EXPECT_NE(h.body.find("X-Real-IP: 127.0.0.1\n"), std::string::npos) << h.body;
   EXPECT_NE(h.body.find("X-Forwarded-Proto: http"), std::string::npos) << h.body;
   EXPECT_NE(h.body.find("X-Forwarded-Host: a.localhost"), std::string::npos) << h.body;
   EXPECT_NE(h.body.find("X-Kept: yes"), std::string::npos) << h.body;
   EXPECT_EQ(h.body.find("X-Secret"), std::string::npos) << h.body;
+}
+
+const std::vector<std::string> kForwardingClaims = {
+    "-H", "X-Forwarded-For: 10.1.2.3", "-H", "Forwarded: for=10.1.2.3;proto=https",
+    "-H", "X-Real-IP: 10.1.2.3",       "-H", "X-Forwarded-Proto: https"};
+
+// As nginx's real_ip module with no set_real_ip_from: a client's word about who it is for is
+// not taken.
+TEST_F(GatewayTest, ForwardingHeadersOfAClientThatIsNoTrustedProxyAreDroppedOrReplaced) {
+  startConfig({{.name = "a"}});
+  Http h = get("a.localhost", "/headers", kForwardingClaims);
+  ASSERT_EQ(h.code, 200) << h.body;
+  EXPECT_NE(h.body.find("X-Forwarded-For: 127.0.0.1\n"), std::string::npos) << h.body;
+  EXPECT_NE(h.body.find("X-Real-IP: 127.0.0.1\n"), std::string::npos) << h.body;
+  EXPECT_NE(h.body.find("X-Forwarded-Proto: http\n"), std::string::npos) << h.body;
+  EXPECT_EQ(h.body.find("Forwarded:"), std::string::npos) << h.body;
+  EXPECT_EQ(h.body.find("10.1.2.3"), std::string::npos) << h.body;
+}
+
+TEST_F(GatewayTest, ForwardingHeadersOfATrustedProxyAreKeptAndItsChainAppendedTo) {
+  gateway_extra_ = "  trusted_proxies: [192.168.0.0/16, 127.0.0.1]\n";
+  startConfig({{.name = "a"}});
+  Http h = get("a.localhost", "/headers", kForwardingClaims);
+  ASSERT_EQ(h.code, 200) << h.body;
+  EXPECT_NE(h.body.find("X-Forwarded-For: 10.1.2.3, 127.0.0.1\n"), std::string::npos) << h.body;
+  EXPECT_NE(h.body.find("Forwarded: for=10.1.2.3;proto=https\n"), std::string::npos) << h.body;
+  EXPECT_NE(h.body.find("X-Real-IP: 10.1.2.3\n"), std::string::npos) << h.body;
+  EXPECT_NE(h.body.find("X-Forwarded-Proto: https\n"), std::string::npos) << h.body;
+  // The setting survives a daemon restart (it is kept in $TEND_HOME/gateway.json).
+  ASSERT_EQ(tend({"kill"}).status, 0);
+  Http again = get("a.localhost", "/headers", kForwardingClaims);
+  EXPECT_EQ(again.code, 0);  // nothing listens until a command starts the daemon
+  ASSERT_EQ(tend({"list"}).status, 0);
+  again = get("a.localhost", "/headers", kForwardingClaims);
+  ASSERT_EQ(again.code, 200) << again.body;
+  EXPECT_NE(again.body.find("X-Real-IP: 10.1.2.3\n"), std::string::npos) << again.body;
+}
+
+TEST_F(GatewayTest, ABadTrustedProxyIsAConfigErrorWithItsPlace) {
+  std::string path = writeFile("tend.yaml", fmt::format("gateway:\n  listen: 127.0.0.1:{}\n"
+                                                        "  trusted_proxies: [10.0.0.0/8, lb]\n"
+                                                        "apps:\n  - name: a\n    run: x\n",
+                                                        gateway_port_));
+  RunResult r = tend({"start", path});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("tend.yaml:3:33: gateway.trusted_proxies: 'lb' is not an IP address"),
+            std::string::npos)
+      << r.err;
+}
+
+// At gateway.max_connections a new client gets a 503 at once (with a short body and
+// Connection: close), not a reset, even while it is still sending a large upload.
+TEST_F(GatewayTest, AtTheConnectionCapNewClientsGetA503) {
+  gateway_extra_ = "  max_connections: 2\n";
+  startConfig({{.name = "a", .idle = "1m"}});
+  ASSERT_EQ(get("a.localhost", "/").code, 200);
+  auto holdOpen = [&] {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(gateway_port_));
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(::send(fd, "G", 1, MSG_NOSIGNAL), 1);  // half a request: the connection stays
+    return fd;
+  };
+  int first = holdOpen(), second = holdOpen();
+  ASSERT_TRUE(waitFor([&] { return get("a.localhost", "/").code == 503; }));
+  Http busy = get("a.localhost", "/");
+  EXPECT_EQ(busy.body, "tend: too many connections; try again\n");
+  std::string big = dir_ + "/big.bin";
+  writeText(big, std::string(4 << 20, 'x'));
+  for (int i = 0; i < 5; ++i) {
+    RunResult r = runProgram({"curl", "-s", "-m", "20", "-o", "/dev/null", "-w", "%{http_code}",
+                              "-H", "Host: a.localhost", "--data-binary", "@" + big,
+                              fmt::format("http://127.0.0.1:{}/echo", gateway_port_)});
+    EXPECT_EQ(r.status, 0) << r.err;  // not 55 ("Send failure") or 56 ("Recv failure")
+    EXPECT_EQ(r.out, "503");
+  }
+  ::close(first);
+  ::close(second);
+  EXPECT_TRUE(waitFor([&] { return get("a.localhost", "/").code == 200; }));
 }
 
 // Reads an HTTP response from a raw socket, recording when each SSE event arrived.

@@ -622,7 +622,7 @@ class GatewayRelayTest : public ::testing::Test {
   void run(std::vector<GatewayRoute> routes, GatewayLimits limits) {
     port = freePort();
     gateway = std::make_unique<Gateway>(io, backend, log, SystemClock::instance(), limits);
-    GatewayConfig config;
+    GatewayConfig config = settings;
     config.listen = {"127.0.0.1:" + std::to_string(port)};
     config.routes = std::move(routes);
     ASSERT_EQ(gateway->configure(config), "");
@@ -674,6 +674,7 @@ class GatewayRelayTest : public ::testing::Test {
 
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+  GatewayConfig settings;  // what run() configures besides the listener and the routes
   FakeBackend backend;
   Logger log;
   std::unique_ptr<Gateway> gateway;
@@ -883,13 +884,67 @@ TEST_F(GatewayRelayTest, ForwardsPathQueryAndHeadersAndAddsForwardingHeaders) {
   EXPECT_NE(b.find("method=GET\n"), std::string::npos);
   EXPECT_NE(b.find("target=/a/b%20c?x=1&y=two\n"), std::string::npos);
   EXPECT_NE(b.find("host: Web.Localhost:8080\n"), std::string::npos);
-  EXPECT_NE(b.find("x-forwarded-for: 203.0.113.9, 127.0.0.1\n"), std::string::npos) << b;
+  // The client is no trusted proxy: what it says about earlier hops is replaced.
+  EXPECT_NE(b.find("x-forwarded-for: 127.0.0.1\n"), std::string::npos) << b;
+  EXPECT_EQ(b.find("203.0.113.9"), std::string::npos) << b;
   EXPECT_NE(b.find("x-forwarded-proto: http\n"), std::string::npos);
   EXPECT_NE(b.find("x-forwarded-host: Web.Localhost:8080\n"), std::string::npos);
   EXPECT_NE(b.find("x-custom: kept\n"), std::string::npos);
   for (auto gone : {"x-secret", "keep-alive", "te:", "connection", "proxy-connection"}) {
     EXPECT_EQ(b.find(std::string("\n") + gone), std::string::npos) << gone << " in\n" << b;
   }
+}
+
+const char* const kForwardingClaims =
+    "X-Forwarded-For: 203.0.113.9\r\nX-Forwarded-For: 198.51.100.2\r\n"
+    "Forwarded: for=203.0.113.9;proto=https\r\nX-Real-IP: 203.0.113.9\r\n"
+    "X-Forwarded-Proto: https\r\nX-Forwarded-Host: shop.example\r\n";
+
+TEST_F(GatewayRelayTest, ForwardingHeadersFromAClientThatIsNoTrustedProxyAreReplaced) {
+  settings.trusted_proxies = {"10.0.0.0/8"};  // not this client
+  run({route("web")});
+  auto res = fetch(get("/", "web.localhost", kForwardingClaims));
+  ASSERT_TRUE(res);
+  const std::string& b = res->body;
+  EXPECT_NE(b.find("x-forwarded-for: 127.0.0.1\n"), std::string::npos) << b;
+  EXPECT_NE(b.find("x-real-ip: 127.0.0.1\n"), std::string::npos) << b;
+  EXPECT_NE(b.find("x-forwarded-proto: http\n"), std::string::npos) << b;
+  EXPECT_NE(b.find("x-forwarded-host: web.localhost\n"), std::string::npos) << b;
+  EXPECT_EQ(b.find("\nforwarded:"), std::string::npos) << b;
+  for (auto claim : {"203.0.113.9", "198.51.100.2", "https", "shop.example"}) {
+    EXPECT_EQ(b.find(claim), std::string::npos) << claim << " in\n" << b;
+  }
+}
+
+TEST_F(GatewayRelayTest, ForwardingHeadersFromATrustedProxyAreKeptAndTheChainAppendedTo) {
+  settings.trusted_proxies = {"192.168.0.0/16", "127.0.0.0/8"};
+  run({route("web")});
+  auto res = fetch(get("/", "web.localhost", kForwardingClaims));
+  ASSERT_TRUE(res);
+  const std::string& b = res->body;
+  EXPECT_NE(b.find("x-forwarded-for: 203.0.113.9, 198.51.100.2, 127.0.0.1\n"), std::string::npos)
+      << b;
+  EXPECT_NE(b.find("forwarded: for=203.0.113.9;proto=https\n"), std::string::npos) << b;
+  EXPECT_NE(b.find("x-real-ip: 203.0.113.9\n"), std::string::npos) << b;
+  EXPECT_NE(b.find("x-forwarded-proto: https\n"), std::string::npos) << b;
+  EXPECT_NE(b.find("x-forwarded-host: shop.example\n"), std::string::npos) << b;
+  // What the proxy did not say, the gateway does.
+  auto bare = fetch(get("/", "web.localhost"));
+  ASSERT_TRUE(bare);
+  EXPECT_NE(bare->body.find("x-forwarded-for: 127.0.0.1\n"), std::string::npos) << bare->body;
+  EXPECT_NE(bare->body.find("x-real-ip: 127.0.0.1\n"), std::string::npos) << bare->body;
+  EXPECT_NE(bare->body.find("x-forwarded-proto: http\n"), std::string::npos) << bare->body;
+}
+
+TEST_F(GatewayRelayTest, ABadTrustedProxyIsAConfigurationErrorAndChangesNothing) {
+  run({route("web")});
+  GatewayConfig config;
+  config.listen = {"127.0.0.1:" + std::to_string(port)};
+  config.trusted_proxies = {"127.0.0.1", "proxy.local"};
+  EXPECT_EQ(onLoop([&] { return gateway->configure(config); }),
+            "gateway.trusted_proxies: 'proxy.local' is not an IP address or CIDR block (such as "
+            "10.0.0.0/8 or ::1)");
+  EXPECT_EQ(fetch(get("/", "web.localhost"))->status, 200);  // the routes are still there
 }
 
 TEST_F(GatewayRelayTest, RelaysPostBodiesEmptyLargeAndBinary) {
@@ -1235,6 +1290,65 @@ TEST_F(GatewayRelayTest, CapsOpenConnections) {
   auto res = c.read();
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 503);
+}
+
+// A client over the cap gets its 503 at once, and the connection is read from (not reset)
+// for a while, so a client still sending its request (a large upload, as curl may) does not
+// fail with "Broken pipe" before it reads the answer.
+TEST_F(GatewayRelayTest, AClientOverTheConnectionCapReadsA503AndMayFinishSendingItsRequest) {
+  auto limits = testLimits();
+  limits.head_timeout = 5s;
+  settings.max_connections = 2;  // the configuration's cap wins over the limits' default
+  run({route("web")}, limits);
+  Client a(port), b(port);
+  ASSERT_TRUE(a.send("G"));
+  ASSERT_TRUE(b.send("G"));
+  Client c(port);
+  auto res = c.read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 503);
+  EXPECT_EQ(res->header("connection"), "close");
+  EXPECT_EQ(res->body, "tend: too many connections; try again\n");
+  EXPECT_TRUE(c.send(post("/upload", "web.localhost", std::string(1 << 20, 'x'))));
+  EXPECT_TRUE(c.closedWithin(5s));
+  // Below the cap again, clients are served.
+  a.close();
+  b.close();
+  EXPECT_TRUE(eventually([&] {
+    auto r = fetch(get("/", "web.localhost"));
+    return r && r->status == 200;
+  }));
+}
+
+// A flood over the cap cannot grow memory: at most max_refusing connections linger after
+// their 503; the others are closed right after it.
+TEST_F(GatewayRelayTest, AtMostMaxRefusingConnectionsLingerAfterTheir503) {
+  auto limits = testLimits();
+  limits.head_timeout = 30s;
+  limits.max_connections = 1;
+  limits.max_refusing = 1;
+  limits.refusal_linger = 30s;
+  run({route("web")}, limits);
+  Client held(port);
+  ASSERT_TRUE(held.send("G"));
+  const std::string upload = post("/upload", "web.localhost", std::string(1 << 20, 'x'));
+  Client first(port);
+  ASSERT_EQ(first.read()->status, 503);
+  EXPECT_TRUE(first.send(upload));  // it lingers: what it sends is read
+  Client second(port);
+  auto res = second.read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 503);  // still answered, but closed at once: a large upload fails
+  // (more than any socket send buffer holds, so it cannot all be taken without a reader)
+  const std::string large = post("/upload", "web.localhost", std::string(32 << 20, 'x'));
+  EXPECT_FALSE(second.send(large));
+  // Once the first has gone, its place is free for the next.
+  first.close();
+  EXPECT_TRUE(eventually([&] {
+    Client next(port);
+    auto r = next.read();
+    return r && r->status == 503 && next.send(large);
+  }));
 }
 
 // ---- idle accounting -----------------------------------------------------------------------
