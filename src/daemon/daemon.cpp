@@ -73,19 +73,17 @@ std::string restrictHome(const Paths& paths) {
   return "";
 }
 
-// The gateway's listen addresses, as the last config with a gateway section gave them.
-std::vector<std::string> loadGatewayListen(const Paths& paths, Logger& log) {
+// The gateway's settings, as the last config with a gateway section gave them.
+GatewaySection loadGatewaySection(const Paths& paths, Logger& log) {
   auto text = readFile(paths.gateway);
   if (!text) return {};
-  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
-  std::vector<std::string> listen;
-  if (j.is_object() && j.contains("listen") && j["listen"].is_array()) {
-    for (const auto& a : j["listen"])
-      if (a.is_string()) listen.push_back(a.get<std::string>());
-  } else {
-    log.warn("{} is not a gateway section; the gateway stays off", paths.gateway);
+  auto section = gatewaySectionFrom(nlohmann::json::parse(*text, nullptr, false));
+  if (!section) {
+    log.warn("{} is not a gateway section ({}); the gateway stays off", paths.gateway,
+             section.error());
+    return {};
   }
-  return listen;
+  return *section;
 }
 
 // Whether `address` ("host:port") can be listened on now: a bind test, as the listener
@@ -162,9 +160,9 @@ int runDaemon(const DaemonOptions& options) {
   SupervisorBackend supervisor_backend(supervisor);
   EventingBackend backend(supervisor_backend, api.hub());  // activations, idle stops
   Gateway gateway(io, backend, log, SystemClock::instance());
-  std::vector<std::string> gateway_listen = loadGatewayListen(paths, log);
+  GatewaySection gateway_section = loadGatewaySection(paths, log);
   auto configureGateway = [&]() -> std::string {
-    std::string err = gateway.configure(gatewayConfigFor(gateway_listen, supervisor.snapshots()));
+    std::string err = gateway.configure(gatewayConfigFrom(gateway_section, supervisor.snapshots()));
     if (!err.empty()) log.error("gateway: {}", err);
     return err;
   };
@@ -198,13 +196,11 @@ int runDaemon(const DaemonOptions& options) {
     finish();
   };
   hooks.configure_gateway = [&](const nlohmann::json& section) -> std::string {
-    std::vector<std::string> listen;
-    if (section.contains("listen") && section["listen"].is_array())
-      for (const auto& a : section["listen"])
-        if (a.is_string()) listen.push_back(a.get<std::string>());
-    std::swap(listen, gateway_listen);
+    auto wanted = gatewaySectionFrom(section);
+    if (!wanted) return wanted.error();
+    std::swap(*wanted, gateway_section);
     if (std::string err = configureGateway(); !err.empty()) {
-      std::swap(listen, gateway_listen);  // keep what worked
+      std::swap(*wanted, gateway_section);  // keep what worked
       return err;
     }
     if (auto r = writeFileAtomically(paths.gateway, section.dump(2) + "\n"); !r)
@@ -231,7 +227,7 @@ int runDaemon(const DaemonOptions& options) {
   };
   hooks.configure_api = [&](const nlohmann::json& section) { return api.configure(section); };
   hooks.listen_addresses = [&] {
-    return nlohmann::json{{"gateway", {{"listen", gateway_listen}}},
+    return nlohmann::json{{"gateway", {{"listen", gateway_section.listen}}},
                           {"api", {{"listen", api.configuredListen()}}}};
   };
   hooks.address_free = canListen;

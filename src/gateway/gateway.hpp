@@ -81,10 +81,17 @@ struct GatewayLimits {
   size_t max_request_head = 32 * 1024;   // 431 beyond
   size_t max_header_fields = 100;        // 431 beyond
   size_t max_response_head = 64 * 1024;  // an app's response head; 502 beyond
-  size_t max_connections = 10000;        // open client connections (tunnels included)
-  size_t max_held_requests = 4096;       // per app, while it starts; 503 beyond
-  size_t max_idle_upstream = 64;         // pooled keep-alive connections per target
-  size_t relay_buffer = 32 * 1024;       // per direction of a chunked or close-delimited body
+  // Open client connections (tunnels included); GatewayConfig::max_connections overrides it.
+  // Beyond, a new connection gets a 503 and is closed.
+  size_t max_connections = 10000;
+  // Connections refused over the cap are read from (and what they send dropped) for up to
+  // refusal_linger after their 503, so the client reads it rather than a reset; at most
+  // max_refusing at once (beyond, closed right after the 503).
+  size_t max_refusing = 64;
+  Duration refusal_linger = std::chrono::seconds(2);
+  size_t max_held_requests = 4096;  // per app, while it starts; 503 beyond
+  size_t max_idle_upstream = 64;    // pooled keep-alive connections per target
+  size_t relay_buffer = 32 * 1024;  // per direction of a chunked or close-delimited body
   // A body with a Content-Length is relayed in pieces of up to this many bytes (per
   // direction, allocated only while such a body is relayed).
   size_t counted_body_piece = 256 * 1024;
