@@ -1336,8 +1336,10 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
 
   // A response of the gateway's own: an error, with a short text naming the app and why.
   void respond(int status, const std::string& text, bool close) {
-    // What the app did wrong goes to the daemon's log, as nginx's error log has it.
-    if (status >= 500) core_->log.warn("gateway: answered {}: {}", status, text);
+    // What went wrong with the app (or the gateway) goes to the daemon's log, as nginx's error
+    // log has it: 502, 503, 504. A client's own mistake (4xx, and 501 or 505 for what it asked
+    // for) does not: it is no failure of the app.
+    if (status >= 502 && status <= 504) core_->log.warn("gateway: answered {}: {}", status, text);
     sendOwn(status, "text/plain; charset=utf-8", "", "tend: " + text + "\n", close);
   }
 
