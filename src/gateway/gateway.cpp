@@ -51,10 +51,14 @@ Listening makeListener(const std::shared_ptr<GatewayCore>& core,
   auto listener = std::make_shared<TcpListener>(
       core->io, address, "gateway", core->log, [core, refuser, app](Socket socket) {
         if (core->closed) return;
-        if (core->connections.size() >= core->max_connections)
+        if (core->connections.size() >= core->max_connections) {
+          // As nginx's "worker_connections are not enough"; the Logger rate-limits a flood.
+          core->log.warn("gateway: {} connections are open (gateway.max_connections); answered 503",
+                         core->connections.size());
           refuser->refuse(std::move(socket), kBusy);
-        else
+        } else {
           startHttpSession(core, std::move(socket), *app);
+        }
       });
   return {std::move(listener), std::move(app)};
 }
