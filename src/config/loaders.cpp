@@ -103,6 +103,12 @@ class YamlTreeBuilder final : public YAML::EventHandler {
     node.kind = ConfigNode::Kind::Scalar;
     node.mark = toMark(mark);
     node.scalar = value;
+    // yaml-cpp passes on bytes that are not UTF-8 (and makes lone surrogates of escapes);
+    // TOML and JSON refuse them, and an app's canonical JSON could not hold them.
+    if (size_t bad = invalidUtf8At(value); bad != std::string::npos)
+      errors_.push_back({file_, node.mark,
+                         fmt::format("not valid UTF-8 (byte 0x{:02X} at offset {} of the text)",
+                                     static_cast<unsigned char>(value[bad]), bad)});
     // yaml-cpp tags a quoted scalar "!" and a plain one "?"; "!!str" also forces a string.
     node.quoted = tag == "!" || tag == "tag:yaml.org,2002:str";
     complete(std::move(node), anchor);
