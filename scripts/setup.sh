@@ -13,6 +13,9 @@ packages=(
   curl procps python3 wrk
   tmux  # the `tend monit` tests drive it in a real terminal
   chromium  # the dashboard's browser test (tests/browser/), driven by playwright-core
+  # The fuzz targets (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes, and
+  # llvm-symbolizer for readable reports. clang 19: Debian 12's clang 14 cannot build tend.
+  clang-19 libclang-rt-19-dev llvm-19
 )
 # npm installs playwright-core for that test; Debian's nodejs comes without it.
 command -v npm >/dev/null 2>&1 || packages+=(npm)

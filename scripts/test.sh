@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every test, the way CI runs them: installs what is needed, builds, runs the unit and
 # integration tests, then builds again with AddressSanitizer and UndefinedBehaviorSanitizer
-# and runs them all once more. Any failure (a sanitizer finding included) fails the run.
+# and runs them all once more, then fuzzes each libFuzzer target of fuzz/ for a short while
+# (TEND_FUZZ_SECONDS, 15 s by default). Any failure (a sanitizer or fuzzer finding included)
+# fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,3 +21,6 @@ echo "== tests under AddressSanitizer and UndefinedBehaviorSanitizer"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 300
+
+echo "== fuzz targets (clang, ASan + UBSan), ${TEND_FUZZ_SECONDS:-15}s each"
+./scripts/fuzz.sh "${TEND_FUZZ_SECONDS:-15}"

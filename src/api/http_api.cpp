@@ -18,12 +18,12 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/beast/websocket/stream.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <map>
-#include <unordered_set>
 
 #include "api/dashboard_assets.hpp"
 #include "api/http_routes.hpp"
+#include "api/ws_events.hpp"
 #include "common/text.hpp"
 #include "gateway/router.hpp"
 #include "gateway/tcp_listener.hpp"
@@ -65,7 +65,7 @@ struct ApiCore {
   HttpApi::Hooks hooks;
   HttpApiLimits limits;
   std::vector<ListenAddress> listens;
-  std::unordered_set<Socket*> sockets;  // open connections, for close() and the cap
+  OpenSockets sockets;  // open connections, for close() and the cap
   bool closed = false;
 };
 
@@ -86,90 +86,6 @@ void setSecurityHeaders(Response& res) {
   res.set("Referrer-Policy", "no-referrer");
   res.set("X-Frame-Options", "DENY");
 }
-
-// ---- WebSocket event stream --------------------------------------------------------------
-
-class WsSession : public std::enable_shared_from_this<WsSession> {
- public:
-  WsSession(std::shared_ptr<ApiCore> core, Socket socket, std::shared_ptr<EventHub::Subscriber> sub)
-      : core_(std::move(core)), ws_(std::move(socket)), sub_(std::move(sub)) {
-    core_->sockets.insert(&ws_.next_layer());
-  }
-  ~WsSession() { core_->sockets.erase(&ws_.next_layer()); }
-
-  void start(Request req) {
-    websocket::stream_base::timeout t{};
-    t.handshake_timeout = core_->limits.write_timeout;
-    t.idle_timeout = core_->limits.heartbeat;
-    t.keep_alive_pings = true;
-    ws_.set_option(t);
-    ws_.read_message_max(4096);
-    ws_.text(true);
-    ws_.set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& res) { res.set(http::field::server, "tend"); }));
-    req_ = std::move(req);
-    ws_.async_accept(req_, [self = shared_from_this()](ErrorCode ec) {
-      if (ec) return;
-      self->accepted_ = true;
-      std::weak_ptr<WsSession> weak = self;
-      self->sub_->setNotify([weak] {
-        if (auto s = weak.lock()) s->pump();
-      });
-      self->doRead();
-      self->pump();
-    });
-  }
-
- private:
-  void doRead() {
-    ws_.async_read(in_, [self = shared_from_this()](ErrorCode ec, size_t) {
-      if (ec) {
-        self->finish();
-        return;
-      }
-      self->in_.consume(self->in_.size());  // the client has nothing to say: ignored
-      self->doRead();
-    });
-  }
-
-  void pump() {
-    if (writing_ || done_ || !accepted_) return;
-    if (sub_->overflowed()) {
-      core_->log.warn("api: an event stream client reads too slowly; closing it");
-      finish();
-      return;
-    }
-    if (sub_->empty()) return;
-    out_ = sub_->pop();
-    writing_ = true;
-    ws_.async_write(asio::buffer(out_), [self = shared_from_this()](ErrorCode ec, size_t) {
-      self->writing_ = false;
-      if (ec) {
-        self->finish();
-        return;
-      }
-      self->pump();
-    });
-  }
-
-  void finish() {
-    if (done_) return;
-    done_ = true;
-    sub_->setNotify({});
-    ErrorCode ignored;
-    ws_.next_layer().close(ignored);
-  }
-
-  std::shared_ptr<ApiCore> core_;
-  websocket::stream<Socket> ws_;
-  std::shared_ptr<EventHub::Subscriber> sub_;
-  Request req_;
-  beast::flat_buffer in_;
-  std::string out_;
-  bool writing_ = false;
-  bool accepted_ = false;
-  bool done_ = false;
-};
 
 // ---- HTTP session ------------------------------------------------------------------------
 
@@ -634,7 +550,12 @@ class Session : public std::enable_shared_from_this<Session> {
     disarm();
     registered_ = false;
     core_->sockets.erase(&socket_);
-    std::make_shared<WsSession>(core_, std::move(socket_), std::move(sub))->start(std::move(req));
+    WsEventLimits limits;
+    limits.handshake_timeout = core_->limits.write_timeout;
+    limits.idle_timeout = core_->limits.heartbeat;
+    // The stream keeps the core (and so its set of open sockets) alive.
+    startWsEvents(std::move(socket_), std::move(req), std::move(sub), limits, core_->log,
+                  std::shared_ptr<OpenSockets>(core_, &core_->sockets));
   }
 
   // ---- dashboard -------------------------------------------------------------------------

@@ -107,7 +107,13 @@ std::expected<nlohmann::json, std::string> Client::request(const nlohmann::json&
 
 std::expected<void, std::string> Client::send(const nlohmann::json& req) {
   if (!fd_) return std::unexpected("not connected to the daemon");
-  std::string line = req.dump() + "\n";
+  std::string line;
+  try {
+    line = req.dump() + "\n";
+  } catch (const nlohmann::json::type_error&) {
+    // Text that is not UTF-8 (a command-line argument, say) cannot be written as JSON.
+    return std::unexpected("cannot send this to the daemon: a value is not valid UTF-8 text");
+  }
   size_t done = 0;
   while (done < line.size()) {
     ssize_t n = ::send(fd_.get(), line.data() + done, line.size() - done, MSG_NOSIGNAL);

@@ -67,6 +67,16 @@ size_t decodeUtf8(std::string_view s, size_t i, uint32_t& cp) {
   return len;
 }
 
+size_t invalidUtf8At(std::string_view s) {
+  uint32_t cp;
+  for (size_t i = 0; i < s.size();) {
+    size_t len = decodeUtf8(s, i, cp);
+    if (len == 0) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
 std::string shellQuote(std::string_view word) {
   bool plain = !word.empty();
   for (char c : word) {

@@ -13,12 +13,14 @@
 #include <toml++/toml.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <sstream>
+#include <tuple>
 
 #include "common/files.hpp"
 #include "common/paths.hpp"
@@ -103,6 +105,12 @@ class YamlTreeBuilder final : public YAML::EventHandler {
     node.kind = ConfigNode::Kind::Scalar;
     node.mark = toMark(mark);
     node.scalar = value;
+    // yaml-cpp passes on bytes that are not UTF-8 (and makes lone surrogates of escapes);
+    // TOML and JSON refuse them, and an app's canonical JSON could not hold them.
+    if (size_t bad = invalidUtf8At(value); bad != std::string::npos)
+      errors_.push_back({file_, node.mark,
+                         fmt::format("not valid UTF-8 (byte 0x{:02X} at offset {} of the text)",
+                                     static_cast<unsigned char>(value[bad]), bad)});
     // yaml-cpp tags a quoted scalar "!" and a plain one "?"; "!!str" also forces a string.
     node.quoted = tag == "!" || tag == "tag:yaml.org,2002:str";
     complete(std::move(node), anchor);
@@ -310,9 +318,11 @@ ConfigNode fromToml(const toml::node& in, size_t depth) {
     for (const auto& [key, value] : *table)
       node.map.push_back(ConfigNode::Entry{std::string(key.str()), tomlMark(key.source()),
                                            fromToml(value, depth + 1)});
-    std::stable_sort(node.map.begin(), node.map.end(), [](const auto& a, const auto& b) {
-      return std::pair(a.key_mark.line, a.key_mark.column) <
-             std::pair(b.key_mark.line, b.key_mark.column);
+    // The keys of a table differ, so this order is total (std::sort rather than
+    // stable_sort, whose libstdc++ 12 code trips clang's -Wdeprecated-declarations).
+    std::sort(node.map.begin(), node.map.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.key_mark.line, a.key_mark.column, a.key) <
+             std::tie(b.key_mark.line, b.key_mark.column, b.key);
     });
     return node;
   }

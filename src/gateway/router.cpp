@@ -155,8 +155,11 @@ std::string Router::configure(const GatewayConfig& config) {
       }
     }
   }
-  std::stable_sort(wildcards.begin(), wildcards.end(),
-                   [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  // Longest first; suffixes differ, so the order is total (std::sort rather than
+  // stable_sort, whose libstdc++ 12 code trips clang's -Wdeprecated-declarations).
+  std::sort(wildcards.begin(), wildcards.end(), [](const auto& a, const auto& b) {
+    return a.first.size() != b.first.size() ? a.first.size() > b.first.size() : a.first < b.first;
+  });
   exact_ = std::move(exact);
   wildcards_ = std::move(wildcards);
   listeners_ = std::move(listeners);

@@ -14,18 +14,22 @@ void LineSplitter::feed(std::string_view bytes, const Sink& sink) {
       sink(partial_);
       partial_.clear();
       chunk.remove_prefix(take);
+      cut_ = true;
     }
+    if (!chunk.empty()) cut_ = false;
     if (nl == std::string_view::npos) {
       partial_.append(chunk);
       return;
     }
-    if (partial_.empty()) {
-      sink(chunk);
-    } else {
+    if (!partial_.empty()) {
       partial_.append(chunk);
       sink(partial_);
       partial_.clear();
+    } else if (!cut_) {
+      sink(chunk);
     }
+    // else: the newline of a line already passed on whole, in pieces of max_line.
+    cut_ = false;
     bytes.remove_prefix(nl + 1);
   }
 }
@@ -33,6 +37,7 @@ void LineSplitter::feed(std::string_view bytes, const Sink& sink) {
 void LineSplitter::finish(const Sink& sink) {
   if (!partial_.empty()) sink(partial_);
   partial_.clear();
+  cut_ = false;
 }
 
 }  // namespace tend

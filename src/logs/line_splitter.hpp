@@ -1,8 +1,8 @@
 #pragma once
 // LineSplitter cuts a byte stream (a child's stdout or stderr) into lines. A line longer
 // than `max_line` is passed on in pieces of max_line bytes, so memory stays bounded and
-// nothing is dropped. Bytes are passed through as they are (binary output included).
-// Not thread-safe.
+// nothing is dropped. The lines passed on do not depend on how the reads cut the stream.
+// Bytes are passed through as they are (binary output included). Not thread-safe.
 
 #include <cstddef>
 #include <functional>
@@ -25,6 +25,9 @@ class LineSplitter {
  private:
   size_t max_line_;
   std::string partial_;
+  // The last piece passed on filled max_line without a newline (partial_ is then empty):
+  // a newline right after it ends that line, and adds no empty one.
+  bool cut_ = false;
 };
 
 }  // namespace tend

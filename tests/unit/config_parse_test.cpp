@@ -117,6 +117,21 @@ TEST(YamlParsing, RefusesASecondDocument) {
   EXPECT_NE(e.message.find("one YAML document"), std::string::npos);
 }
 
+// Found by fuzz/config_load_fuzz: yaml-cpp passes bytes that are not UTF-8 through, and an
+// app's canonical JSON holding them cannot be sent to the daemon (nlohmann refuses to print
+// them), so `tend start` died of an exception. YAML text is Unicode; such a value is an
+// error where it stands, as it is in TOML and JSON.
+TEST(YamlParsing, RefusesTextThatIsNotUtf8WhereItStands) {
+  ConfigError e = parseFails("apps:\n  - name: caf\xe9\n", ConfigFormat::Yaml);
+  EXPECT_EQ(e.format(), "cfg:2:11: not valid UTF-8 (byte 0xE9 at offset 3 of the text)");
+  e = parseFails("a: 1\n\xb5x: 2\n", ConfigFormat::Yaml);
+  EXPECT_EQ(e.mark.line, 2);
+  EXPECT_NE(e.message.find("not valid UTF-8 (byte 0xB5"), std::string::npos) << e.message;
+  parseFails("a: \"\\ud800\"\n", ConfigFormat::Yaml);  // a lone surrogate (yaml-cpp's own error)
+  EXPECT_EQ(entry(parseOk("a: \"caf\xc3\xa9 \\u00e9\"\n", ConfigFormat::Yaml), "a").value.scalar,
+            "caf\xc3\xa9 \xc3\xa9");
+}
+
 TEST(YamlParsing, ReadsAnEmptyFileAsNull) {
   EXPECT_EQ(parseOk("", ConfigFormat::Yaml).kind, ConfigNode::Kind::Null);
   EXPECT_EQ(parseOk("# only a comment\n", ConfigFormat::Yaml).kind, ConfigNode::Kind::Null);

@@ -46,6 +46,18 @@ TEST(LineSplitter, ALineOfExactlyTheLimitIsOneLine) {
   EXPECT_EQ(splitAll(s, {"abcd\n"}), std::vector<std::string>{"abcd"});
 }
 
+// Found by fuzz/logs_line_splitter_fuzz: a line that filled its last piece exactly was
+// followed by an empty line when its newline came in a later read.
+TEST(LineSplitter, ALineThatFillsItsLastPieceEndsAtItsNewlineWhateverTheReads) {
+  LineSplitter a(4);
+  EXPECT_EQ(splitAll(a, {"abcd", "\n"}), std::vector<std::string>{"abcd"});
+  LineSplitter b(4);
+  EXPECT_EQ(splitAll(b, {"abcdefgh", "\nx\n"}), (std::vector<std::string>{"abcd", "efgh", "x"}));
+  LineSplitter c(1);
+  EXPECT_EQ(splitAll(c, {"\x8a\xcb", "\n", "\n"}), (std::vector<std::string>{"\x8a", "\xcb", ""}));
+  EXPECT_EQ(c.pending(), 0u);
+}
+
 TEST(LineSplitter, FinishPassesOnAnUnterminatedLastLine) {
   LineSplitter s;
   EXPECT_EQ(splitAll(s, {"a\nb"}, true), (std::vector<std::string>{"a", "b"}));
