@@ -239,8 +239,15 @@ int runDaemon(const DaemonOptions& options) {
     log.error("{}", err);
     return 1;
   }
-  if (auto r = writeFileAtomically(paths.pid, std::to_string(::getpid()) + "\n"); !r)
-    log.warn("{}", r.error());
+  // Written again every few seconds until it works (a daemon started on a full disk).
+  bool pid_written = false;
+  auto writePid = [&](bool first) {
+    auto r = writeFileAtomically(paths.pid, std::to_string(::getpid()) + "\n");
+    if (!r && first) log.warn("{}; trying again every 5 s", r.error());
+    if (r && !first) log.info("wrote {} at last", paths.pid);
+    pid_written = r.has_value();
+  };
+  writePid(true);
 
   stop_signals.async_wait([&](boost::system::error_code ec, int sig) {
     if (ec || stopping) return;
@@ -250,13 +257,15 @@ int runDaemon(const DaemonOptions& options) {
     supervisor.shutdown(/*forget=*/false, finish);
   });
 
-  // A count of suppressed log lines is written when its window ends, not at the next line.
+  // A count of suppressed log lines is written when its window ends, not at the next line;
+  // a pid file that could not be written is tried again.
   asio::steady_timer log_timer(io);
   std::function<void()> tickLog = [&] {
     log_timer.expires_after(std::chrono::seconds(5));
     log_timer.async_wait([&](boost::system::error_code ec) {
       if (ec) return;
       log.tick();
+      if (!pid_written) writePid(false);
       tickLog();
     });
   };

@@ -327,6 +327,12 @@ TEST_F(FullDisk, ADaemonKilledWhileTheDiskIsFullComesBackAndRunsTheApps) {
   })) << inst.dump();
   remember(inst.value("pid", 0));
   std::filesystem::remove(mount_ + "/filler");
+  // Its pid file, which the full disk kept it from writing, is written once there is room.
+  const std::string pong = "pong: daemon pid ";
+  ASSERT_NE(ping.out.find(pong), std::string::npos) << ping.out;
+  const int pid = std::atoi(ping.out.c_str() + ping.out.find(pong) + pong.size());
+  EXPECT_TRUE(waitFor([&] { return daemonPid() == pid; }, seconds(15)))
+      << "tend.pid says " << daemonPid() << ", the daemon is " << pid;
   killDaemon();
   expectListAndPsAgree();
 }
