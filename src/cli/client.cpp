@@ -107,7 +107,15 @@ std::expected<nlohmann::json, std::string> Client::request(const nlohmann::json&
 
 std::expected<void, std::string> Client::send(const nlohmann::json& req) {
   if (!fd_) return std::unexpected("not connected to the daemon");
-  std::string line = req.dump() + "\n";
+  // Text that is not UTF-8 is refused where it comes in (arguments, files, the
+  // environment); should some still reach here, it is an error to report, not an abort.
+  std::string line;
+  try {
+    line = req.dump() + "\n";
+  } catch (const nlohmann::json::type_error& e) {
+    return std::unexpected(
+        fmt::format("cannot send the request: it holds text that is not UTF-8 ({})", e.what()));
+  }
   size_t done = 0;
   while (done < line.size()) {
     ssize_t n = ::send(fd_.get(), line.data() + done, line.size() - done, MSG_NOSIGNAL);

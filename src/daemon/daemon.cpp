@@ -19,8 +19,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <set>
 
 #include "api/handlers.hpp"
+#include "common/address.hpp"
 #include "common/files.hpp"
 #include "common/logger.hpp"
 #include "daemon/api_service.hpp"
@@ -157,9 +159,21 @@ int runDaemon(const DaemonOptions& options) {
   EventingBackend backend(supervisor_backend, api.hub());  // activations, idle stops
   Gateway gateway(io, backend, log, SystemClock::instance());
   std::vector<std::string> gateway_listen = loadGatewayListen(paths, log);
+  std::set<std::string> gateway_all_interfaces;  // listeners on every interface, warned about
   auto configureGateway = [&]() -> std::string {
-    std::string err = gateway.configure(gatewayConfigFor(gateway_listen, supervisor.snapshots()));
-    if (!err.empty()) log.error("gateway: {}", err);
+    GatewayConfig config = gatewayConfigFor(gateway_listen, supervisor.snapshots());
+    std::string err = gateway.configure(config);
+    if (!err.empty()) {
+      log.error("gateway: {}", err);
+      return err;
+    }
+    std::vector<std::pair<std::string, std::string>> listeners;
+    for (const auto& address : config.listen) listeners.emplace_back("the gateway", address);
+    for (const auto& route : config.routes)
+      for (const auto& address : route.listen)
+        listeners.emplace_back(fmt::format("the gateway (app '{}')", route.app), address);
+    for (const auto& warning : newAllInterfacesWarnings(gateway_all_interfaces, listeners))
+      log.warn("{}", warning);
     return err;
   };
   supervisor.onAppsChanged([&] { configureGateway(); });
@@ -201,7 +215,10 @@ int runDaemon(const DaemonOptions& options) {
       std::swap(listen, gateway_listen);  // keep what worked
       return err;
     }
-    if (auto r = writeFileAtomically(paths.gateway, section.dump(2) + "\n"); !r)
+    if (auto r = writeFileAtomically(
+            paths.gateway,
+            section.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+        !r)
       log.warn("{}", r.error());
     return "";
   };
