@@ -25,10 +25,12 @@
 #include "common/address.hpp"
 #include "common/files.hpp"
 #include "common/logger.hpp"
+#include "common/text.hpp"
 #include "daemon/api_service.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/gateway_link.hpp"
 #include "daemon/lock_file.hpp"
+#include "daemon/private_home.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/router.hpp"
 #include "store/state_store.hpp"
@@ -56,19 +58,11 @@ void notifySystemd(const char* message) {
            reinterpret_cast<sockaddr*>(&addr), len);
 }
 
-// $TEND_HOME keeps the apps' environments, their logs and tokens: only its user may enter
-// it or read the state database, whatever the umask or whoever made the folder first.
-// SQLite gives the -wal and -shm files the database file's mode; they are set too in case
-// an older daemon left them wider. "" or what could not be done.
-std::string restrictHome(const Paths& paths) {
-  for (const std::string& dir : {paths.home, paths.logs})
-    if (::chmod(dir.c_str(), 0700) != 0)
-      return fmt::format("cannot make {} private (mode 0700): {}", dir, std::strerror(errno));
+// The state database is created 0600 before SQLite opens it: SQLite gives its -wal and
+// -shm files the database file's mode. "" or what could not be done.
+std::string createDatabasePrivate(const Paths& paths) {
   UniqueFd db(::open(paths.database.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
   if (!db) return fmt::format("cannot create {}: {}", paths.database, std::strerror(errno));
-  for (const std::string& file : {paths.database, paths.database + "-wal", paths.database + "-shm"})
-    if (::chmod(file.c_str(), 0600) != 0 && errno != ENOENT)
-      return fmt::format("cannot make {} private (mode 0600): {}", file, std::strerror(errno));
   return "";
 }
 
@@ -125,7 +119,18 @@ int runDaemon(const DaemonOptions& options) {
     return 1;
   }
   Logger log(paths.daemon_log, options.foreground);
-  if (auto err = restrictHome(paths); !err.empty()) {
+  // $TEND_HOME and everything in it private, whatever made them before (see private_home.hpp);
+  // said once, in one line, when something was wider.
+  auto home = makeHomePrivate(paths.home, paths.logs);
+  if (!home) {
+    log.error("{}", home.error());
+    return 1;
+  }
+  if (std::string said = home->summary(paths.home); !said.empty()) log.warn("{}", said);
+  if (home->failed_count > 0)
+    log.warn("could not make {} of {} private: {}", home->failed_count, paths.home,
+             join(home->failed, ", "));
+  if (auto err = createDatabasePrivate(paths); !err.empty()) {
     log.error("{}", err);
     return 1;
   }
