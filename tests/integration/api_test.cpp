@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <future>
+#include <memory>
 #include <regex>
 #include <thread>
 
@@ -809,6 +810,49 @@ apps:
   EXPECT_EQ(spec["env"]["SECRET_PASSWORD"], env_secret);
   EXPECT_EQ(spec["env"]["FILE_SECRET"], file_secret);
   EXPECT_EQ(spec["inherited_env"]["SHELL_SECRET"], shell_secret);
+}
+
+TEST_F(ApiTest, IdleConnectionsWithoutATokenCannotKeepTokenHoldersOut) {
+  startWithApi();
+  // More idle connections than the API takes in all, none sending a byte.
+  std::vector<std::unique_ptr<RawClient>> idle;
+  for (int i = 0; i < 200; ++i) {
+    idle.push_back(std::make_unique<RawClient>(port_));
+    ASSERT_TRUE(idle.back()->connected()) << i;
+  }
+  // Every token holder is served, each on a connection of its own, all at once.
+  std::vector<std::future<Http>> pings;
+  for (int i = 0; i < 25; ++i)
+    pings.push_back(std::async(std::launch::async, [this] { return curl("GET", "/api/ping"); }));
+  int served = 0;
+  for (auto& p : pings) {
+    Http h = p.get();
+    EXPECT_EQ(h.code, 200) << h.body;
+    served += h.code == 200;
+  }
+  EXPECT_EQ(served, 25);
+}
+
+TEST_F(ApiTest, AConnectionWithoutATokenIsClosedSoonerThanOneWithIt) {
+  startWithApi();
+  const std::string ping = fmt::format(
+      "GET /api/ping HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\r\n", token_);
+  auto answered = [](const std::string& s) { return s.find("\"pid\"") != std::string::npos; };
+  // A token holder's keep-alive connection, first.
+  RawClient with_token(port_);
+  with_token.send(ping);
+  ASSERT_FALSE(with_token.readUntil(answered, seconds(20))) << with_token.received;
+  ASSERT_TRUE(answered(with_token.received)) << with_token.received;
+  // Then one without: answered 401, then closed after the short unauthenticated timeout.
+  RawClient without(port_);
+  without.send("GET /api/ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  EXPECT_TRUE(without.readUntil([](const std::string&) { return false; }, seconds(90)));
+  EXPECT_NE(without.received.find("HTTP/1.1 401"), std::string::npos) << without.received;
+  // The token holder's connection, older, is still open and served.
+  with_token.received.clear();
+  with_token.send(ping);
+  EXPECT_FALSE(with_token.readUntil(answered, seconds(20))) << with_token.received;
+  EXPECT_TRUE(answered(with_token.received)) << with_token.received;
 }
 
 }  // namespace
