@@ -855,5 +855,37 @@ TEST_F(ApiTest, AConnectionWithoutATokenIsClosedSoonerThanOneWithIt) {
   EXPECT_TRUE(answered(with_token.received)) << with_token.received;
 }
 
+TEST_F(ApiTest, LogLinesThatAreNotUtf8ReachHttpClientsWithReplacementCharacters) {
+  // The app's bytes stay as written in its log file; JSON gets U+FFFD for each bad byte.
+  std::string yaml = fmt::format(R"(api:
+  listen: 127.0.0.1:{0}
+apps:
+  - name: web
+    run: 'printf "bad \377 byte {1}\n"; exec {2} sleep web-{1}'
+)",
+                                 port_, tag(), testapp());
+  RunResult r = tend({"start", writeFile("tend.yaml", yaml)});
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  token_ = readText(home_ + "/api.token");
+  while (!token_.empty() && token_.back() == '\n') token_.pop_back();
+  ASSERT_TRUE(waitFor([&] {
+    return readText(home_ + "/logs/web-0-out.log").find("bad \xff byte") != std::string::npos;
+  }));
+  Http logs = curl("GET", "/api/apps/web/logs?lines=10");
+  ASSERT_EQ(logs.code, 200) << logs.body;
+  EXPECT_NE(logs.body.find("bad \xef\xbf\xbd byte " + tag()), std::string::npos) << logs.body;
+  RawClient follow(port_);
+  follow.send(
+      fmt::format("GET /api/apps/web/logs?follow=1&lines=10 HTTP/1.1\r\nHost: x\r\n"
+                  "Authorization: Bearer {}\r\n\r\n",
+                  token_));
+  follow.readUntil(
+      [&](const std::string& s) { return s.find("byte " + tag()) != std::string::npos; },
+      seconds(10));
+  EXPECT_NE(follow.received.find("bad \xef\xbf\xbd byte " + tag()), std::string::npos)
+      << follow.received;
+  EXPECT_EQ(curl("GET", "/api/ping").code, 200);  // the daemon carries on
+}
+
 }  // namespace
 }  // namespace tend::testing
