@@ -175,7 +175,12 @@ std::optional<json> configStartRequest(const std::string& path, const std::strin
   json apps = json::array();
   for (const auto& app : config.apps) apps.push_back(toJson(app));
   json request{{"cmd", "start"}, {"apps", apps}, {"caller_env", callerEnvironment()}};
-  if (config.gateway) request["gateway"] = {{"listen", config.gateway->listen}};
+  if (config.gateway) {
+    request["gateway"] = {{"listen", config.gateway->listen},
+                          {"trusted_proxies", config.gateway->trusted_proxies}};
+    if (config.gateway->max_connections)
+      request["gateway"]["max_connections"] = *config.gateway->max_connections;
+  }
   if (config.api)
     request["api"] = {{"listen", config.api->listen}, {"token_file", config.api->token_file}};
   return request;

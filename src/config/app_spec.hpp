@@ -157,6 +157,12 @@ bool inheritableVariable(std::string_view name);
 
 struct GatewaySpec {
   std::vector<std::string> listen;
+  // Peers whose X-Forwarded-For, Forwarded and X-Real-IP are believed (addresses or CIDR
+  // blocks, checked by parseAddressRange); from any other peer they are replaced.
+  std::vector<std::string> trusted_proxies;
+  // Open client connections at most; beyond, a new one gets a 503. Unset: the gateway's
+  // default (10,000).
+  std::optional<int64_t> max_connections;
   bool operator==(const GatewaySpec&) const = default;
 };
 

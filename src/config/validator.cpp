@@ -18,6 +18,7 @@
 #include <map>
 
 #include "common/address.hpp"
+#include "common/address_range.hpp"
 #include "common/cron.hpp"
 #include "common/duration.hpp"
 #include "common/files.hpp"
@@ -46,7 +47,10 @@ constexpr int kMaxInstances = 1024;
 constexpr size_t kMaxEnvFileBytes = 1u << 20;
 
 const std::vector<std::string> kTopKeys = {"apps", "gateway", "api"};
-const std::vector<std::string> kGatewayKeys = {"listen"};
+const std::vector<std::string> kGatewayKeys = {"listen", "trusted_proxies", "max_connections"};
+// The most open client connections gateway.max_connections may allow (each takes two file
+// descriptors while relayed).
+constexpr int64_t kMaxGatewayConnections = 1'000'000;
 const std::vector<std::string> kApiKeys = {"listen", "token_file"};
 const std::vector<std::string> kAppKeys = {
     "name",    "run",          "start",          "stop",         "check",        "cwd",
@@ -93,8 +97,10 @@ const std::map<std::string, std::string, std::less<>> kForeignKeys = {
 // What a node is, for "expected X, got Y" messages; long text is cut short.
 std::string describe(const ConfigNode& node) {
   constexpr size_t kShown = 60;
-  const std::string text =
-      node.scalar.size() > kShown ? node.scalar.substr(0, kShown) + "..." : node.scalar;
+  // Appended rather than `substr(...) + "..."`, which GCC 12 wrongly flags (-Warray-bounds)
+  // once this function is inlined differently.
+  std::string text = node.scalar.substr(0, kShown);
+  if (node.scalar.size() > kShown) text += "...";
   switch (node.kind) {
     case Kind::Null:
       return "nothing";
@@ -1345,6 +1351,24 @@ std::optional<ConfigFile> Validator::config(const ConfigNode& root) {
       GatewaySpec gateway;
       for (const auto& g : entry.value.map) {
         if (!knownKey(g, kGatewayKeys, "gateway")) continue;
+        if (g.key == "max_connections") {
+          if (auto n = integer(g.value, "gateway.max_connections", 1, kMaxGatewayConnections))
+            gateway.max_connections = *n;
+          continue;
+        }
+        if (g.key == "trusted_proxies") {
+          std::vector<Mark> marks;
+          auto list = stringList(g.value, "gateway.trusted_proxies", &marks);
+          if (!list) continue;
+          for (size_t i = 0; i < list->size(); ++i) {
+            if (auto range = parseAddressRange((*list)[i]); !range) {
+              error(marks[i], fmt::format("gateway.trusted_proxies: {}", range.error()));
+            } else {
+              gateway.trusted_proxies.push_back((*list)[i]);
+            }
+          }
+          continue;
+        }
         std::vector<Mark> marks;
         auto list = stringList(g.value, "gateway.listen", &marks);
         if (!list) continue;

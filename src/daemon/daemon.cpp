@@ -19,6 +19,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <set>
 
 #include "api/handlers.hpp"
@@ -33,6 +35,7 @@
 #include "daemon/private_home.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/router.hpp"
+#include "logs/daemon_log_sink.hpp"
 #include "store/state_store.hpp"
 #include "supervisor/port_allocator.hpp"
 #include "supervisor/spawner.hpp"
@@ -66,19 +69,17 @@ std::string createDatabasePrivate(const Paths& paths) {
   return "";
 }
 
-// The gateway's listen addresses, as the last config with a gateway section gave them.
-std::vector<std::string> loadGatewayListen(const Paths& paths, Logger& log) {
+// The gateway's settings, as the last config with a gateway section gave them.
+GatewaySection loadGatewaySection(const Paths& paths, Logger& log) {
   auto text = readFile(paths.gateway);
   if (!text) return {};
-  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
-  std::vector<std::string> listen;
-  if (j.is_object() && j.contains("listen") && j["listen"].is_array()) {
-    for (const auto& a : j["listen"])
-      if (a.is_string()) listen.push_back(a.get<std::string>());
-  } else {
-    log.warn("{} is not a gateway section; the gateway stays off", paths.gateway);
+  auto section = gatewaySectionFrom(nlohmann::json::parse(*text, nullptr, false));
+  if (!section) {
+    log.warn("{} is not a gateway section ({}); the gateway stays off", paths.gateway,
+             section.error());
+    return {};
   }
-  return listen;
+  return *section;
 }
 
 // Whether `address` ("host:port") can be listened on now: a bind test, as the listener
@@ -118,7 +119,10 @@ int runDaemon(const DaemonOptions& options) {
     std::fprintf(stderr, "tend: %s\n", lock.error().c_str());
     return 1;
   }
-  Logger log(paths.daemon_log, options.foreground);
+  // In the background, stdout and stderr are daemon.log too (Client::startDaemon).
+  Logger log(std::make_unique<DaemonLogSink>(paths.daemon_log, !options.foreground,
+                                             SystemClock::instance()),
+             options.foreground, SystemClock::instance());
   // $TEND_HOME and everything in it private, whatever made them before (see private_home.hpp);
   // said once, in one line, when something was wider.
   auto home = makeHomePrivate(paths.home, paths.logs);
@@ -163,10 +167,10 @@ int runDaemon(const DaemonOptions& options) {
   SupervisorBackend supervisor_backend(supervisor);
   EventingBackend backend(supervisor_backend, api.hub());  // activations, idle stops
   Gateway gateway(io, backend, log, SystemClock::instance());
-  std::vector<std::string> gateway_listen = loadGatewayListen(paths, log);
+  GatewaySection gateway_section = loadGatewaySection(paths, log);
   std::set<std::string> gateway_all_interfaces;  // listeners on every interface, warned about
   auto configureGateway = [&]() -> std::string {
-    GatewayConfig config = gatewayConfigFor(gateway_listen, supervisor.snapshots());
+    GatewayConfig config = gatewayConfigFrom(gateway_section, supervisor.snapshots());
     std::string err = gateway.configure(config);
     if (!err.empty()) {
       log.error("gateway: {}", err);
@@ -211,13 +215,11 @@ int runDaemon(const DaemonOptions& options) {
     finish();
   };
   hooks.configure_gateway = [&](const nlohmann::json& section) -> std::string {
-    std::vector<std::string> listen;
-    if (section.contains("listen") && section["listen"].is_array())
-      for (const auto& a : section["listen"])
-        if (a.is_string()) listen.push_back(a.get<std::string>());
-    std::swap(listen, gateway_listen);
+    auto wanted = gatewaySectionFrom(section);
+    if (!wanted) return wanted.error();
+    std::swap(*wanted, gateway_section);
     if (std::string err = configureGateway(); !err.empty()) {
-      std::swap(listen, gateway_listen);  // keep what worked
+      std::swap(*wanted, gateway_section);  // keep what worked
       return err;
     }
     if (auto r = writeFileAtomically(
@@ -247,7 +249,7 @@ int runDaemon(const DaemonOptions& options) {
   };
   hooks.configure_api = [&](const nlohmann::json& section) { return api.configure(section); };
   hooks.listen_addresses = [&] {
-    return nlohmann::json{{"gateway", {{"listen", gateway_listen}}},
+    return nlohmann::json{{"gateway", {{"listen", gateway_section.listen}}},
                           {"api", {{"listen", api.configuredListen()}}}};
   };
   hooks.address_free = canListen;
@@ -269,6 +271,18 @@ int runDaemon(const DaemonOptions& options) {
              sig == SIGTERM ? "SIGTERM" : "SIGINT");
     supervisor.shutdown(/*forget=*/false, finish);
   });
+
+  // A count of suppressed log lines is written when its window ends, not at the next line.
+  asio::steady_timer log_timer(io);
+  std::function<void()> tickLog = [&] {
+    log_timer.expires_after(std::chrono::seconds(5));
+    log_timer.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      log.tick();
+      tickLog();
+    });
+  };
+  tickLog();
 
   log.info("daemon started (pid {}) in {}", ::getpid(), paths.home);
   supervisor.restore();

@@ -1,5 +1,7 @@
 #include "daemon/gateway_link.hpp"
 
+#include <fmt/format.h>
+
 #include <charconv>
 
 namespace tend {
@@ -25,6 +27,12 @@ AppRunState runStateOf(const Supervisor::AppSnapshot& app) {
 
 void SupervisorBackend::startApp(const std::string& app,
                                  std::function<void(std::string error)> done) {
+  // A reload brings the app back by itself (an in-place reload of its only instance
+  // leaves nothing online for a moment): the request waits for it as for a start.
+  if (supervisor_.reloading(app)) {
+    done("");
+    return;
+  }
   supervisor_.start(app, [this, app, done = std::move(done)](Supervisor::Result r) {
     if (!r) {
       done(r.error());
@@ -135,6 +143,50 @@ GatewayConfig gatewayConfigFor(const std::vector<std::string>& listen,
     }
     config.routes.push_back(std::move(route));
   }
+  return config;
+}
+
+namespace {
+
+std::expected<std::vector<std::string>, std::string> stringsOf(const nlohmann::json& section,
+                                                               const char* key) {
+  std::vector<std::string> out;
+  if (!section.contains(key)) return out;
+  const auto& list = section[key];
+  if (!list.is_array()) return std::unexpected(fmt::format("gateway.{} must be a list", key));
+  for (const auto& item : list) {
+    if (!item.is_string())
+      return std::unexpected(fmt::format("gateway.{} must be a list of strings", key));
+    out.push_back(item.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+std::expected<GatewaySection, std::string> gatewaySectionFrom(const nlohmann::json& section) {
+  if (!section.is_object()) return std::unexpected("the gateway section must be an object");
+  GatewaySection out;
+  auto listen = stringsOf(section, "listen");
+  if (!listen) return std::unexpected(listen.error());
+  auto trusted = stringsOf(section, "trusted_proxies");
+  if (!trusted) return std::unexpected(trusted.error());
+  out.listen = std::move(*listen);
+  out.trusted_proxies = std::move(*trusted);
+  if (section.contains("max_connections")) {
+    const auto& n = section["max_connections"];
+    if (!n.is_number_integer() || n.get<int64_t>() < 1)
+      return std::unexpected("gateway.max_connections must be a whole number of at least 1");
+    out.max_connections = n.get<size_t>();
+  }
+  return out;
+}
+
+GatewayConfig gatewayConfigFrom(const GatewaySection& section,
+                                const std::vector<Supervisor::AppSnapshot>& apps) {
+  GatewayConfig config = gatewayConfigFor(section.listen, apps);
+  config.trusted_proxies = section.trusted_proxies;
+  config.max_connections = section.max_connections;
   return config;
 }
 

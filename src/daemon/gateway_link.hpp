@@ -3,6 +3,8 @@
 // questions from the supervisor's state and turns its requests into supervisor commands;
 // routesFor() builds the gateway's routes from the apps that have `on_demand`.
 
+#include <expected>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +36,20 @@ AppRunState runStateOf(const Supervisor::AppSnapshot& app);
 // the app's ready instances).
 GatewayConfig gatewayConfigFor(const std::vector<std::string>& listen,
                                const std::vector<Supervisor::AppSnapshot>& apps);
+
+// A config's gateway section as the CLI sends it and $TEND_HOME/gateway.json keeps it:
+// {"listen": [...], "trusted_proxies": [...], "max_connections": n}, all optional.
+struct GatewaySection {
+  std::vector<std::string> listen;
+  std::vector<std::string> trusted_proxies;  // checked by Gateway::configure()
+  std::optional<size_t> max_connections;
+};
+// The section, or what is wrong with it, for people ("gateway.max_connections must be a
+// whole number of at least 1").
+std::expected<GatewaySection, std::string> gatewaySectionFrom(const nlohmann::json& section);
+// gatewayConfigFor(section.listen, apps) with the section's other settings.
+GatewayConfig gatewayConfigFrom(const GatewaySection& section,
+                                const std::vector<Supervisor::AppSnapshot>& apps);
 
 // The app whose serving instances a supervisor event may have changed (an instance's
 // status changed), else nullptr: the daemon then calls Gateway::targetsChanged().

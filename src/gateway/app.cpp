@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <cerrno>
 #include <functional>
+#include <optional>
 
 #include "common/duration.hpp"
 
@@ -64,7 +65,8 @@ App::App(GatewayCore& core, GatewayRoute route)
       tracker_(core.clock, route_.idle_timeout),
       start_deadline_(core.io),
       probe_timer_(core.io),
-      idle_timer_(core.io) {
+      idle_timer_(core.io),
+      pool_timer_(core.io) {
   balancer_.setMode(route_.balance);
   resolveTarget();
 }
@@ -322,9 +324,11 @@ void App::connect(Done done, size_t attempt) {
             self->connect(std::move(done), attempt + 1);
             return;
           }
+          // Every instance refuses while running: it died and the supervisor has not
+          // noticed yet. Restart it and hold the request as in a cold start (nothing was
+          // sent, so nothing is repeated); start_timeout bounds the wait.
           self->refused();
-          done(failure(502, "app '" + self->name() + "' refused the connection on " +
-                                self->targetText(slot) + "; restarting it"));
+          self->acquire(std::move(done));
           return;
         }
         if (ec == asio::error::timed_out) {
@@ -569,6 +573,9 @@ SocketPtr App::takePooled(Target& target, bool check_alive, TimePoint now) {
     Pooled p = std::move(pool.back());
     pool.pop_back();
     if (now - p.since >= core_.limits.upstream_idle_timeout) continue;
+    // Its pending wait completes with operation_aborted, and does nothing.
+    ErrorCode ignored;
+    p.socket->cancel(ignored);
     if (!check_alive) return std::move(p.socket);
     // A connection the app closed (or wrote to, unasked) while pooled is not reused.
     char byte;
@@ -576,6 +583,56 @@ SocketPtr App::takePooled(Target& target, bool check_alive, TimePoint now) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return std::move(p.socket);
   }
   return nullptr;
+}
+
+void App::watchPooled(size_t slot, const Pooled& pooled) {
+  pooled.socket->async_wait(tcp::socket::wait_read,
+                            [weak = weak_from_this(), slot, id = pooled.id](ErrorCode ec) {
+                              if (ec == asio::error::operation_aborted)
+                                return;  // taken for a request, or closed
+                              if (auto self = weak.lock()) self->onPooledReadable(slot, id);
+                            });
+}
+
+// The app closed a pooled connection (EOF or a reset), or sent something nobody asked for
+// (an HTTP 408 before it closes, say): the connection cannot be used, so it goes now.
+void App::onPooledReadable(size_t slot, uint64_t id) {
+  if (slot >= targets_.size()) return;
+  auto& pool = targets_[slot].pool;
+  auto it = std::find_if(pool.begin(), pool.end(), [id](const Pooled& p) { return p.id == id; });
+  if (it != pool.end()) pool.erase(it);  // closes it
+}
+
+void App::armPoolTimer() {
+  if (pool_timer_armed_ || closed()) return;
+  std::optional<TimePoint> oldest;
+  for (const auto& t : targets_) {
+    for (const auto& p : t.pool) {
+      if (!oldest || p.since < *oldest) oldest = p.since;
+    }
+  }
+  if (!oldest) return;
+  auto now = core_.clock.now();
+  auto at = *oldest + core_.limits.upstream_idle_timeout;
+  pool_timer_armed_ = true;
+  pool_timer_.expires_after(at > now ? at - now : std::chrono::steady_clock::duration(0));
+  pool_timer_.async_wait([weak = weak_from_this()](ErrorCode ec) {
+    auto self = weak.lock();
+    if (!self) return;
+    self->pool_timer_armed_ = false;
+    if (!ec) self->onPoolTimer();
+  });
+}
+
+void App::onPoolTimer() {
+  if (closed()) return;
+  auto now = core_.clock.now();
+  for (auto& t : targets_) {
+    std::erase_if(t.pool, [&](const Pooled& p) {
+      return now - p.since >= core_.limits.upstream_idle_timeout;
+    });
+  }
+  armPoolTimer();
 }
 
 void App::release(SocketPtr socket, Lease& lease) {
@@ -592,7 +649,9 @@ void App::release(SocketPtr socket, Lease& lease) {
   std::erase_if(
       pool, [&](const Pooled& p) { return now - p.since >= core_.limits.upstream_idle_timeout; });
   if (pool.size() >= core_.limits.max_idle_upstream) pool.erase(pool.begin());
-  pool.push_back(Pooled{std::move(socket), now});
+  pool.push_back(Pooled{std::move(socket), now, ++pooled_ids_});
+  watchPooled(slot, pool.back());
+  armPoolTimer();
 }
 
 void App::clearPool() {
@@ -644,6 +703,7 @@ void App::shutdown() {
   start_deadline_.cancel();
   probe_timer_.cancel();
   idle_timer_.cancel();
+  pool_timer_.cancel();
   tracker_.setOnIdle(nullptr);
   clearPool();
   auto waiters = std::move(waiters_);

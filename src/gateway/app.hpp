@@ -112,9 +112,13 @@ class App : public std::enable_shared_from_this<App> {
   App(GatewayCore& core, GatewayRoute route);
 
   enum class Phase { Idle, WaitingForStop, Starting, Probing };
+  // An idle keep-alive connection. While pooled it has a wait for readability pending, so
+  // the app closing it (or writing to it unasked) is noticed at once and the connection
+  // closed, rather than left in CLOSE-WAIT until the next request or the idle timeout.
   struct Pooled {
     SocketPtr socket;
     TimePoint since;
+    uint64_t id = 0;  // tells the wait's completion which entry it was for
   };
   // One target (an instance, or on_demand.target), by balancer slot.
   struct Target {
@@ -135,6 +139,10 @@ class App : public std::enable_shared_from_this<App> {
   void connect(Done done, size_t attempt = 0);
   Lease lease(size_t slot);
   SocketPtr takePooled(Target& target, bool check_alive, TimePoint now);
+  void watchPooled(size_t slot, const Pooled& pooled);
+  void onPooledReadable(size_t slot, uint64_t id);
+  void armPoolTimer();
+  void onPoolTimer();
   void clearPool();
   void resolveTarget();
   void refreshTargets();
@@ -159,6 +167,10 @@ class App : public std::enable_shared_from_this<App> {
   asio::steady_timer probe_timer_;
   asio::steady_timer idle_timer_;
   bool idle_timer_armed_ = false;
+  // Closes pooled connections unused for upstream_idle_timeout: armed for the oldest one.
+  asio::steady_timer pool_timer_;
+  bool pool_timer_armed_ = false;
+  uint64_t pooled_ids_ = 0;
   std::deque<Done> waiters_;
   Phase phase_ = Phase::Idle;
   uint64_t generation_ = 0;  // one per activation: late callbacks of an old one are ignored

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,11 @@ struct GatewayRoute {
 struct GatewayConfig {
   std::vector<std::string> listen;  // "host:port" for Host-routed traffic
   std::vector<GatewayRoute> routes;
+  // Peers (addresses or CIDR blocks, as parseAddressRange() reads them) whose forwarding
+  // headers are believed: see Gateway.
+  std::vector<std::string> trusted_proxies;
+  // Open client connections at most (GatewayLimits::max_connections when unset).
+  std::optional<size_t> max_connections;
 };
 
 enum class AppRunState {

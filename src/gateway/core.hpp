@@ -14,7 +14,9 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
+#include "common/address_range.hpp"
 #include "common/clock.hpp"
 #include "common/logger.hpp"
 #include "gateway/backend.hpp"
@@ -59,13 +61,21 @@ class Connection {
 struct GatewayCore {
   GatewayCore(asio::io_context& io, GatewayBackend& backend, Logger& log, const Clock& clock,
               GatewayLimits limits)
-      : io(io), backend(backend), log(log), clock(clock), limits(limits) {}
+      : io(io),
+        backend(backend),
+        log(log),
+        clock(clock),
+        limits(limits),
+        max_connections(limits.max_connections) {}
 
   asio::io_context& io;
   GatewayBackend& backend;
   Logger& log;
   const Clock& clock;
   const GatewayLimits limits;
+  // From the configuration (Gateway::configure()).
+  size_t max_connections;
+  std::vector<AddressRange> trusted_proxies;
   Router router;
   std::unordered_map<std::string, std::shared_ptr<App>> apps;
   std::unordered_set<Connection*> connections;
@@ -75,6 +85,22 @@ struct GatewayCore {
   std::shared_ptr<App> appNamed(const std::string& name) const {
     auto it = apps.find(name);
     return it == apps.end() ? nullptr : it->second;
+  }
+
+  // Whether a client at `peer` is one of the trusted proxies, whose forwarding headers are
+  // believed.
+  bool trusts(const asio::ip::address& peer) const {
+    if (trusted_proxies.empty()) return false;
+    IpBytes bytes{};
+    if (peer.is_v4()) {
+      bytes = asio::ip::make_address_v6(asio::ip::v4_mapped, peer.to_v4()).to_bytes();
+    } else {
+      bytes = peer.to_v6().to_bytes();
+    }
+    for (const auto& range : trusted_proxies) {
+      if (range.contains(bytes)) return true;
+    }
+    return false;
   }
 };
 

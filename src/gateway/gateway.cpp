@@ -8,6 +8,7 @@
 #include <map>
 
 #include "gateway/app.hpp"
+#include "gateway/connection_refuser.hpp"
 #include "gateway/core.hpp"
 #include "gateway/tcp_listener.hpp"
 
@@ -43,15 +44,21 @@ struct Listening {
   std::shared_ptr<std::string> app;
 };
 
-Listening makeListener(const std::shared_ptr<GatewayCore>& core, const std::string& address) {
+Listening makeListener(const std::shared_ptr<GatewayCore>& core,
+                       const std::shared_ptr<ConnectionRefuser>& refuser,
+                       const std::string& address) {
   auto app = std::make_shared<std::string>();
   auto listener = std::make_shared<TcpListener>(
-      core->io, address, "gateway", core->log, [core, app](Socket socket) {
+      core->io, address, "gateway", core->log, [core, refuser, app](Socket socket) {
         if (core->closed) return;
-        if (core->connections.size() >= core->limits.max_connections)
-          refuseConnection(socket, kBusy);
-        else
+        if (core->connections.size() >= core->max_connections) {
+          // As nginx's "worker_connections are not enough"; the Logger rate-limits a flood.
+          core->log.warn("gateway: {} connections are open (gateway.max_connections); answered 503",
+                         core->connections.size());
+          refuser->refuse(std::move(socket), kBusy);
+        } else {
           startHttpSession(core, std::move(socket), *app);
+        }
       });
   return {std::move(listener), std::move(app)};
 }
@@ -63,12 +70,23 @@ class Gateway::Impl {
  public:
   Impl(asio::io_context& io, GatewayBackend& backend, Logger& log, Clock& clock,
        GatewayLimits limits)
-      : core_(std::make_shared<GatewayCore>(io, backend, log, clock, limits)) {}
+      : core_(std::make_shared<GatewayCore>(io, backend, log, clock, limits)),
+        refuser_(std::make_shared<gateway::ConnectionRefuser>(io, limits.max_refusing,
+                                                              limits.refusal_linger)) {}
 
   std::string configure(const GatewayConfig& config) {
     if (core_->closed) return "the gateway is closed";
     Router router;
     if (auto error = router.configure(config); !error.empty()) return error;
+    std::vector<AddressRange> trusted;
+    for (const auto& text : config.trusted_proxies) {
+      auto range = parseAddressRange(text);
+      if (!range) return "gateway.trusted_proxies: " + range.error();
+      trusted.push_back(*range);
+    }
+    if (config.max_connections && *config.max_connections == 0) {
+      return "gateway.max_connections must be at least 1";
+    }
 
     // Every address to listen on, and the app it is dedicated to ("" routes by Host).
     std::map<std::string, std::pair<ListenAddress, std::string>> wanted;
@@ -88,7 +106,7 @@ class Gateway::Impl {
         listeners[key] = it->second;
         continue;
       }
-      auto listening = gateway::makeListener(core_, key);
+      auto listening = gateway::makeListener(core_, refuser_, key);
       if (auto error = listening.listener->open(value.first); !error.empty()) {
         for (auto& [k, l] : listeners) {
           if (!listeners_.contains(k)) l.listener->close();
@@ -123,6 +141,8 @@ class Gateway::Impl {
     }
     core_->apps = std::move(apps);
     core_->router = std::move(router);
+    core_->trusted_proxies = std::move(trusted);
+    core_->max_connections = config.max_connections.value_or(core_->limits.max_connections);
     return "";
   }
 
@@ -161,6 +181,7 @@ class Gateway::Impl {
     core_->closed = true;
     for (auto& [key, l] : listeners_) l.listener->close();
     listeners_.clear();
+    refuser_->close();
     for (auto& [name, app] : core_->apps) app->shutdown();
     // abort() only closes sockets; each connection leaves the set when it ends.
     std::vector<gateway::Connection*> open(core_->connections.begin(), core_->connections.end());
@@ -169,6 +190,7 @@ class Gateway::Impl {
 
  private:
   std::shared_ptr<GatewayCore> core_;
+  std::shared_ptr<gateway::ConnectionRefuser> refuser_;  // connections over the cap
   std::map<std::string, gateway::Listening> listeners_;
 };
 

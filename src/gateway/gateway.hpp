@@ -11,20 +11,30 @@
 //   "example.com" itself. An absolute-form target ("GET http://host/path") routes by its
 //   host. No Host on HTTP/1.1, or a malformed one: 400. Unknown host: 404 "tend: no app for
 //   host 'x'", and nothing starts.
-// - Refused before anything is routed: request_head.hpp (400, 414, 431, 501). Other
-//   Expect than 100-continue: 417 (100-continue is answered by the gateway itself once the
-//   app is there, and not forwarded). CONNECT: 501.
+// - Refused before anything is routed: request_head.hpp (400, 414, 431, 501, 505), as soon
+//   as the bytes that give it away arrive (a bare LF, a TLS ClientHello), not at the head
+//   timeout. Other Expect than 100-continue: 417 (100-continue is answered by the gateway
+//   itself once the app is there, and not forwarded). CONNECT: 501. A malformed chunked
+//   upload, or a chunk line or trailer longer than the head limit: 400. Each with
+//   "Connection: close"; none is written to the daemon's log (it is no failure of the app).
+// - Over max_connections, a new client gets a 503 at once and its connection is read from
+//   for a moment before it closes (ConnectionRefuser), so it reads the 503 and not a reset.
 // - Errors name the app and why: start failed 502, exited before it was ready 502 (at
 //   once, with its exit status: see startFailed()), not accepting within start_timeout
 //   504, refused while running 502 (and GatewayBackend::restartRefused), no answer within
 //   upstream_response_timeout 504, hold queue full 503. Bodies are "tend: ...\n".
 // - The loading page (route.loading_page, a GET whose Accept names text/html, app not
 //   ready) is a 503 with Retry-After: 1 and a page that reloads itself every second.
-// - Forwarded requests keep Host and framing (Content-Length, or chunked), lose hop-by-hop
-//   headers, and get X-Forwarded-For (appended), X-Forwarded-Proto: http and
-//   X-Forwarded-Host. Responses lose hop-by-hop headers; a close-delimited body is chunked
-//   for HTTP/1.1 clients (keeping their connection), and a chunked one is sent up to the
-//   close to HTTP/1.0 clients.
+// - Forwarded requests keep Host, carry their framing in one form (one Content-Length, or
+//   "Transfer-Encoding: chunked"), and lose hop-by-hop headers. From a trusted proxy
+//   (GatewayConfig::trusted_proxies) X-Forwarded-For gets the peer appended and Forwarded,
+//   X-Real-IP, X-Forwarded-Proto and -Host are kept; from anyone else Forwarded is dropped
+//   and X-Forwarded-For and X-Real-IP are the peer's address, X-Forwarded-Proto "http" and
+//   X-Forwarded-Host the Host. Responses lose hop-by-hop headers; a close-delimited body is
+//   chunked for HTTP/1.1 clients (keeping their connection), and a chunked one is sent up to
+//   the close to HTTP/1.0 clients.
+// - Pooled keep-alive connections to an app are closed as soon as the app closes them, and
+//   after upstream_idle_timeout unused.
 // - Idle: an app may be stopped once it has had no request, event stream (a response of
 //   type text/event-stream) or tunnel open for idle_timeout, counted from when the last
 //   one ended. An idle keep-alive connection of a client does not keep its app running.
@@ -81,10 +91,17 @@ struct GatewayLimits {
   size_t max_request_head = 32 * 1024;   // 431 beyond
   size_t max_header_fields = 100;        // 431 beyond
   size_t max_response_head = 64 * 1024;  // an app's response head; 502 beyond
-  size_t max_connections = 10000;        // open client connections (tunnels included)
-  size_t max_held_requests = 4096;       // per app, while it starts; 503 beyond
-  size_t max_idle_upstream = 64;         // pooled keep-alive connections per target
-  size_t relay_buffer = 32 * 1024;       // per direction of a chunked or close-delimited body
+  // Open client connections (tunnels included); GatewayConfig::max_connections overrides it.
+  // Beyond, a new connection gets a 503 and is closed.
+  size_t max_connections = 10000;
+  // Connections refused over the cap are read from (and what they send dropped) for up to
+  // refusal_linger after their 503, so the client reads it rather than a reset; at most
+  // max_refusing at once (beyond, closed right after the 503).
+  size_t max_refusing = 64;
+  Duration refusal_linger = std::chrono::seconds(2);
+  size_t max_held_requests = 4096;  // per app, while it starts; 503 beyond
+  size_t max_idle_upstream = 64;    // pooled keep-alive connections per target
+  size_t relay_buffer = 32 * 1024;  // per direction of a chunked or close-delimited body
   // A body with a Content-Length is relayed in pieces of up to this many bytes (per
   // direction, allocated only while such a body is relayed).
   size_t counted_body_piece = 256 * 1024;

@@ -326,7 +326,17 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   void start() {
     ErrorCode ec;
     auto peer = client_.remote_endpoint(ec);
-    client_ip_ = ec ? "unknown" : peer.address().to_string();
+    if (ec) {
+      client_ip_ = "unknown";
+    } else {
+      auto address = peer.address();
+      // An IPv4 client of a listener on [::] is shown as the IPv4 address it is.
+      if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+        address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+      }
+      client_ip_ = address.to_string();
+      trusted_ = core_->trusts(address);
+    }
     client_.set_option(tcp::no_delay(true), ec);
     head_deadline_ = SteadyClock::now() + core_->limits.head_timeout;
     readHead();
@@ -634,21 +644,31 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       writeClient(Buffers{asio::buffer(kContinue)}, &HttpSession::onContinueWritten);
       return;
     }
-    pumpRequest();
+    // The answer is awaited first: relaying the upload may end the exchange at once (a
+    // malformed chunked body is refused, which closes the app's connection).
     readResponseHead();
+    pumpRequest();
   }
 
   void onContinueWritten(uint64_t gen, ErrorCode ec, size_t) {
     if (aborted_ || gen != up_gen_) return;
     if (ec) return fail();
-    pumpRequest();
     readResponseHead();
+    pumpRequest();
   }
 
   // The head that goes to the app: Host kept, hop-by-hop headers and Expect (100-continue is
-  // answered here) left out, X-Forwarded-For appended to, X-Forwarded-Proto and
-  // X-Forwarded-Host set. The body goes as it came: with its Content-Length, or chunked (the
-  // only coding a request may have: request_head.cpp refuses the others).
+  // answered here) left out. The framing is written afresh from what the parser read,
+  // whatever form it came in: one Content-Length (identical values sent twice, or as
+  // "5, 5", become one), or "Transfer-Encoding: chunked" (the only coding a request may
+  // have: request_head.cpp refuses the others), and the body is re-chunked here.
+  //
+  // What a client says about earlier hops (X-Forwarded-For, Forwarded, X-Real-IP,
+  // X-Forwarded-Proto, X-Forwarded-Host) is believed only from a trusted proxy
+  // (gateway.trusted_proxies): its X-Forwarded-For gets the peer appended (nginx's
+  // proxy_add_x_forwarded_for) and the others are kept. From anyone else they are dropped and
+  // replaced by what the gateway knows: X-Forwarded-For and X-Real-IP are the peer's address,
+  // X-Forwarded-Proto "http", X-Forwarded-Host the request's Host.
   void renderRequestHead() {
     const auto& m = req_->get();
     std::string& out = req_out_.head;
@@ -657,24 +677,48 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     out += ' ';
     out.append(m.target());
     out += " HTTP/1.1\r\n";
-    std::string_view forwarded_for;
-    bool seen_forwarded_for = false;
+    std::string chain;  // a trusted proxy's X-Forwarded-For, its fields joined
+    bool kept_real_ip = false, kept_proto = false, kept_host = false;
     appendFields(out, m, options_, [&](const http::fields::value_type& f) {
-      if (f.name() == http::field::expect) return true;
-      if (isNamed(f, "X-Forwarded-For")) {
-        if (!seen_forwarded_for) forwarded_for = f.value();
-        seen_forwarded_for = true;
+      if (f.name() == http::field::expect || f.name() == http::field::content_length ||
+          f.name() == http::field::transfer_encoding) {
         return true;
       }
-      return isNamed(f, "X-Forwarded-Proto") || (!host_.empty() && isNamed(f, "X-Forwarded-Host"));
+      if (isNamed(f, "X-Forwarded-For")) {
+        std::string_view value = trim(f.value());
+        if (trusted_ && !value.empty()) chain = appendForwardedFor(chain, value);
+        return true;
+      }
+      bool real_ip = isNamed(f, "X-Real-IP");
+      bool proto = isNamed(f, "X-Forwarded-Proto");
+      bool host = isNamed(f, "X-Forwarded-Host");
+      if (!real_ip && !proto && !host && f.name() != http::field::forwarded) return false;
+      if (!trusted_) return true;
+      kept_real_ip = kept_real_ip || real_ip;
+      kept_proto = kept_proto || proto;
+      kept_host = kept_host || host;
+      return false;
     });
+    if (req_->chunked()) {
+      appendField(out, "Transfer-Encoding", "chunked");
+    } else if (auto length = req_->content_length()) {
+      char digits[24];
+      auto [end, ec] = std::to_chars(digits, digits + sizeof digits, *length);
+      appendField(out, "Content-Length",
+                  std::string_view(digits, ec == std::errc() ? end : digits));
+    }
     if (want_upgrade_) {
       appendField(out, "Upgrade", m[http::field::upgrade]);
       appendField(out, "Connection", "upgrade");
     }
-    appendField(out, "X-Forwarded-For", appendForwardedFor(forwarded_for, client_ip_));
-    appendField(out, "X-Forwarded-Proto", "http");
-    if (!host_.empty()) appendField(out, "X-Forwarded-Host", host_);
+    if (chain.empty()) {
+      appendField(out, "X-Forwarded-For", client_ip_);
+    } else {
+      appendField(out, "X-Forwarded-For", appendForwardedFor(chain, client_ip_));
+    }
+    if (!kept_real_ip) appendField(out, "X-Real-IP", client_ip_);
+    if (!kept_proto) appendField(out, "X-Forwarded-Proto", "http");
+    if (!kept_host && !host_.empty()) appendField(out, "X-Forwarded-Host", host_);
     out += "\r\n";
     req_out_.chunked = req_->chunked();
   }
@@ -725,7 +769,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       client_buf_.consume(used);
       if (ec == http::error::need_buffer) ec = {};
       if (ec && ec != http::error::need_more) {
-        fail();  // a bad chunk: nothing sensible can reach the app any more
+        refuseUpload("malformed chunked body: " + ec.message());
         return;
       }
       size_t n = piece - body.size;
@@ -735,8 +779,27 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       }
       if (ec == http::error::need_more) break;
     }
+    if (room(client_buf_) == 0) {
+      // A chunk line (size and extensions) or trailer section that does not fit the read
+      // buffer: it would never be parsed.
+      refuseUpload("a chunk header or trailer section longer than " +
+                   std::to_string(client_buf_.max_size()) + " bytes");
+      return;
+    }
     readClient(client_buf_.prepare(std::min(room(client_buf_), kBodyReadSize)),
                &HttpSession::onRequestRead, SteadyClock::now() + core_->limits.client_io_timeout);
+  }
+
+  // A chunked upload that cannot be read on. Unless the app's answer has begun to go out
+  // (then all the client can get is the close), the client is told why with a 400 and the
+  // connection closes; the app's connection, which may have got part of the request, is
+  // closed either way. Not the app's fault, so nothing is logged as one.
+  void refuseUpload(const std::string& why) {
+    if (res_ && res_->is_header_done()) {
+      fail();
+      return;
+    }
+    respond(400, why, true);
   }
 
   void onRequestRead(uint64_t gen, ErrorCode ec, size_t n) {
@@ -1006,6 +1069,14 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       writeResponsePiece(nullptr, 0, false);
       return;
     }
+    if (room(upstream_buf_) == 0) {
+      core_->log.warn(
+          "gateway: app '{}' sent a chunk header or trailer section longer than {} "
+          "bytes; connection closed",
+          app_->name(), upstream_buf_.max_size());
+      fail();
+      return;
+    }
     readUpstream(upstream_buf_.prepare(std::min(room(upstream_buf_), kBodyReadSize)),
                  &HttpSession::onResponseRead,
                  SteadyClock::now() + core_->limits.stream_idle_timeout);
@@ -1265,8 +1336,10 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
 
   // A response of the gateway's own: an error, with a short text naming the app and why.
   void respond(int status, const std::string& text, bool close) {
-    // What the app did wrong goes to the daemon's log, as nginx's error log has it.
-    if (status >= 500) core_->log.warn("gateway: answered {}: {}", status, text);
+    // What went wrong with the app (or the gateway) goes to the daemon's log, as nginx's error
+    // log has it: 502, 503, 504. A client's own mistake (4xx, and 501 or 505 for what it asked
+    // for) does not: it is no failure of the app.
+    if (status >= 502 && status <= 504) core_->log.warn("gateway: answered {}: {}", status, text);
     sendOwn(status, "text/plain; charset=utf-8", "", "tend: " + text + "\n", close);
   }
 
@@ -1420,6 +1493,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   std::string listener_app_;
   HeadLimits head_limits_;
   std::string client_ip_;
+  bool trusted_ = false;  // the client is a trusted proxy: its forwarding headers are kept
   std::optional<Deadline> head_deadline_;
   size_t head_searched_ = 0;
   Deadline linger_until_;

@@ -11,12 +11,21 @@
 // Refused (the status the client gets):
 //   414  a request line longer than max_request_line
 //   431  a head longer than max_head, or more than max_headers header fields
-//   400  a bare CR or LF, obsolete line folding (a line starting with SP or HTAB), a field
-//        without a colon or with whitespace before it, an invalid Content-Length or several
-//        that differ, Content-Length together with Transfer-Encoding, Transfer-Encoding
-//        whose last coding is not chunked or that names chunked twice, Transfer-Encoding on
-//        an HTTP/1.0 request, no Host (HTTP/1.1) or more than one Host
+//   400  a malformed request line (not `method SP target SP HTTP/d.d`: a TLS ClientHello on
+//        the plain port is refused by its first byte), a bare CR or LF (lines must end in
+//        CRLF; no lenient mode), obsolete line folding (a line starting with SP or HTAB), a
+//        field without a colon or with whitespace before it, an invalid Content-Length
+//        (an empty list element included: "5,") or several that differ, Content-Length
+//        together with Transfer-Encoding, a malformed Transfer-Encoding (an empty list
+//        element, a coding that is not a token, parameters on chunked: "chunked;x=1"),
+//        Transfer-Encoding whose last coding is not chunked or that names chunked twice,
+//        Transfer-Encoding on an HTTP/1.0 request, no Host (HTTP/1.1) or more than one Host
 //   501  Transfer-Encoding with a coding other than chunked ("gzip, chunked")
+//   505  an HTTP version other than 1.x
+// Whatever can already be told from part of a head (a bad byte in the request line, a bare
+// CR or LF, a limit exceeded) is refused as soon as it arrives, not at the head timeout.
+// Identical Content-Length values ("5, 5", or the field twice) are accepted as one: the
+// relay forwards a single Content-Length (RFC 9110 section 8.6).
 
 #include <cstddef>
 #include <string>

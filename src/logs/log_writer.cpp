@@ -141,6 +141,7 @@ std::error_code LogWriter::rotate() {
   fd_.reset();
   size_ = 0;
   torn_ = false;  // whatever was torn is in the rotated file now
+  ++rotations_;
   return {};
 }
 

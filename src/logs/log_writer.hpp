@@ -40,7 +40,7 @@ namespace tend {
 class LogFs {
  public:
   virtual ~LogFs() = default;
-  // Opens `path` for appending, creating it (mode 0640) when missing. O_CLOEXEC.
+  // Opens `path` for appending, creating it (mode 0600) when missing. O_CLOEXEC.
   virtual std::expected<UniqueFd, std::error_code> openAppend(const std::string& path) = 0;
   struct FileInfo {
     uint64_t size = 0;
@@ -101,6 +101,8 @@ class LogWriter {
   const std::string& lastError() const { return last_error_; }
   // Lines dropped because they could not be written, since this writer was created.
   uint64_t droppedLines() const { return dropped_lines_; }
+  // How many times the file was renamed away and a new one begun.
+  uint64_t rotations() const { return rotations_; }
 
   // Called when writing starts failing, when it works again, and when rotation fails,
   // with one sentence for the daemon's log. Never called once per line.
@@ -133,6 +135,7 @@ class LogWriter {
   std::optional<int64_t> failed_at_;  // wall time of the last open/write/rotate failure
   std::string last_error_;
   uint64_t dropped_lines_ = 0;
+  uint64_t rotations_ = 0;
   uint64_t dropped_at_failure_ = 0;  // dropped_lines_ when the current trouble began
   std::string pending_;              // whole lines not written yet
   uint64_t pending_lines_ = 0;

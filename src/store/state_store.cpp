@@ -310,6 +310,9 @@ class SqliteStateStore final : public StateStore {
     if (version < 0) {
       return std::unexpected(db_.path() + ": unknown schema version " + std::to_string(version));
     }
+    // Nothing is written when the schema is current, so a daemon can start (and run its
+    // apps) on a full disk.
+    if (version == kSchemaVersion) return {};
     for (int64_t step = version; step < kSchemaVersion; ++step) {
       if (auto r = db_.exec(kMigrations[step]); !r) return r;
     }

@@ -76,8 +76,9 @@ struct Instance {
   uint16_t port = 0;
   int restarts = 0;
   std::optional<ExitStatus> last_exit;
-  bool adopted = false;  // found running from before a daemon restart
-  std::string held;      // non-empty: starting, not spawned until its dependencies are there
+  bool adopted = false;     // found running from before a daemon restart
+  bool unrecorded = false;  // its process is not in the store yet (the disk was full)
+  std::string held;         // non-empty: starting, not spawned until its dependencies are there
   TimePoint kill_deadline{};
   asio::steady_timer restart_timer, kill_timer, group_timer;
   std::unique_ptr<asio::posix::stream_descriptor> pidfd;
@@ -499,6 +500,11 @@ class Supervisor::Impl {
     }
     return std::nullopt;
   }
+  bool reloading(const std::string& name) const {
+    for (const auto& app : apps_)
+      if (app->spec.name == name) return app->reload != nullptr;
+    return false;
+  }
   void onInstanceOnline(std::function<void(const std::string&)> hook) {
     instance_online_ = std::move(hook);
   }
@@ -817,16 +823,17 @@ class Supervisor::Impl {
     inst.adopted = false;
     inst.start_ticks = processStartTicks(*pid).value_or(0);
     faultPoint("spawn-unrecorded");
-    // A process the store does not know could outlive a crash of the daemon unseen: one
-    // that cannot be recorded does not stay running.
+    // A process the store cannot record (a full disk) runs all the same, so that a full disk
+    // costs no app: its environment carries kSupervisedByVariable, so a daemon restarted
+    // before its row is written still finds and stops it (restore()), and the row is
+    // written at the next sample that can.
+    inst.unrecorded = false;
     if (auto recorded = recordInstance(app, inst); !recorded) {
-      ops_.signalGroup(*pid, SIGKILL);  // reaped as an unknown child
-      inst.pid = 0;
-      spawnFailed(app, inst,
-                  fmt::format("cannot record its process in the state database ({}); it was "
-                              "stopped",
-                              recorded.error()));
-      return;
+      log_.warn(
+          "{}[{}]: cannot record pid {} in the state database ({}); it runs, and is "
+          "recorded as soon as the database can be written",
+          app.spec.name, inst.index, *pid, recorded.error());
+      inst.unrecorded = true;
     }
     faultPoint("spawn-recorded");
     inst.started_at = clock_.now();
@@ -2194,6 +2201,7 @@ class Supervisor::Impl {
     for (auto& app : apps_)
       for (auto& inst : app->instances) any = any || inst->running();
     if (!any) return;
+    recordUnrecorded();
     static const double ticks_per_second = static_cast<double>(::sysconf(_SC_CLK_TCK));
     ProcessTable table = ProcessTable::read();
     TimePoint now = clock_.now();
@@ -2211,6 +2219,19 @@ class Supervisor::Impl {
         inst->last_ticks = u.cpu_ticks;
         inst->last_sample = now;
         enforceMemoryLimit(*app, *inst);
+      }
+    }
+  }
+
+  // The processes spawned while the store could not be written get their rows now.
+  void recordUnrecorded() {
+    for (auto& app : apps_) {
+      for (auto& inst : app->instances) {
+        if (!inst->unrecorded || !inst->running()) continue;
+        if (!recordInstance(*app, *inst)) return;  // still full: try at the next sample
+        inst->unrecorded = false;
+        log_.info("{}[{}]: pid {} is recorded in the state database now", app->spec.name,
+                  inst->index, inst->pid);
       }
     }
   }
@@ -2338,6 +2359,9 @@ std::vector<Supervisor::AppSnapshot> Supervisor::snapshots() const {
 }
 std::optional<std::vector<Status>> Supervisor::statuses(const std::string& name) const {
   return impl_->statuses(name);
+}
+bool Supervisor::reloading(const std::string& name) const {
+  return impl_->reloading(name);
 }
 void Supervisor::onInstanceOnline(std::function<void(const std::string& app)> hook) {
   impl_->onInstanceOnline(std::move(hook));

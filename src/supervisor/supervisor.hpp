@@ -124,6 +124,8 @@ class Supervisor {
   // The statuses of one app's instances: what the gateway asks, without copying the spec.
   // nullopt when there is no such app.
   std::optional<std::vector<Status>> statuses(const std::string& name) const;
+  // Whether app `name` is being reloaded (other commands on it are refused meanwhile).
+  bool reloading(const std::string& name) const;
   // Called (synchronously, on the loop) when an instance comes online, whoever started it
   // (the gateway counts an app's idle time from then). It must not call back into the
   // supervisor.

@@ -7,6 +7,8 @@
 //   GET  /ws (Upgrade)   a WebSocket that echoes every message
 //   GET  /whoami         200 "instance=<TEND_INSTANCE> port=<PORT>" (which instance answered)
 //   GET  /slow?ms=M      the same, after M milliseconds
+//   GET  /bye            200 "bye", kept alive, then the connection closed at once (an app
+//                        whose keep-alive timeout is shorter than the gateway's)
 // One thread per connection, keep-alive. `backend never` never listens at all. Every
 // response carries X-Backend-Pid and X-Backend-Instance (TEND_INSTANCE).
 // With TEND_REUSE_PORT=1 it binds $PORT with SO_REUSEPORT. With BACKEND_GRACEFUL=1, SIGTERM
@@ -132,6 +134,8 @@ void serve(tcp::socket socket) {
       const char* port = std::getenv("PORT");
       res.body() =
           std::string("instance=") + (instance ? instance : "?") + " port=" + (port ? port : "?");
+    } else if (target == "/bye") {
+      res.body() = "bye";
     } else if (target == "/headers") {
       for (const auto& field : req) {
         res.body() += std::string(field.name_string()) + ": " + std::string(field.value()) + "\n";
@@ -145,7 +149,7 @@ void serve(tcp::socket socket) {
     res.keep_alive(keep);
     res.prepare_payload();
     http::write(socket, res, ec);
-    if (ec || !keep) return;
+    if (ec || !keep || target == "/bye") return;
   }
 }
 

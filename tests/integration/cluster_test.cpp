@@ -152,6 +152,38 @@ apps:
   for (int pid : before) EXPECT_TRUE(waitFor([&] { return !processAlive(pid); }));
 }
 
+// Its only instance is restarted in place, so for a moment nothing serves: the requests
+// that come meanwhile wait for it, as in a cold start, rather than failing.
+TEST_F(ClusterTest, AReloadOfASingleInstanceBehindTheGatewayUnderLoadLosesNoRequest) {
+  if (!haveWrk()) GTEST_SKIP() << "wrk not installed";
+  const int gateway = freePortRun(1);
+  const int port = freePortRun(1);
+  const std::string config =
+      writeFile("tend.yaml", fmt::format(R"(gateway:
+  listen: 127.0.0.1:{}
+apps:
+  - name: one
+    run: ["{}", "{}"]
+    port: {}
+    on_demand:
+      hosts: [one.localhost]
+      idle_timeout: 10m
+)",
+                                         gateway, BACKEND_BINARY, tag(), port));
+  RunResult r = tend({"start", config});
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  ASSERT_EQ(tend({"start", "one", "--wait"}).status, 0);
+  const int old_pid = pids("one")[0];
+  auto wrk = load(fmt::format("http://127.0.0.1:{}/", gateway), 6, "one.localhost");
+  std::this_thread::sleep_for(milliseconds(1000));
+  for (int i = 0; i < 5; ++i) {
+    RunResult reload = tend({"reload", "one"});
+    EXPECT_EQ(reload.status, 0) << reload.out << reload.err;
+  }
+  expectNoFailedRequest(wrk.get());
+  EXPECT_NE(pids("one")[0], old_pid);
+}
+
 TEST_F(ClusterTest, ReusePortInstancesBindTheSamePortThemselves) {
   const int port = freePortRun(1);
   const std::string config = writeFile("tend.yaml", fmt::format(R"(apps:

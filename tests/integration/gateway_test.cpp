@@ -12,10 +12,12 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "harness.hpp"
@@ -55,7 +57,8 @@ class GatewayTest : public TendTest {
 
   // Writes and starts a config whose apps are backends behind the gateway.
   void startConfig(const std::vector<App>& apps) {
-    std::string yaml = fmt::format("gateway:\n  listen: 127.0.0.1:{}\napps:\n", gateway_port_);
+    std::string yaml =
+        fmt::format("gateway:\n  listen: 127.0.0.1:{}\n{}apps:\n", gateway_port_, gateway_extra_);
     for (const auto& a : apps) {
       int port = freePortRun(1);
       ports_[a.name] = port;
@@ -96,6 +99,39 @@ class GatewayTest : public TendTest {
 
   std::string status(const std::string& app) { return instance(app).value("status", ""); }
 
+  // Sends raw bytes to the gateway and returns everything it answers until it closes the
+  // connection (at most 30 s: a gateway that neither answers nor closes fails the test).
+  std::string rawReply(const std::string& bytes) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return "";
+    timeval tv{30, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(gateway_port_));
+    std::string reply;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(bytes.size())) {
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) reply.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    return reply;
+  }
+
+  static std::string statusLine(const std::string& reply) {
+    return reply.substr(0, reply.find("\r\n"));
+  }
+
+  // Whether the daemon's log says the gateway answered `status` (the 5xx it writes there).
+  bool logged(int status) {
+    return readText(home_ + "/daemon.log").find(fmt::format("gateway: answered {}", status)) !=
+           std::string::npos;
+  }
+
   int startsIn(const std::string& app) {
     std::string log = readText(home_ + "/daemon.log");
     int n = 0;
@@ -105,6 +141,7 @@ class GatewayTest : public TendTest {
   }
 
   int gateway_port_ = 0;
+  std::string gateway_extra_;  // more YAML for the gateway section, indented 2 spaces
   std::map<std::string, int> ports_;
 };
 
@@ -217,11 +254,95 @@ TEST_F(GatewayTest, HeadersAreForwardedWithXForwardedAndWithoutHopByHop) {
                 "X-Secret: drop me", "-H", "X-Kept: yes"});
   EXPECT_EQ(h.code, 200);
   EXPECT_NE(h.body.find("Host: a.localhost"), std::string::npos) << h.body;
-  EXPECT_NE(h.body.find("X-Forwarded-For: 10.1.2.3, 127.0.0.1"), std::string::npos) << h.body;
+  // No trusted proxy is configured: the client's X-Forwarded-For is replaced.
+  EXPECT_NE(h.body.find("X-Forwarded-For: 127.0.0.1\n"), std::string::npos) << h.body;
+  EXPECT_NE(h.body.find("X-Real-IP: 127.0.0.1\n"), std::string::npos) << h.body;
   EXPECT_NE(h.body.find("X-Forwarded-Proto: http"), std::string::npos) << h.body;
   EXPECT_NE(h.body.find("X-Forwarded-Host: a.localhost"), std::string::npos) << h.body;
   EXPECT_NE(h.body.find("X-Kept: yes"), std::string::npos) << h.body;
   EXPECT_EQ(h.body.find("X-Secret"), std::string::npos) << h.body;
+}
+
+const std::vector<std::string> kForwardingClaims = {
+    "-H", "X-Forwarded-For: 10.1.2.3", "-H", "Forwarded: for=10.1.2.3;proto=https",
+    "-H", "X-Real-IP: 10.1.2.3",       "-H", "X-Forwarded-Proto: https"};
+
+// As nginx's real_ip module with no set_real_ip_from: a client's word about who it is for is
+// not taken.
+TEST_F(GatewayTest, ForwardingHeadersOfAClientThatIsNoTrustedProxyAreDroppedOrReplaced) {
+  startConfig({{.name = "a"}});
+  Http h = get("a.localhost", "/headers", kForwardingClaims);
+  ASSERT_EQ(h.code, 200) << h.body;
+  EXPECT_NE(h.body.find("X-Forwarded-For: 127.0.0.1\n"), std::string::npos) << h.body;
+  EXPECT_NE(h.body.find("X-Real-IP: 127.0.0.1\n"), std::string::npos) << h.body;
+  EXPECT_NE(h.body.find("X-Forwarded-Proto: http\n"), std::string::npos) << h.body;
+  EXPECT_EQ(h.body.find("Forwarded:"), std::string::npos) << h.body;
+  EXPECT_EQ(h.body.find("10.1.2.3"), std::string::npos) << h.body;
+}
+
+TEST_F(GatewayTest, ForwardingHeadersOfATrustedProxyAreKeptAndItsChainAppendedTo) {
+  gateway_extra_ = "  trusted_proxies: [192.168.0.0/16, 127.0.0.1]\n";
+  startConfig({{.name = "a"}});
+  Http h = get("a.localhost", "/headers", kForwardingClaims);
+  ASSERT_EQ(h.code, 200) << h.body;
+  EXPECT_NE(h.body.find("X-Forwarded-For: 10.1.2.3, 127.0.0.1\n"), std::string::npos) << h.body;
+  EXPECT_NE(h.body.find("Forwarded: for=10.1.2.3;proto=https\n"), std::string::npos) << h.body;
+  EXPECT_NE(h.body.find("X-Real-IP: 10.1.2.3\n"), std::string::npos) << h.body;
+  EXPECT_NE(h.body.find("X-Forwarded-Proto: https\n"), std::string::npos) << h.body;
+  // The setting survives a daemon restart (it is kept in $TEND_HOME/gateway.json).
+  ASSERT_EQ(tend({"kill"}).status, 0);
+  Http again = get("a.localhost", "/headers", kForwardingClaims);
+  EXPECT_EQ(again.code, 0);  // nothing listens until a command starts the daemon
+  ASSERT_EQ(tend({"list"}).status, 0);
+  again = get("a.localhost", "/headers", kForwardingClaims);
+  ASSERT_EQ(again.code, 200) << again.body;
+  EXPECT_NE(again.body.find("X-Real-IP: 10.1.2.3\n"), std::string::npos) << again.body;
+}
+
+TEST_F(GatewayTest, ABadTrustedProxyIsAConfigErrorWithItsPlace) {
+  std::string path = writeFile("tend.yaml", fmt::format("gateway:\n  listen: 127.0.0.1:{}\n"
+                                                        "  trusted_proxies: [10.0.0.0/8, lb]\n"
+                                                        "apps:\n  - name: a\n    run: x\n",
+                                                        gateway_port_));
+  RunResult r = tend({"start", path});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("tend.yaml:3:33: gateway.trusted_proxies: 'lb' is not an IP address"),
+            std::string::npos)
+      << r.err;
+}
+
+// At gateway.max_connections a new client gets a 503 at once (with a short body and
+// Connection: close), not a reset, even while it is still sending a large upload.
+TEST_F(GatewayTest, AtTheConnectionCapNewClientsGetA503) {
+  gateway_extra_ = "  max_connections: 2\n";
+  startConfig({{.name = "a", .idle = "1m"}});
+  ASSERT_EQ(get("a.localhost", "/").code, 200);
+  auto holdOpen = [&] {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(gateway_port_));
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(::send(fd, "G", 1, MSG_NOSIGNAL), 1);  // half a request: the connection stays
+    return fd;
+  };
+  int first = holdOpen(), second = holdOpen();
+  ASSERT_TRUE(waitFor([&] { return get("a.localhost", "/").code == 503; }));
+  Http busy = get("a.localhost", "/");
+  EXPECT_EQ(busy.body, "tend: too many connections; try again\n");
+  std::string big = dir_ + "/big.bin";
+  writeText(big, std::string(4 << 20, 'x'));
+  for (int i = 0; i < 5; ++i) {
+    RunResult r = runProgram({"curl", "-s", "-m", "20", "-o", "/dev/null", "-w", "%{http_code}",
+                              "-H", "Host: a.localhost", "--data-binary", "@" + big,
+                              fmt::format("http://127.0.0.1:{}/echo", gateway_port_)});
+    EXPECT_EQ(r.status, 0) << r.err;  // not 55 ("Send failure") or 56 ("Recv failure")
+    EXPECT_EQ(r.out, "503");
+  }
+  ::close(first);
+  ::close(second);
+  EXPECT_TRUE(waitFor([&] { return get("a.localhost", "/").code == 200; }));
 }
 
 // Reads an HTTP response from a raw socket, recording when each SSE event arrived.
@@ -413,6 +534,121 @@ TEST_F(GatewayTest, SmugglingAttemptsAndOversizedHeadersAreRefused) {
       "HTTP/1.1 431 Request Header Fields Too Large");
   // The gateway still serves.
   EXPECT_EQ(get("a.localhost", "/").code, 200);
+}
+
+// Framing a proxy and an app could read two ways (RFC 9110 section 8.6, RFC 9112 section
+// 6): refused with a 400 and a closed connection, before the app sees anything; identical
+// Content-Length values reach the app as one field.
+TEST_F(GatewayTest, FramingIsRefusedOrForwardedInOneFormAsNginxDoes) {
+  startConfig({{.name = "a", .idle = "1m"}});
+  ASSERT_EQ(get("a.localhost", "/").code, 200);
+  auto post = [](const std::string& framing, const std::string& body) {
+    return "POST /headers HTTP/1.1\r\nHost: a.localhost\r\nConnection: close\r\n" + framing +
+           "\r\n\r\n" + body;
+  };
+  for (std::string framing : {"Content-Length: 3\r\nContent-Length: 3", "Content-Length: 3, 3"}) {
+    std::string reply = rawReply(post(framing, "abc"));
+    EXPECT_EQ(statusLine(reply), "HTTP/1.1 200 OK") << framing << "\n" << reply;
+    size_t first = reply.find("Content-Length: 3\n");
+    EXPECT_NE(first, std::string::npos) << reply;
+    EXPECT_EQ(reply.find("Content-Length", first + 1), std::string::npos) << reply;
+  }
+  for (std::string framing :
+       {"Transfer-Encoding: chunked;x=1", "Transfer-Encoding: , chunked",
+        "Content-Length: 3\r\nContent-Length: 4", "Content-Length: 3\r\nTransfer-Encoding: chunked",
+        "Transfer-Encoding: chunked, gzip", "Transfer-Encoding: gzip"}) {
+    std::string reply = rawReply(post(framing, "3\r\nabc\r\n0\r\n\r\n"));
+    EXPECT_EQ(statusLine(reply), "HTTP/1.1 400 Bad Request") << framing << "\n" << reply;
+    EXPECT_NE(reply.find("Connection: close\r\n"), std::string::npos) << reply;
+    EXPECT_NE(reply.find("\r\n\r\ntend: "), std::string::npos) << reply;
+  }
+  // A coding the gateway does not implement, as nginx: 501.
+  EXPECT_EQ(statusLine(rawReply(post("Transfer-Encoding: gzip, chunked", "0\r\n\r\n"))),
+            "HTTP/1.1 501 Not Implemented");
+  // A client's malformed request is not a failure of the app: nothing in the daemon's log.
+  EXPECT_FALSE(logged(502));
+  EXPECT_FALSE(logged(501));
+  EXPECT_EQ(get("a.localhost", "/").code, 200);
+}
+
+std::string chunkedEcho(size_t extension) {
+  return "POST /echo HTTP/1.1\r\nHost: a.localhost\r\nConnection: close\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n3;x=" +
+         std::string(extension, 'e') + "\r\nabc\r\n0\r\n\r\n";
+}
+
+TEST_F(GatewayTest, ChunkExtensionsOver32KiBAreRefusedAtOnceAnd20KiBOnesPass) {
+  startConfig({{.name = "a", .idle = "1m"}});
+  std::string fits = rawReply(chunkedEcho(20 * 1024));
+  EXPECT_EQ(statusLine(fits), "HTTP/1.1 200 OK") << fits;
+  EXPECT_NE(fits.find("bytes=3 "), std::string::npos) << fits;
+  std::string refused = rawReply(chunkedEcho(40 * 1024));
+  EXPECT_EQ(statusLine(refused), "HTTP/1.1 400 Bad Request") << refused;
+  EXPECT_NE(refused.find("chunk header"), std::string::npos) << refused;
+  // Not the app's fault: the log does not say it failed to answer.
+  EXPECT_FALSE(logged(504));
+  EXPECT_FALSE(logged(502));
+}
+
+// nginx answers 400 to both; tend did not answer and closed after the 10 s head timeout.
+TEST_F(GatewayTest, BareLfLineEndsAndATlsClientHelloGet400AtOnce) {
+  startConfig({{.name = "a", .idle = "1m"}});
+  std::string lf = rawReply("GET / HTTP/1.1\nHost: a.localhost\n\n");
+  EXPECT_EQ(statusLine(lf), "HTTP/1.1 400 Bad Request") << lf;
+  EXPECT_NE(lf.find("bare LF"), std::string::npos) << lf;
+  // The start of a TLS 1.2/1.3 ClientHello (record type 0x16, version 3.1, length, type 1).
+  std::string hello("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11);
+  hello += std::string(32, '\x42');
+  std::string tls = rawReply(hello);
+  EXPECT_EQ(statusLine(tls), "HTTP/1.1 400 Bad Request") << tls;
+  EXPECT_EQ(status("a"), "stopped");  // nothing was routed
+}
+
+// The TCP sockets of process `pid` in state CLOSE-WAIT: the peer closed, the process has not.
+int closeWaitSockets(pid_t pid) {
+  std::set<std::string> inodes;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::istringstream in(readText(table));
+    std::string line;
+    std::getline(in, line);  // the column names
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+      fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
+          timeout >> inode;
+      if (state == "08") inodes.insert(inode);
+    }
+  }
+  int n = 0;
+  std::error_code ec;
+  for (const auto& fd : std::filesystem::directory_iterator(fmt::format("/proc/{}/fd", pid), ec)) {
+    std::error_code link_ec;
+    std::string target = std::filesystem::read_symlink(fd.path(), link_ec).string();
+    if (target.starts_with("socket:[") && inodes.contains(target.substr(8, target.size() - 9))) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+// The app answers keep-alive and closes the connection right after (as Node does after its
+// 5 s keep-alive timeout): the gateway closes its pooled end at once, instead of keeping it
+// in CLOSE-WAIT until it is next picked or the pool's idle timeout.
+TEST_F(GatewayTest, APooledConnectionTheAppClosesIsClosedAtOnce) {
+  startConfig({{.name = "a", .idle = "1m"}});
+  pid_t daemon = daemonPid();
+  ASSERT_GT(daemon, 0);
+  std::vector<std::string> argv{"curl",       "-s",
+                                "-m",         "20",
+                                "-H",         "Host: a.localhost",
+                                "-o",         "/dev/null",
+                                "--parallel", "--parallel-immediate"};
+  for (int i = 0; i < 8; ++i) argv.push_back(fmt::format("http://127.0.0.1:{}/bye", gateway_port_));
+  RunResult r = runProgram(argv, seconds(30));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(waitFor([&] { return closeWaitSockets(daemon) == 0; }, seconds(10)))
+      << closeWaitSockets(daemon) << " socket(s) of the daemon in CLOSE-WAIT";
+  EXPECT_EQ(get("a.localhost", "/after").code, 200);
 }
 
 TEST_F(GatewayTest, AStalledHalfRequestDoesNotHoldTheGateway) {

@@ -145,10 +145,14 @@ void TendTest::TearDown() {
     }
   }
   for (pid_t pid : processesWith(tag_)) ::kill(pid, SIGKILL);
-  // The daemon's stderr goes to its log: a sanitizer finding there fails the test.
-  std::string daemon_log = readText(home_ + "/daemon.log");
-  for (const char* finding : {"Sanitizer", "runtime error:"})
-    EXPECT_EQ(daemon_log.find(finding), std::string::npos) << "daemon.log:\n" << daemon_log;
+  // The daemon's stderr goes to its log: a sanitizer finding there fails the test (in the
+  // rotated files too).
+  for (const std::string& file :
+       {home_ + "/daemon.log", home_ + "/daemon.log.1", home_ + "/daemon.log.2"}) {
+    std::string daemon_log = readText(file);
+    for (const char* finding : {"Sanitizer", "runtime error:"})
+      EXPECT_EQ(daemon_log.find(finding), std::string::npos) << file << ":\n" << daemon_log;
+  }
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
 }

@@ -154,6 +154,43 @@ TEST(ConfigValidation, RefusesUnknownKeysInGatewayAndApi) {
               "tend.yaml:2:3: unknown key 'token' in api (expected one of: listen, token_file)");
 }
 
+TEST(ConfigValidation, ReadsTheGatewaysTrustedProxiesAndConnectionCap) {
+  auto result = check(
+      "gateway:\n  listen: 127.0.0.1:8080\n  max_connections: 500\n"
+      "  trusted_proxies: [127.0.0.1, 10.0.0.0/8, \"fd00::/8\"]\n" +
+      oneApp(""));
+  ASSERT_TRUE(result) << result.error().front().format();
+  ASSERT_TRUE(result->gateway);
+  EXPECT_EQ(result->gateway->max_connections, 500);
+  EXPECT_EQ(result->gateway->trusted_proxies,
+            (std::vector<std::string>{"127.0.0.1", "10.0.0.0/8", "fd00::/8"}));
+  auto plain = check("gateway:\n  listen: 127.0.0.1:8080\n" + oneApp(""));
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->gateway->max_connections);
+  EXPECT_TRUE(plain->gateway->trusted_proxies.empty());
+  // A single address is a one-item list, as for listen.
+  auto one = check("gateway:\n  trusted_proxies: 192.168.0.0/16\n" + oneApp(""));
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->gateway->trusted_proxies, std::vector<std::string>{"192.168.0.0/16"});
+}
+
+TEST(ConfigValidation, RefusesABadTrustedProxyOrConnectionCap) {
+  expectError("gateway:\n  trusted_proxies: [127.0.0.1, proxy.local]\n" + oneApp(""),
+              "tend.yaml:2:32: gateway.trusted_proxies: 'proxy.local' is not an IP address or "
+              "CIDR block (such as 10.0.0.0/8 or ::1)");
+  expectError("gateway:\n  trusted_proxies: 10.0.0.0/40\n" + oneApp(""),
+              "tend.yaml:2:20: gateway.trusted_proxies: '10.0.0.0/40': the prefix must be 0 to 32 "
+              "for an IPv4 address");
+  expectError("gateway:\n  max_connections: 0\n" + oneApp(""),
+              "tend.yaml:2:20: gateway.max_connections: must be at least 1, got 0");
+  expectError("gateway:\n  max_connections: \"100\"\n" + oneApp(""),
+              "tend.yaml:2:20: gateway.max_connections: expected a number, got the string \"100\" "
+              "(remove the quotes)");
+  expectError("gateway:\n  max_conections: 10\n" + oneApp(""),
+              "tend.yaml:2:3: unknown key 'max_conections' in gateway (did you mean "
+              "'max_connections'?)");
+}
+
 TEST(ConfigValidation, RefusesAGatewayThatIsNotAMap) {
   expectError("gateway: 127.0.0.1:8080\n" + oneApp(""),
               "tend.yaml:1:10: gateway: expected a map, got '127.0.0.1:8080'");

@@ -73,5 +73,38 @@ TEST(GatewayLink, AnAppWithNoPortYetGetsNoRoute) {
   EXPECT_TRUE(c.routes.empty());
 }
 
+TEST(GatewayLink, ReadsTheGatewaySectionWithItsTrustedProxiesAndCap) {
+  auto section = gatewaySectionFrom({{"listen", {"127.0.0.1:8080"}},
+                                     {"trusted_proxies", {"10.0.0.0/8", "::1"}},
+                                     {"max_connections", 300}});
+  ASSERT_TRUE(section.has_value()) << section.error();
+  EXPECT_EQ(section->listen, std::vector<std::string>{"127.0.0.1:8080"});
+  EXPECT_EQ(section->trusted_proxies, (std::vector<std::string>{"10.0.0.0/8", "::1"}));
+  EXPECT_EQ(section->max_connections, 300u);
+  GatewayConfig c = gatewayConfigFrom(*section, {onDemandApp("a", {Status::Stopped})});
+  EXPECT_EQ(c.listen, section->listen);
+  EXPECT_EQ(c.trusted_proxies, section->trusted_proxies);
+  EXPECT_EQ(c.max_connections, 300u);
+  EXPECT_EQ(c.routes.size(), 1u);
+  // A section from an older daemon's gateway.json has only listen.
+  auto old = gatewaySectionFrom({{"listen", {"127.0.0.1:8080"}}});
+  ASSERT_TRUE(old.has_value());
+  EXPECT_TRUE(old->trusted_proxies.empty());
+  EXPECT_FALSE(old->max_connections);
+}
+
+TEST(GatewayLink, RefusesAGatewaySectionOfTheWrongShape) {
+  EXPECT_EQ(gatewaySectionFrom(nlohmann::json::array()).error(),
+            "the gateway section must be an object");
+  EXPECT_EQ(gatewaySectionFrom({{"trusted_proxies", "10.0.0.0/8"}}).error(),
+            "gateway.trusted_proxies must be a list");
+  EXPECT_EQ(gatewaySectionFrom({{"listen", {1}}}).error(),
+            "gateway.listen must be a list of strings");
+  EXPECT_EQ(gatewaySectionFrom({{"max_connections", 0}}).error(),
+            "gateway.max_connections must be a whole number of at least 1");
+  EXPECT_EQ(gatewaySectionFrom({{"max_connections", "10"}}).error(),
+            "gateway.max_connections must be a whole number of at least 1");
+}
+
 }  // namespace
 }  // namespace tend

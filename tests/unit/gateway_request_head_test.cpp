@@ -94,6 +94,25 @@ TEST(RequestHead, RefusesTransferEncodingThatDoesNotEndInASingleChunked) {
   EXPECT_EQ(verdict("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), 400);
 }
 
+TEST(RequestHead, RefusesAMalformedTransferEncoding) {
+  for (auto bad : {", chunked", "chunked,", "chunked, ,", "chunked;x=1", "chunked ; x=1",
+                   "\"chunked\"", "chun ked", "gzip;q=1, chunked;x=1"}) {
+    auto s = scan(head(std::string("Transfer-Encoding: ") + bad + "\r\n"));
+    EXPECT_EQ(s.result, Result::Reject) << bad;
+    EXPECT_EQ(s.status, 400) << bad;
+  }
+  EXPECT_EQ(verdict(head("Transfer-Encoding: ,\r\n")), 400);
+  EXPECT_EQ(verdict(head("Transfer-Encoding: chunked\r\nTransfer-Encoding: \r\n")), 400);
+}
+
+TEST(RequestHead, RefusesAContentLengthListWithAnEmptyElement) {
+  for (auto bad : {", 5", "5,", "5, , 5", ",,"}) {
+    auto s = scan(head(std::string("Content-Length: ") + bad + "\r\n"));
+    EXPECT_EQ(s.result, Result::Reject) << bad;
+    EXPECT_EQ(s.status, 400) << bad;
+  }
+}
+
 TEST(RequestHead, RefusesObsoleteLineFolding) {
   auto s = scan(head("X-Long: part one\r\n  part two\r\n"));
   EXPECT_EQ(s.result, Result::Reject);
@@ -108,6 +127,63 @@ TEST(RequestHead, RefusesBareLineEndsAndMalformedFields) {
   EXPECT_EQ(verdict(head("Content-Length : 5\r\n")), 400);
   EXPECT_EQ(verdict(head("NoColon\r\n")), 400);
   EXPECT_EQ(verdict(head(": empty name\r\n")), 400);
+}
+
+// nginx's lenient mode takes a bare LF as a line end; tend does not (a proxy that reads
+// lines differently from the app is how requests get smuggled), and it says so at once
+// rather than waiting for a CRLF CRLF that never comes.
+TEST(RequestHead, ABareLfIsRefusedAsSoonAsItArrives) {
+  for (std::string partial :
+       {"GET / HTTP/1.1\n", "GET / HTTP/1.1\nHost: a\n\n", "GET / HTTP/1.1\r\nHost: a\n",
+        "\nGET / HTTP/1.1\r\n", "GET / HTTP/1.1\r\nHost: a\rX"}) {
+    auto s = scan(partial);
+    EXPECT_EQ(s.result, Result::Reject) << partial;
+    EXPECT_EQ(s.status, 400) << partial;
+  }
+  // A CR at the end may still get its LF.
+  EXPECT_EQ(scan("GET / HTTP/1.1\r").result, Result::NeedMore);
+  EXPECT_EQ(scan("GET / HTTP/1.1\r\nHost: a\r").result, Result::NeedMore);
+}
+
+TEST(RequestHead, ABareLfIsFoundByResumedSearchesToo) {
+  std::string bytes = "GET / HTTP/1.1\r\nHost: a\r\nX: 1\n";
+  size_t searched = 0;
+  HeadScan s;
+  for (size_t n = 1; n <= bytes.size(); ++n) {
+    s = scanRequestHead(std::string_view(bytes).substr(0, n), {}, searched);
+    if (s.result != Result::NeedMore) break;
+    searched = s.searched;
+  }
+  EXPECT_EQ(s.result, Result::Reject);
+  EXPECT_EQ(s.status, 400);
+}
+
+TEST(RequestHead, ATlsClientHelloIsRefusedByItsFirstBytes) {
+  const char hello[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, static_cast<char>(0xfc)};
+  auto s = scan(std::string(hello, sizeof hello));
+  EXPECT_EQ(s.result, Result::Reject);
+  EXPECT_EQ(s.status, 400);
+  EXPECT_EQ(scan(std::string(1, 0x16)).result, Result::Reject);
+}
+
+TEST(RequestHead, ChecksTheRequestLineAsItArrives) {
+  // Prefixes of a good line need more.
+  std::string good = "GET /a?b=c HTTP/1.1";
+  for (size_t n = 1; n <= good.size(); ++n) {
+    EXPECT_EQ(scan(good.substr(0, n)).result, Result::NeedMore) << good.substr(0, n);
+  }
+  for (std::string bad :
+       {" GET / HTTP/1.1", "GET  / HTTP/1.1", "GET /\x01 HTTP/1.1", "GET / HTTQ", "GET / HTTP/x",
+        "GET / HTTP/1.1 extra", "G(T / HTTP/1.1", "GET\t/ HTTP/1.1"}) {
+    auto s = scan(bad);
+    EXPECT_EQ(s.result, Result::Reject) << bad;
+    EXPECT_EQ(s.status, 400) << bad;
+  }
+  EXPECT_EQ(verdict("GET /\r\nHost: a\r\n\r\n"), 400);  // no version
+  EXPECT_EQ(verdict("GET\r\nHost: a\r\n\r\n"), 400);
+  EXPECT_EQ(verdict("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), 505);
+  EXPECT_EQ(verdict("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), 0);
+  EXPECT_EQ(verdict("GET http://a/x?y HTTP/1.1\r\nHost: a\r\n\r\n"), 0);
 }
 
 TEST(RequestHead, RefusesAMissingOrRepeatedHost) {
