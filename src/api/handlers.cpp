@@ -31,7 +31,8 @@ std::vector<std::string> listOf(const nlohmann::json& section) {
   return out;
 }
 
-// Env values and the inherited environment stay in the daemon: describe shows env keys.
+// Env values and the inherited environment stay in the daemon: describe shows env keys,
+// and only `describe` with show_env over the local socket shows the values.
 void redactEnv(nlohmann::json& app) {
   if (!app.contains("spec") || !app["spec"].is_object()) return;
   app["spec"].erase("env");
@@ -72,13 +73,19 @@ void Handlers::handle(const Request& req, ReplyLine reply) {
   } else if (cmd == "list") {
     reply(okReply(supervisor_.list()));
   } else if (cmd == "describe") {
+    const bool show_env = req.args.value("show_env", false);
+    if (show_env && !req.local) {
+      reply(errorReply(
+          "env values are shown over the local control socket only (tend describe --show-env)"));
+      return;
+    }
     auto r = supervisor_.describe(target());
     if (r && hooks_.gateway_stats) {
       for (auto& app : *r)
         if (app["spec"].contains("on_demand"))
           app["gateway"] = hooks_.gateway_stats(app.value("name", ""));
     }
-    if (r)
+    if (r && !show_env)
       for (auto& app : *r) redactEnv(app);
     reply(r ? okReply(*r) : errorReply(r.error()));
   } else if (cmd == "logs") {
@@ -337,7 +344,8 @@ void Handlers::restartEach(std::vector<std::string> names, ReplyLine reply) {
 
 void Handlers::save(const ReplyLine& reply) {
   nlohmann::json dump = supervisor_.dump();
-  auto r = writeFileAtomically(paths_.dump, dump.dump(2) + "\n");
+  auto r = writeFileAtomically(
+      paths_.dump, dump.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   if (!r) {
     reply(errorReply(r.error()));
     return;

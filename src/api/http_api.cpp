@@ -21,6 +21,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <map>
 
+#include "api/connection_slots.hpp"
 #include "api/dashboard_assets.hpp"
 #include "api/http_routes.hpp"
 #include "api/ws_events.hpp"
@@ -55,7 +56,8 @@ struct ApiCore {
         auth(auth),
         log(log),
         hooks(std::move(hooks)),
-        limits(limits) {}
+        limits(limits),
+        slots({limits.max_connections, limits.max_unauthenticated}) {}
 
   asio::io_context& io;
   Handlers& handlers;
@@ -65,7 +67,8 @@ struct ApiCore {
   HttpApi::Hooks hooks;
   HttpApiLimits limits;
   std::vector<ListenAddress> listens;
-  OpenSockets sockets;  // open connections, for close() and the cap
+  OpenSockets sockets;    // open connections, for close()
+  ConnectionSlots slots;  // the caps (total, unauthenticated)
   bool closed = false;
 };
 
@@ -91,15 +94,24 @@ void setSecurityHeaders(Response& res) {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(std::shared_ptr<ApiCore> core, Socket socket)
-      : core_(std::move(core)), socket_(std::move(socket)), timer_(core_->io) {
+  Session(std::shared_ptr<ApiCore> core, Socket socket, ConnectionSlots::Slot slot)
+      : core_(std::move(core)),
+        socket_(std::move(socket)),
+        timer_(core_->io),
+        slot_(std::move(slot)) {
     core_->sockets.insert(&socket_);
   }
   ~Session() {
     if (registered_) core_->sockets.erase(&socket_);
   }
 
-  void start() { doRead(true); }
+  void start() {
+    // Closed to make room for a newer connection (only while unauthenticated and waiting).
+    slot_.onEvict([weak = weak_from_this()] {
+      if (auto self = weak.lock()) self->closeNow();
+    });
+    doRead(true);
+  }
 
  private:
   // ---- reading ---------------------------------------------------------------------------
@@ -108,8 +120,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // connection). Between requests a keep-alive connection may idle for keep_alive_timeout:
   // it is only waited on until readable, then read under read_timeout.
   void doRead(bool first) {
+    slot_.waiting(true);
     if (!first && buffer_.size() == 0) {
-      armTimer(core_->limits.keep_alive_timeout, false);
+      armTimer(limited(core_->limits.keep_alive_timeout), false);
       socket_.async_wait(Socket::wait_read, [self = shared_from_this()](ErrorCode ec) {
         self->disarm();
         if (ec || !self->socket_.is_open()) {
@@ -124,9 +137,14 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(static_cast<uint32_t>(core_->limits.max_head));
     parser_->body_limit(core_->limits.max_body);
     timed_out_ = false;
-    armTimer(core_->limits.read_timeout, true);
+    armTimer(limited(core_->limits.read_timeout), true);
     http::async_read(socket_, buffer_, *parser_,
                      [self = shared_from_this()](ErrorCode ec, size_t) { self->onRead(ec); });
+  }
+
+  // A connection without a token yet gets no more than unauthenticated_timeout.
+  Duration limited(Duration d) const {
+    return slot_.isAuthenticated() ? d : std::min(d, core_->limits.unauthenticated_timeout);
   }
 
   // One deadline at a time: for the read under way (then the read is cancelled and
@@ -156,6 +174,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void onRead(ErrorCode ec) {
     disarm();
+    slot_.waiting(false);
     if (timed_out_) {
       // A client that began a request and stalled gets a 408; a silent one is just closed.
       if (parser_->got_some() || buffer_.size() > 0) {
@@ -207,8 +226,10 @@ class Session : public std::enable_shared_from_this<Session> {
           false);
       return;
     }
-    if (!r.isPublic() &&
-        !core_->auth.allows(req[http::field::authorization], req[http::field::cookie])) {
+    const bool allowed =
+        core_->auth.allows(req[http::field::authorization], req[http::field::cookie]);
+    if (allowed) slot_.authenticated();
+    if (!r.isPublic() && !allowed) {
       Response res = jsonResponse(http::status::unauthorized,
                                   errorBody("unauthorized: send 'Authorization: Bearer <token>' "
                                             "(the token is in api.token_file), or log in "
@@ -553,9 +574,15 @@ class Session : public std::enable_shared_from_this<Session> {
     WsEventLimits limits;
     limits.handshake_timeout = core_->limits.write_timeout;
     limits.idle_timeout = core_->limits.heartbeat;
-    // The stream keeps the core (and so its set of open sockets) alive.
+    // The stream keeps the core (and so its set of open sockets) alive, and this
+    // connection's slot (released first: declared after the core).
+    struct Hold {
+      std::shared_ptr<ApiCore> core;
+      ConnectionSlots::Slot slot;
+    };
+    auto hold = std::make_shared<Hold>(Hold{core_, std::move(slot_)});
     startWsEvents(std::move(socket_), std::move(req), std::move(sub), limits, core_->log,
-                  std::shared_ptr<OpenSockets>(core_, &core_->sockets));
+                  std::shared_ptr<OpenSockets>(hold, &hold->core->sockets));
   }
 
   // ---- dashboard -------------------------------------------------------------------------
@@ -640,6 +667,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // response before the client has read it; so, as nginx's lingering_close, read and discard
   // what still comes for at most kLinger, then close.
   void lingerThenClose() {
+    slot_.waiting(true);  // nothing more to answer: the first to go when room is needed
     ErrorCode ignored;
     socket_.shutdown(Socket::shutdown_send, ignored);
     armTimer(kLinger, false);
@@ -669,6 +697,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<ApiCore> core_;
   Socket socket_;
   asio::steady_timer timer_;
+  ConnectionSlots::Slot slot_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::unique_ptr<Response> res_;
@@ -702,10 +731,11 @@ std::shared_ptr<gateway::TcpListener> makeListener(const std::shared_ptr<ApiCore
   return std::make_shared<gateway::TcpListener>(
       core->io, address, "api", core->log, [core](Socket socket) {
         if (core->closed) return;
-        if (core->sockets.size() >= core->limits.max_connections)
+        auto slot = core->slots.admit();  // may close an idle unauthenticated connection
+        if (!slot)
           gateway::refuseConnection(socket, busyResponse());
         else
-          std::make_shared<Session>(core, std::move(socket))->start();
+          std::make_shared<Session>(core, std::move(socket), std::move(*slot))->start();
       });
 }
 

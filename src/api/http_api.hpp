@@ -16,6 +16,10 @@
 //   read_timeout, 413 a body over max_body, 415 a body that is not JSON, 431 a head over
 //   max_head, 501 scale without a scale command, 503 too many connections, 500 an action
 //   that failed.
+// - A connection that has not sent a valid token (or cookie) yet has a short timeout and a
+//   small cap of its own; when that cap is full, the unauthenticated connection that has
+//   waited longest for a request is closed to make room (ConnectionSlots), so idle or slow
+//   clients without a token cannot keep token holders out.
 // - An event stream whose client reads too slowly for its bounded queue is closed.
 //
 // Lives on the daemon's io_context thread; not thread-safe. Beast stays in the .cpp.
@@ -50,6 +54,11 @@ struct HttpApiLimits {
   size_t max_head = 16 * 1024;
   size_t max_body = 64 * 1024;
   size_t max_connections = 128;
+  // A connection that has not yet sent a request with a valid token or cookie: it must send
+  // each request within this (and may idle no longer between requests), and such
+  // connections share a cap of their own; see connection_slots.hpp.
+  Duration unauthenticated_timeout = std::chrono::seconds(5);
+  size_t max_unauthenticated = 32;
   size_t max_log_lines = 10000;
 };
 

@@ -53,7 +53,8 @@ const std::map<std::string, std::vector<Field>, std::less<>>& commands() {
       {"reload", {{"target", Type::String, true}}},
       {"scale", {{"target", Type::String, true}, {"instances", Type::Int, true}}},
       {"delete", {{"target", Type::String, true}}},
-      {"describe", {{"target", Type::String, true}}},
+      // "show_env": env values too (the local socket only: see Request::local).
+      {"describe", {{"target", Type::String, true}, {"show_env", Type::Bool, false}}},
       {"logs", {{"target", Type::String, true}}},
       {"flush", {{"target", Type::String, true}}},
   };

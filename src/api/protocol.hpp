@@ -19,6 +19,9 @@ constexpr size_t kMaxRequestBytes = 4 * 1024 * 1024;
 struct Request {
   std::string cmd;
   nlohmann::json args;  // the whole validated object
+  // Came over the local control socket from the daemon's own user (ControlServer sets it
+  // after the SO_PEERCRED check); never over HTTP. Only such a request may see env values.
+  bool local = false;
 };
 
 std::expected<Request, std::string> parseRequest(std::string_view line);

@@ -7,10 +7,23 @@
 
 #include "cli/commands.hpp"
 #include "cli/monit.hpp"
+#include "common/text.hpp"
 
 namespace tend {
 
 int runCli(int argc, char** argv) {
+  // Names, commands, paths and --env values go to the daemon as JSON, which holds UTF-8 text
+  // only: an argument that is not UTF-8 is refused here, by its position, before anything.
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg(argv[i]);
+    if (size_t bad = invalidUtf8At(arg); bad != std::string_view::npos) {
+      std::fprintf(stderr,
+                   "tend: argument %d ('%s') is not valid UTF-8 (byte 0x%02X); tend takes names, "
+                   "commands, paths and environment values as UTF-8 text\n",
+                   i, printableText(arg).c_str(), static_cast<unsigned char>(arg[bad]));
+      return kExitUsage;
+    }
+  }
   CLI::App app{"tend: keeps services running, and starts them on their first request", "tend"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "tend 0.1.0");
@@ -97,7 +110,11 @@ int runCli(int argc, char** argv) {
   c_describe->alias("show");
   c_describe->add_option("target", target, "App name, id, or all")->required();
   c_describe->add_flag("--json", as_json, "Print JSON");
-  c_describe->callback([&] { run = [&] { return cmdDescribe(target, as_json); }; });
+  bool show_env = false;
+  c_describe->add_flag("--show-env", show_env,
+                       "Show env values and the inherited environment too (they never leave the "
+                       "daemon over HTTP; the local socket gives them to its own user)");
+  c_describe->callback([&] { run = [&] { return cmdDescribe(target, as_json, show_env); }; });
 
   LogsOptions logs;
   auto* c_logs = app.add_subcommand("logs", "Show (and follow) the apps' stdout and stderr");

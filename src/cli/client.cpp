@@ -107,12 +107,14 @@ std::expected<nlohmann::json, std::string> Client::request(const nlohmann::json&
 
 std::expected<void, std::string> Client::send(const nlohmann::json& req) {
   if (!fd_) return std::unexpected("not connected to the daemon");
+  // Text that is not UTF-8 is refused where it comes in (arguments, files, the
+  // environment); should some still reach here, it is an error to report, not an abort.
   std::string line;
   try {
     line = req.dump() + "\n";
-  } catch (const nlohmann::json::type_error&) {
-    // Text that is not UTF-8 (a command-line argument, say) cannot be written as JSON.
-    return std::unexpected("cannot send this to the daemon: a value is not valid UTF-8 text");
+  } catch (const nlohmann::json::type_error& e) {
+    return std::unexpected(
+        fmt::format("cannot send the request: it holds text that is not UTF-8 ({})", e.what()));
   }
   size_t done = 0;
   while (done < line.size()) {

@@ -35,7 +35,7 @@ namespace {
 using nlohmann::json;
 
 int fail(const std::string& message) {
-  std::fprintf(stderr, "tend: %s\n", message.c_str());
+  std::fprintf(stderr, "tend: %s\n", printableText(message).c_str());
   return kExitFailed;
 }
 
@@ -53,7 +53,7 @@ std::expected<json, std::string> call(const json& request, bool autostart = true
 }
 
 void printJson(const json& data) {
-  std::printf("%s\n", data.dump(2).c_str());
+  std::printf("%s\n", data.dump(2, ' ', false, json::error_handler_t::replace).c_str());
 }
 
 void printTable(const json& list) {
@@ -92,25 +92,25 @@ bool isNumber(const std::string& s) {
   return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos && s.size() < 10;
 }
 
-bool isUtf8(std::string_view s) {
-  uint32_t cp = 0;
-  for (size_t i = 0; i < s.size();) {
-    size_t n = decodeUtf8(s, i, cp);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
-}
-
 // This shell's environment, for the apps a start creates (as PM2 passes it). The daemon
-// drops what an app must not inherit again; text that is not UTF-8 cannot travel in JSON.
+// drops what an app must not inherit again. A variable whose name or value is not UTF-8
+// cannot travel in JSON, and changing its bytes would hand the app another value than the
+// shell has: it is left out, and the warning names it.
 json callerEnvironment() {
   json env = json::object();
   for (char** e = environ; e && *e; ++e) {
     std::string_view kv(*e);
     size_t eq = kv.find('=');
-    if (eq == std::string_view::npos || !isUtf8(kv)) continue;
+    if (eq == std::string_view::npos) continue;
     std::string name(kv.substr(0, eq));
+    if (!isUtf8(kv)) {
+      if (isUtf8(name) && !inheritableVariable(name)) continue;  // dropped anyway
+      std::fprintf(stderr,
+                   "warning: the environment variable %s is not valid UTF-8; the apps started "
+                   "from here do not get it\n",
+                   printableText(name).c_str());
+      continue;
+    }
     if (inheritableVariable(name)) env[name] = std::string(kv.substr(eq + 1));
   }
   return env;
@@ -148,7 +148,7 @@ std::expected<json, std::string> optionChanges(const StartOptions& o) {
 }
 
 int usage(const std::string& message) {
-  std::fprintf(stderr, "tend: %s\n", message.c_str());
+  std::fprintf(stderr, "tend: %s\n", printableText(message).c_str());
   return kExitUsage;
 }
 
@@ -168,6 +168,10 @@ std::optional<json> configStartRequest(const std::string& path, const std::strin
   }
   for (const auto& w : loaded->warnings) std::fprintf(stderr, "warning: %s\n", w.format().c_str());
   const ConfigFile& config = loaded->config;
+  // An apply (not a stop or delete by the file's names) says what it opens to other machines.
+  if (std::string_view(verb) != "changed")
+    for (const auto& w : allInterfacesWarnings(config))
+      std::fprintf(stderr, "warning: %s\n", printableText(w).c_str());
   json apps = json::array();
   for (const auto& app : config.apps) apps.push_back(toJson(app));
   json request{{"cmd", "start"}, {"apps", apps}, {"caller_env", callerEnvironment()}};
@@ -410,8 +414,10 @@ int cmdList(bool as_json) {
   return printList(call({{"cmd", "list"}}), as_json);
 }
 
-int cmdDescribe(const std::string& target, bool as_json) {
-  auto data = call({{"cmd", "describe"}, {"target", target}});
+int cmdDescribe(const std::string& target, bool as_json, bool show_env) {
+  json request{{"cmd", "describe"}, {"target", target}};
+  if (show_env) request["show_env"] = true;
+  auto data = call(request);
   if (!data) return fail(data.error());
   if (as_json) {
     printJson(*data);
@@ -430,6 +436,16 @@ int cmdDescribe(const std::string& target, bool as_json) {
     row("cwd", app.value("cwd", ""));
     row("env keys", join(app.value("env_keys", std::vector<std::string>{}), ", "));
     const json& spec = app["spec"];
+    if (show_env) {
+      // The values, which only the local socket gives: env (env_file merged in), then the
+      // environment the app inherited from the shell that created it.
+      for (const char* key : {"env", "inherited_env"}) {
+        if (!spec.contains(key) || !spec[key].is_object()) continue;
+        for (const auto& [name, value] : spec[key].items())
+          row(key == std::string("env") ? "env" : "inherited env",
+              printableText(name + "=" + (value.is_string() ? value.get<std::string>() : "")));
+      }
+    }
     row("autorestart", spec.contains("autorestart") ? spec["autorestart"].dump() : "true");
     for (const auto& inst : app["instances"]) {
       std::string p = fmt::format("[{}] ", inst.value("instance", 0));

@@ -47,7 +47,9 @@ int cmdRestart(const RestartOptions& options);
 int cmdAction(const std::string& verb, const std::string& target, bool json);
 int cmdScale(const std::string& target, const std::string& instances, bool json);
 int cmdList(bool json);
-int cmdDescribe(const std::string& target, bool json);
+// `show_env`: env values too (and the inherited environment), which the daemon gives over
+// its local socket only.
+int cmdDescribe(const std::string& target, bool json, bool show_env = false);
 struct LogsOptions {
   std::string target = "all";
   int lines = 15;

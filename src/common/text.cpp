@@ -3,6 +3,7 @@
 #include <cctype>
 #include <charconv>
 #include <csignal>
+#include <cstdio>
 
 namespace tend {
 
@@ -68,13 +69,40 @@ size_t decodeUtf8(std::string_view s, size_t i, uint32_t& cp) {
 }
 
 size_t invalidUtf8At(std::string_view s) {
-  uint32_t cp;
+  uint32_t cp = 0;
   for (size_t i = 0; i < s.size();) {
-    size_t len = decodeUtf8(s, i, cp);
-    if (len == 0) return i;
-    i += len;
+    size_t n = decodeUtf8(s, i, cp);
+    if (n == 0) return i;
+    i += n;
   }
   return std::string_view::npos;
+}
+
+std::string printableText(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  uint32_t cp = 0;
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = decodeUtf8(s, i, cp);
+    if (n == 0 || (n == 1 && ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f))) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02X", c);
+      out += c == 0 ? std::string("\\0") : std::string(hex);
+      ++i;
+      continue;
+    }
+    if (cp >= 0x80 && cp <= 0x9f) {  // C1 controls: some terminals take 0x9B as an escape
+      char u[8];
+      std::snprintf(u, sizeof u, "\\u%04X", cp);
+      out += u;
+      i += n;
+      continue;
+    }
+    out.append(s.substr(i, n));
+    i += n;
+  }
+  return out;
 }
 
 std::string shellQuote(std::string_view word) {

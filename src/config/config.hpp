@@ -3,6 +3,7 @@
 // exceptions: a config with any error starts nothing.
 
 #include <expected>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,7 +26,14 @@ enum class ConfigFormat { Yaml, Toml, Json };
 // The format from the file name: .yaml/.yml, .toml, .json. nullopt otherwise.
 std::optional<ConfigFormat> formatFromPath(const std::string& path);
 
-// Parses text into a tree. Syntax errors carry line and column.
+// Every config format is UTF-8 text (YAML may be UTF-16 too; tend does not read that), and
+// yaml-cpp would pass other bytes through into values that then could not become JSON: so
+// a file is checked whole before it is parsed. The error at the first byte that is not
+// UTF-8, or at a NUL byte; nullopt when the text is fine.
+std::optional<ConfigError> notUtf8Text(const std::string& text, const std::string& file_name);
+
+// Parses text into a tree (checked with notUtf8Text first). Syntax errors carry line and
+// column.
 std::expected<ConfigNode, ConfigErrors> parseConfigText(const std::string& text,
                                                         ConfigFormat format,
                                                         const std::string& file_name);
@@ -41,6 +49,11 @@ std::expected<ConfigFile, ConfigErrors> validateConfig(const ConfigNode& root,
 std::expected<AppSpec, ConfigErrors> validateApp(const ConfigNode& node,
                                                  const std::string& file_name,
                                                  const std::string& base_dir);
+
+// One line for each address of the config (gateway.listen, api.listen, an app's
+// on_demand.listen) that is on every network interface (0.0.0.0, ::): a valid config, but
+// one that people should know opens tend to other machines.
+std::vector<std::string> allInterfacesWarnings(const ConfigFile& config);
 
 // Reads, parses and validates a file.
 std::expected<ConfigFile, ConfigErrors> loadConfigFile(const std::string& path);

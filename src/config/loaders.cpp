@@ -677,9 +677,23 @@ std::optional<ConfigFormat> formatFromPath(const std::string& path) {
   return std::nullopt;
 }
 
+std::optional<ConfigError> notUtf8Text(const std::string& text, const std::string& file_name) {
+  const size_t nul = text.find('\0');
+  const size_t bad = std::min(nul, invalidUtf8At(text));
+  if (bad == std::string::npos) return std::nullopt;
+  if (bad == nul)
+    return ConfigError{file_name, markAtByte(text, bad),
+                       "a NUL byte: a config must be text, without NUL bytes"};
+  return ConfigError{file_name, markAtByte(text, bad),
+                     fmt::format("byte 0x{:02X} is not UTF-8: a config must be UTF-8 text (save "
+                                 "the file as UTF-8)",
+                                 static_cast<unsigned char>(text[bad]))};
+}
+
 std::expected<ConfigNode, ConfigErrors> parseConfigText(const std::string& text,
                                                         ConfigFormat format,
                                                         const std::string& file_name) {
+  if (auto error = notUtf8Text(text, file_name)) return std::unexpected(ConfigErrors{*error});
   try {
     switch (format) {
       case ConfigFormat::Yaml:

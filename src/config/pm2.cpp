@@ -772,6 +772,10 @@ std::expected<ConfigNode, ConfigErrors> evaluateJsConfig(const std::string& path
   struct stat st {};
   if (::stat(file.c_str(), &st) != 0)
     return error(fmt::format("cannot read the config: {}", std::strerror(errno)));
+  // node would read bytes that are not UTF-8 as U+FFFD and hand the apps another text
+  // than the file's: the file is checked as every config is.
+  if (auto source = readFile(file, kMaxJsOutput); source)
+    if (auto bad = notUtf8Text(*source, path)) return std::unexpected(ConfigErrors{*bad});
   const std::string dir = std::filesystem::path(file).parent_path().string();
   auto ran = runCapturing({node.program, "-e", kEvaluateScript, file}, dir, node.timeout,
                           kMaxJsOutput + 1, kMaxJsErrors);

@@ -17,6 +17,7 @@
 #include <limits>
 #include <map>
 
+#include "common/address.hpp"
 #include "common/address_range.hpp"
 #include "common/cron.hpp"
 #include "common/duration.hpp"
@@ -29,13 +30,13 @@
 namespace tend {
 
 std::string ConfigError::format() const {
-  std::string out = file;
+  std::string out = printableText(file);
   if (mark.line > 0) {
     out += out.empty() ? fmt::format("{}", mark.line) : fmt::format(":{}", mark.line);
     if (mark.column > 0) out += fmt::format(":{}", mark.column);
   }
   if (!out.empty()) out += ": ";
-  return out + message;
+  return out + printableText(message);
 }
 
 namespace {
@@ -200,12 +201,46 @@ std::optional<HostPort> parseHostPort(std::string_view text) {
   return HostPort{std::string(host), *port};
 }
 
-bool isLoopback(std::string_view host) {
-  return host == "localhost" || host.starts_with("127.") || host == "[::1]";
+// What no key or value may hold: a NUL (a command, a path or an environment variable ends at
+// the first one, so what runs would differ from what was written) or bytes that are not
+// UTF-8 (specs travel and are stored as JSON text). "" or why, for a message.
+std::string badText(std::string_view text) {
+  const size_t nul = text.find('\0');
+  const size_t bad = invalidUtf8At(text);
+  if (nul != std::string_view::npos && nul <= bad)
+    return "holds a NUL character (\\0), which no command, path or environment variable can "
+           "carry";
+  if (bad != std::string_view::npos)
+    return fmt::format(
+        "is not valid UTF-8 (byte 0x{:02X} after '{}'); tend reads configs, commands and "
+        "environments as UTF-8 text",
+        static_cast<unsigned char>(text[bad]),
+        printableText(text.substr(0, std::min(bad, size_t{40}))));
+  return "";
 }
 
-bool isWildcardHost(std::string_view host) {
-  return host.empty() || host == "0.0.0.0" || host == "[::]" || host == "*";
+// Every key and scalar of the tree, checked with badText() before anything reads them, so
+// that the errors name where the text is. `path` names the node ("apps[0].env.KEY").
+void checkText(const ConfigNode& node, const std::string& path, const std::string& file,
+               ConfigErrors& errors, size_t depth = 0) {
+  if (depth > 64 || errors.size() >= 20) return;
+  if (node.kind == ConfigNode::Kind::Scalar) {
+    if (std::string why = badText(node.scalar); !why.empty())
+      errors.push_back(
+          {file, node.mark, fmt::format("{}: the value {}", path.empty() ? "config" : path, why)});
+    return;
+  }
+  for (size_t i = 0; i < node.seq.size(); ++i)
+    checkText(node.seq[i], fmt::format("{}[{}]", path, i), file, errors, depth + 1);
+  for (const auto& entry : node.map) {
+    std::string key_path =
+        path.empty() ? printableText(entry.key) : path + "." + printableText(entry.key);
+    if (std::string why = badText(entry.key); !why.empty()) {
+      errors.push_back({file, entry.key_mark, fmt::format("{}: the key {}", key_path, why)});
+      continue;
+    }
+    checkText(entry.value, key_path, file, errors, depth + 1);
+  }
 }
 
 // Where each app's cross-checked values were written, for errors that involve two apps.
@@ -537,6 +572,16 @@ class Validator {
         errors.push_back(ConfigError{path, Mark{line_number, 1}, message});
         ok = false;
       };
+      if (std::string why = badText(line); !why.empty()) {
+        // The column of the first bad byte, in characters.
+        size_t bad = std::min(line.find('\0'), invalidUtf8At(line));
+        int column = 1;
+        for (size_t i = 0; i < bad; ++i)
+          if ((static_cast<unsigned char>(line[i]) & 0xC0) != 0x80) ++column;
+        errors.push_back(ConfigError{path, Mark{line_number, column}, "this line " + why});
+        ok = false;
+        continue;
+      }
       std::string_view rest = trim(line);
       if (rest.empty() || rest.front() == '#') continue;
       if (rest.starts_with("export ") || rest.starts_with("export\t")) rest = trim(rest.substr(7));
@@ -1260,7 +1305,7 @@ struct PortClaim {
 
 bool claimsCollide(const PortClaim& a, const PortClaim& b) {
   if (a.last < b.first || b.last < a.first) return false;
-  return isWildcardHost(a.host) || isWildcardHost(b.host) || a.host == b.host;
+  return isAllInterfacesHost(a.host) || isAllInterfacesHost(b.host) || a.host == b.host;
 }
 
 std::string portText(const PortClaim& c) {
@@ -1368,7 +1413,7 @@ std::optional<ConfigFile> Validator::config(const ConfigNode& root) {
       }
       if (api.token_file.empty()) {
         for (const auto& [hp, mark] : addresses)
-          if (!isLoopback(hp.host))
+          if (apiListenNeedsTokenFile(hp.host))
             error(mark, fmt::format("api.listen: {}:{} is reachable from other machines; set "
                                     "api.token_file so that requests need a token",
                                     hp.host, hp.port));
@@ -1501,6 +1546,9 @@ std::expected<ConfigFile, ConfigErrors> validateConfig(const ConfigNode& root,
                                                        const std::string& file_name,
                                                        const std::string& base_dir) {
   try {
+    ConfigErrors text_errors;
+    checkText(root, "", file_name, text_errors);
+    if (!text_errors.empty()) return std::unexpected(std::move(text_errors));
     Validator validator(file_name, base_dir);
     std::optional<ConfigFile> config = validator.config(root);
     if (!config) return std::unexpected(std::move(validator.errors));
@@ -1515,6 +1563,9 @@ std::expected<AppSpec, ConfigErrors> validateApp(const ConfigNode& node,
                                                  const std::string& file_name,
                                                  const std::string& base_dir) {
   try {
+    ConfigErrors text_errors;
+    checkText(node, "", file_name, text_errors);
+    if (!text_errors.empty()) return std::unexpected(std::move(text_errors));
     Validator validator(file_name, base_dir);
     validator.allow_inherited_env = true;
     AppMarks marks;
@@ -1525,6 +1576,23 @@ std::expected<AppSpec, ConfigErrors> validateApp(const ConfigNode& node,
     return std::unexpected(
         ConfigErrors{{file_name, Mark{}, std::string("cannot validate the app: ") + e.what()}});
   }
+}
+
+std::vector<std::string> allInterfacesWarnings(const ConfigFile& config) {
+  std::vector<std::string> out;
+  auto add = [&out](const std::string& who, const std::string& address) {
+    if (std::string warning = allInterfacesWarning(who, address); !warning.empty())
+      out.push_back(std::move(warning));
+  };
+  if (config.gateway)
+    for (const auto& address : config.gateway->listen) add("the gateway", address);
+  if (config.api)
+    for (const auto& address : config.api->listen) add("the API", address);
+  for (const auto& app : config.apps)
+    if (app.on_demand)
+      for (const auto& address : app.on_demand->listen)
+        add(fmt::format("the gateway (app '{}')", app.name), address);
+  return out;
 }
 
 }  // namespace tend

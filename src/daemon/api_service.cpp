@@ -1,8 +1,11 @@
 #include "daemon/api_service.hpp"
 
+#include <fmt/format.h>
+
 #include <cstdlib>
 
 #include "api/metrics.hpp"
+#include "common/address.hpp"
 #include "common/files.hpp"
 #include "common/text.hpp"
 #include "daemon/gateway_link.hpp"
@@ -68,24 +71,32 @@ std::string ApiService::configure(const nlohmann::json& section) {
   if (listen.empty()) listen.push_back(kDefaultApiListen);
   std::string token_file = section.value("token_file", "");
   if (token_file.empty()) token_file = paths_.home + "/api.token";
-  bool all_loopback = true;
   for (const auto& text : listen) {
     auto a = parseListenAddress(text);
     if (!a) return "api.listen: '" + text + "' is not host:port";
-    if (a->host != "127.0.0.1" && a->host != "::1" && a->host != "localhost") all_loopback = false;
+    // The validator's rule (the same function), for a request that did not come from a file.
+    if (apiListenNeedsTokenFile(a->host) && section.value("token_file", "").empty())
+      return fmt::format(
+          "api.listen: {} is reachable from other machines; set api.token_file so that "
+          "requests need a token",
+          text);
   }
-  // The validator says so already for config files; a hand-made request is checked too.
-  if (!all_loopback && section.value("token_file", "").empty())
-    return "api.listen: a non-loopback address needs api.token_file";
   auto token = loadOrCreateToken(token_file);
   if (!token) return token.error();
   if (std::string err = http_->configure(listen); !err.empty()) return err;
   auth_.setToken(*token);
   listen_ = listen;
   nlohmann::json saved{{"listen", listen}, {"token_file", token_file}};
-  if (auto r = writeFileAtomically(apiStatePath(paths_), saved.dump(2) + "\n"); !r)
+  if (auto r = writeFileAtomically(
+          apiStatePath(paths_),
+          saved.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+      !r)
     log_.warn("{}", r.error());
   log_.info("api: listening on {} (token in {})", join(http_->listening(), ", "), token_file);
+  std::vector<std::pair<std::string, std::string>> listeners;
+  for (const auto& address : http_->listening()) listeners.emplace_back("the API", address);
+  for (const auto& warning : newAllInterfacesWarnings(all_interfaces_, listeners))
+    log_.warn("{}", warning);
   return "";
 }
 

@@ -15,6 +15,7 @@
 
 #include <expected>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "api/auth.hpp"
@@ -59,6 +60,7 @@ class ApiService {
   ApiAuth auth_;
   std::unique_ptr<HttpApi> http_;
   std::vector<std::string> listen_;
+  std::set<std::string> all_interfaces_;  // listeners on every interface, warned about
   int64_t started_ms_;
 };
 

@@ -82,6 +82,7 @@ class Session : public std::enable_shared_from_this<Session> {
       write(errorReply(request.error()));
       return;
     }
+    request->local = true;  // the peer is the daemon's own user (checked in start())
     // The reply may come later (after apps stop): the callback keeps the session alive.
     handlers_.handle(*request, [self = shared_from_this()](std::string reply) {
       self->write(std::move(reply));

@@ -21,14 +21,18 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <set>
 
 #include "api/handlers.hpp"
+#include "common/address.hpp"
 #include "common/files.hpp"
 #include "common/logger.hpp"
+#include "common/text.hpp"
 #include "daemon/api_service.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/gateway_link.hpp"
 #include "daemon/lock_file.hpp"
+#include "daemon/private_home.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/router.hpp"
 #include "logs/daemon_log_sink.hpp"
@@ -57,19 +61,11 @@ void notifySystemd(const char* message) {
            reinterpret_cast<sockaddr*>(&addr), len);
 }
 
-// $TEND_HOME keeps the apps' environments, their logs and tokens: only its user may enter
-// it or read the state database, whatever the umask or whoever made the folder first.
-// SQLite gives the -wal and -shm files the database file's mode; they are set too in case
-// an older daemon left them wider. "" or what could not be done.
-std::string restrictHome(const Paths& paths) {
-  for (const std::string& dir : {paths.home, paths.logs})
-    if (::chmod(dir.c_str(), 0700) != 0)
-      return fmt::format("cannot make {} private (mode 0700): {}", dir, std::strerror(errno));
+// The state database is created 0600 before SQLite opens it: SQLite gives its -wal and
+// -shm files the database file's mode. "" or what could not be done.
+std::string createDatabasePrivate(const Paths& paths) {
   UniqueFd db(::open(paths.database.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
   if (!db) return fmt::format("cannot create {}: {}", paths.database, std::strerror(errno));
-  for (const std::string& file : {paths.database, paths.database + "-wal", paths.database + "-shm"})
-    if (::chmod(file.c_str(), 0600) != 0 && errno != ENOENT)
-      return fmt::format("cannot make {} private (mode 0600): {}", file, std::strerror(errno));
   return "";
 }
 
@@ -127,7 +123,18 @@ int runDaemon(const DaemonOptions& options) {
   Logger log(std::make_unique<DaemonLogSink>(paths.daemon_log, !options.foreground,
                                              SystemClock::instance()),
              options.foreground, SystemClock::instance());
-  if (auto err = restrictHome(paths); !err.empty()) {
+  // $TEND_HOME and everything in it private, whatever made them before (see private_home.hpp);
+  // said once, in one line, when something was wider.
+  auto home = makeHomePrivate(paths.home, paths.logs);
+  if (!home) {
+    log.error("{}", home.error());
+    return 1;
+  }
+  if (std::string said = home->summary(paths.home); !said.empty()) log.warn("{}", said);
+  if (home->failed_count > 0)
+    log.warn("could not make {} of {} private: {}", home->failed_count, paths.home,
+             join(home->failed, ", "));
+  if (auto err = createDatabasePrivate(paths); !err.empty()) {
     log.error("{}", err);
     return 1;
   }
@@ -161,9 +168,21 @@ int runDaemon(const DaemonOptions& options) {
   EventingBackend backend(supervisor_backend, api.hub());  // activations, idle stops
   Gateway gateway(io, backend, log, SystemClock::instance());
   GatewaySection gateway_section = loadGatewaySection(paths, log);
+  std::set<std::string> gateway_all_interfaces;  // listeners on every interface, warned about
   auto configureGateway = [&]() -> std::string {
-    std::string err = gateway.configure(gatewayConfigFrom(gateway_section, supervisor.snapshots()));
-    if (!err.empty()) log.error("gateway: {}", err);
+    GatewayConfig config = gatewayConfigFrom(gateway_section, supervisor.snapshots());
+    std::string err = gateway.configure(config);
+    if (!err.empty()) {
+      log.error("gateway: {}", err);
+      return err;
+    }
+    std::vector<std::pair<std::string, std::string>> listeners;
+    for (const auto& address : config.listen) listeners.emplace_back("the gateway", address);
+    for (const auto& route : config.routes)
+      for (const auto& address : route.listen)
+        listeners.emplace_back(fmt::format("the gateway (app '{}')", route.app), address);
+    for (const auto& warning : newAllInterfacesWarnings(gateway_all_interfaces, listeners))
+      log.warn("{}", warning);
     return err;
   };
   supervisor.onAppsChanged([&] { configureGateway(); });
@@ -203,7 +222,10 @@ int runDaemon(const DaemonOptions& options) {
       std::swap(*wanted, gateway_section);  // keep what worked
       return err;
     }
-    if (auto r = writeFileAtomically(paths.gateway, section.dump(2) + "\n"); !r)
+    if (auto r = writeFileAtomically(
+            paths.gateway,
+            section.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+        !r)
       log.warn("{}", r.error());
     return "";
   };

@@ -19,7 +19,7 @@ using nlohmann::json;
 std::string valueText(const json& value) {
   if (value.is_null()) return "(none)";
   if (value.is_string()) return value.get<std::string>();
-  return value.dump();
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 // env: which keys came, went or changed; never the values.

@@ -16,6 +16,8 @@
 #include <boost/beast/websocket.hpp>
 
 #include <chrono>
+#include <future>
+#include <memory>
 #include <regex>
 #include <thread>
 
@@ -634,6 +636,255 @@ apps:
                                                                   port_, testapp(), tag()))});
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("token_file"), std::string::npos) << r.err;
+}
+
+TEST_F(ApiTest, AnyLoopbackAddressNeedsNoTokenFileInTheConfigNorInTheDaemon) {
+  // The validator and the daemon ask the same function: 127.0.0.2 is this machine.
+  RunResult r = tend({"start", writeFile("tend.yaml", fmt::format(R"(api:
+  listen: 127.0.0.2:{}
+apps:
+  - name: web
+    run: ["{}", "sleep", "{}"]
+)",
+                                                                  port_, testapp(), tag()))});
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  token_ = readText(home_ + "/api.token");
+  while (!token_.empty() && token_.back() == '\n') token_.pop_back();
+  RunResult ping = runProgram({"curl", "-s", "-m", "20", "-w", "\n%{http_code}", "-H",
+                               "Authorization: Bearer " + token_,
+                               fmt::format("http://127.0.0.2:{}/api/ping", port_)});
+  EXPECT_TRUE(ping.out.ends_with("\n200")) << ping.out << ping.err;
+}
+
+TEST_F(ApiTest, ListeningOnEveryInterfaceIsSaidOnceWhenItOpens) {
+  int gateway_port = freePortRun(1);
+  std::string token_file = writeFile("my.token", std::string(64, 'b') + "\n");
+  std::string yaml =
+      writeFile("tend.yaml", fmt::format(R"(gateway:
+  listen: 0.0.0.0:{0}
+api:
+  listen: 0.0.0.0:{1}
+  token_file: {2}
+apps:
+  - name: web
+    run: ["{3}", "sleep", "{4}"]
+)",
+                                         gateway_port, port_, token_file, testapp(), tag()));
+  auto count = [](const std::string& text, const std::string& part) {
+    size_t n = 0;
+    for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
+    return n;
+  };
+  const std::string api_warning = fmt::format(
+      "the API listens on 0.0.0.0:{}, every network "
+      "interface: other machines can connect to it",
+      port_);
+  const std::string gateway_warning =
+      fmt::format("the gateway listens on 0.0.0.0:{}, every network interface", gateway_port);
+  // The person applying the config sees it.
+  RunResult r = tend({"start", yaml});
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_EQ(count(r.err, "warning: " + api_warning), 1u) << r.err;
+  EXPECT_EQ(count(r.err, "warning: " + gateway_warning), 1u) << r.err;
+  // The daemon's log says it once, and not again when the same config is applied again.
+  ASSERT_EQ(tend({"start", yaml}).status, 0);
+  std::string log = readText(home_ + "/daemon.log");
+  EXPECT_EQ(count(log, "warn " + api_warning), 1u) << log;
+  EXPECT_EQ(count(log, "warn " + gateway_warning), 1u) << log;
+
+  // A daemon in the foreground (as under systemd) says it on its stderr when it starts.
+  ASSERT_EQ(tend({"kill"}).status, 0);
+  auto foreground = std::async(std::launch::async, [&] { return tend({"daemon"}); });
+  EXPECT_TRUE(waitFor([&] { return count(readText(home_ + "/daemon.log"), api_warning) == 2; }));
+  EXPECT_TRUE(
+      waitFor([&] { return count(readText(home_ + "/daemon.log"), gateway_warning) == 2; }));
+  ASSERT_EQ(tend({"kill"}).status, 0);
+  RunResult daemon = foreground.get();
+  EXPECT_EQ(count(daemon.err, "warn " + api_warning), 1u) << daemon.err;
+  EXPECT_EQ(count(daemon.err, "warn " + gateway_warning), 1u) << daemon.err;
+}
+
+TEST_F(ApiTest, EnvValuesNeverLeaveTheDaemonOverHttpAndShowEnvGivesThemLocally) {
+  // Three kinds of secret: env, env_file and the caller's inherited environment.
+  const std::string env_secret = "hunter2-env-" + tag();
+  const std::string file_secret = "hunter2-file-" + tag();
+  const std::string shell_secret = "hunter2-shell-" + tag();
+  writeFile("app.env", "FILE_SECRET=" + file_secret + "\n");
+  std::string yaml = fmt::format(R"(api:
+  listen: 127.0.0.1:{0}
+apps:
+  - name: web
+    run: ["{1}", "sleep", "web-{2}"]
+    env_file: app.env
+    env:
+      SECRET_PASSWORD: {3}
+)",
+                                 port_, testapp(), tag(), env_secret);
+  RunResult started =
+      tend({"start", writeFile("tend.yaml", yaml)}, {{"SHELL_SECRET", shell_secret}});
+  ASSERT_EQ(started.status, 0) << started.out << started.err;
+  token_ = readText(home_ + "/api.token");
+  while (!token_.empty() && token_.back() == '\n') token_.pop_back();
+  auto leaks = [&](const std::string& text) {
+    for (const auto& secret : {env_secret, file_secret, shell_secret})
+      if (text.find(secret) != std::string::npos) return secret;
+    return std::string();
+  };
+
+  // Every event stream, while the app goes through every state.
+  RawClient events(port_);
+  events.send(
+      fmt::format("GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  "Authorization: Bearer {}\r\n\r\n",
+                  token_));
+  ASSERT_FALSE(events.readUntil(
+      [](const std::string& s) { return s.find("retry:") != std::string::npos; }, seconds(10)));
+  asio::io_context io;
+  beast::websocket::stream<tcp::socket> ws(io);
+  ws.next_layer().connect(
+      tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port_)));
+  ws.set_option(
+      beast::websocket::stream_base::decorator([this](beast::websocket::request_type& req) {
+        req.set(beast::http::field::authorization, "Bearer " + token_);
+      }));
+  ws.handshake(fmt::format("127.0.0.1:{}", port_), "/api/events/ws");
+
+  // Every route.
+  for (auto [method, path] :
+       std::vector<std::pair<std::string, std::string>>{{"GET", "/api/ping"},
+                                                        {"GET", "/api/apps"},
+                                                        {"GET", "/api/apps/web"},
+                                                        {"GET", "/api/apps/1"},
+                                                        {"GET", "/api/apps/all"},
+                                                        {"POST", "/api/apps/web/stop"},
+                                                        {"POST", "/api/apps/web/start"},
+                                                        {"POST", "/api/apps/web/restart"},
+                                                        {"POST", "/api/apps/web/reload"},
+                                                        {"GET", "/api/apps/web/logs?lines=1000"},
+                                                        {"POST", "/api/save"},
+                                                        {"GET", "/metrics"},
+                                                        {"GET", "/"},
+                                                        {"GET", "/app.js"}}) {
+    Http h = curl(method, path);
+    EXPECT_EQ(h.code, 200) << method << " " << path << ": " << h.body;
+    EXPECT_EQ(leaks(h.headers + h.body), "") << method << " " << path << ": " << h.body;
+  }
+  remember(webPid());
+  // Describe says which keys there are.
+  json described = curl("GET", "/api/apps/web").j();
+  EXPECT_EQ(described[0]["env_keys"], json::array({"FILE_SECRET", "SECRET_PASSWORD"}));
+  EXPECT_FALSE(described[0]["spec"].contains("env"));
+  EXPECT_FALSE(described[0]["spec"].contains("inherited_env"));
+  // And there is no way to ask for the values over HTTP.
+  EXPECT_EQ(curl("GET", "/api/apps/web?show_env=1").code, 400);
+
+  events.readUntil(
+      [](const std::string& s) { return s.find("\"status\":\"online\"") != std::string::npos; },
+      seconds(10));
+  EXPECT_NE(events.received.find("event: state"), std::string::npos) << events.received;
+  EXPECT_EQ(leaks(events.received), "") << events.received;
+  std::string ws_text;
+  while (ws_text.find("\"status\":\"online\"") == std::string::npos) {
+    beast::flat_buffer buffer;
+    ws.read(buffer);
+    ws_text += beast::buffers_to_string(buffer.data()) + "\n";
+  }
+  EXPECT_EQ(leaks(ws_text), "") << ws_text;
+
+  // The CLI's describe shows keys too; --show-env, over the local socket, the values.
+  for (const auto& args : {std::vector<std::string>{"describe", "web"},
+                           std::vector<std::string>{"describe", "web", "--json"},
+                           std::vector<std::string>{"list", "--json"}}) {
+    RunResult r = tend(args);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(leaks(r.out + r.err), "") << r.out;
+  }
+  RunResult table = tend({"describe", "web", "--show-env"});
+  ASSERT_EQ(table.status, 0) << table.err;
+  EXPECT_NE(table.out.find("SECRET_PASSWORD=" + env_secret), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("FILE_SECRET=" + file_secret), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("SHELL_SECRET=" + shell_secret), std::string::npos) << table.out;
+  RunResult as_json = tend({"describe", "web", "--show-env", "--json"});
+  ASSERT_EQ(as_json.status, 0) << as_json.err;
+  json spec = json::parse(as_json.out)[0]["spec"];
+  EXPECT_EQ(spec["env"]["SECRET_PASSWORD"], env_secret);
+  EXPECT_EQ(spec["env"]["FILE_SECRET"], file_secret);
+  EXPECT_EQ(spec["inherited_env"]["SHELL_SECRET"], shell_secret);
+}
+
+TEST_F(ApiTest, IdleConnectionsWithoutATokenCannotKeepTokenHoldersOut) {
+  startWithApi();
+  // More idle connections than the API takes in all, none sending a byte.
+  std::vector<std::unique_ptr<RawClient>> idle;
+  for (int i = 0; i < 200; ++i) {
+    idle.push_back(std::make_unique<RawClient>(port_));
+    ASSERT_TRUE(idle.back()->connected()) << i;
+  }
+  // Every token holder is served, each on a connection of its own, all at once.
+  std::vector<std::future<Http>> pings;
+  for (int i = 0; i < 25; ++i)
+    pings.push_back(std::async(std::launch::async, [this] { return curl("GET", "/api/ping"); }));
+  int served = 0;
+  for (auto& p : pings) {
+    Http h = p.get();
+    EXPECT_EQ(h.code, 200) << h.body;
+    served += h.code == 200;
+  }
+  EXPECT_EQ(served, 25);
+}
+
+TEST_F(ApiTest, AConnectionWithoutATokenIsClosedSoonerThanOneWithIt) {
+  startWithApi();
+  const std::string ping = fmt::format(
+      "GET /api/ping HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\r\n", token_);
+  auto answered = [](const std::string& s) { return s.find("\"pid\"") != std::string::npos; };
+  // A token holder's keep-alive connection, first.
+  RawClient with_token(port_);
+  with_token.send(ping);
+  ASSERT_FALSE(with_token.readUntil(answered, seconds(20))) << with_token.received;
+  ASSERT_TRUE(answered(with_token.received)) << with_token.received;
+  // Then one without: answered 401, then closed after the short unauthenticated timeout.
+  RawClient without(port_);
+  without.send("GET /api/ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  EXPECT_TRUE(without.readUntil([](const std::string&) { return false; }, seconds(90)));
+  EXPECT_NE(without.received.find("HTTP/1.1 401"), std::string::npos) << without.received;
+  // The token holder's connection, older, is still open and served.
+  with_token.received.clear();
+  with_token.send(ping);
+  EXPECT_FALSE(with_token.readUntil(answered, seconds(20))) << with_token.received;
+  EXPECT_TRUE(answered(with_token.received)) << with_token.received;
+}
+
+TEST_F(ApiTest, LogLinesThatAreNotUtf8ReachHttpClientsWithReplacementCharacters) {
+  // The app's bytes stay as written in its log file; JSON gets U+FFFD for each bad byte.
+  std::string yaml = fmt::format(R"(api:
+  listen: 127.0.0.1:{0}
+apps:
+  - name: web
+    run: 'printf "bad \377 byte {1}\n"; exec {2} sleep web-{1}'
+)",
+                                 port_, tag(), testapp());
+  RunResult r = tend({"start", writeFile("tend.yaml", yaml)});
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  token_ = readText(home_ + "/api.token");
+  while (!token_.empty() && token_.back() == '\n') token_.pop_back();
+  ASSERT_TRUE(waitFor([&] {
+    return readText(home_ + "/logs/web-0-out.log").find("bad \xff byte") != std::string::npos;
+  }));
+  Http logs = curl("GET", "/api/apps/web/logs?lines=10");
+  ASSERT_EQ(logs.code, 200) << logs.body;
+  EXPECT_NE(logs.body.find("bad \xef\xbf\xbd byte " + tag()), std::string::npos) << logs.body;
+  RawClient follow(port_);
+  follow.send(
+      fmt::format("GET /api/apps/web/logs?follow=1&lines=10 HTTP/1.1\r\nHost: x\r\n"
+                  "Authorization: Bearer {}\r\n\r\n",
+                  token_));
+  follow.readUntil(
+      [&](const std::string& s) { return s.find("byte " + tag()) != std::string::npos; },
+      seconds(10));
+  EXPECT_NE(follow.received.find("bad \xef\xbf\xbd byte " + tag()), std::string::npos)
+      << follow.received;
+  EXPECT_EQ(curl("GET", "/api/ping").code, 200);  // the daemon carries on
 }
 
 }  // namespace

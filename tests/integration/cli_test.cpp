@@ -365,5 +365,53 @@ TEST_F(Cli, TendHomeAndItsStateArePrivateWhateverTheUmask) {
     EXPECT_EQ(mode(home_ + file), 0600) << file;
 }
 
+TEST_F(Cli, TextThatIsNotUtf8IsACleanErrorThatSaysWhere) {
+  // In a config file: its line and column (the CLI used to abort in nlohmann::json).
+  std::string yaml = writeFile("tend.yaml", "apps:\n  - name: a\n    run: \"echo \xff\"\n");
+  RunResult r = tend({"start", yaml});
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find("tend.yaml:3:16: byte 0xFF is not UTF-8"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("nothing was started"), std::string::npos) << r.err;
+  // In an env_file: the env_file's line and column.
+  writeFile("app.env", "GOOD=1\nSECRET=x\xfe\n");
+  std::string with_env_file =
+      writeFile("env.yaml", "apps:\n  - name: a\n    run: \"true\"\n    env_file: app.env\n");
+  r = tend({"start", with_env_file});
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find("app.env:2:9: this line is not valid UTF-8"), std::string::npos) << r.err;
+  // A NUL written as an escape: the whole message, past the NUL.
+  std::string nul =
+      writeFile("nul.yaml", "apps:\n  - name: a\n    run: x\n    env: {\"A\\0B\": 1}\n");
+  r = tend({"start", nul});
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find("nul.yaml:4:11: apps[0].env.A\\0B: the key holds a NUL character"),
+            std::string::npos)
+      << r.err;
+  // On the command line: which argument, shown with the byte escaped.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"start", "echo \xff"},
+        std::vector<std::string>{"start", testapp(), "--env", "A=\xff"},
+        std::vector<std::string>{"stop", "\xff"}}) {
+    r = tend(args);
+    EXPECT_EQ(r.status, 2) << args.back() << ": " << r.err;
+    EXPECT_NE(r.err.find("is not valid UTF-8 (byte 0xFF)"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("\\xFF"), std::string::npos) << r.err;
+  }
+  EXPECT_TRUE(list().empty());
+}
+
+TEST_F(Cli, AVariableOfTheCallersEnvironmentThatIsNotUtf8IsLeftOutAndNamed) {
+  std::string out = dir_ + "/env-out";
+  RunResult r = tend({"start", testapp(), "--name", "e", "--", "env", out, tag()},
+                     {{"MYVAR", "fine"}, {"BADVAR", "latin1 \xe9t\xe9"}});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: the environment variable BADVAR is not valid UTF-8"),
+            std::string::npos)
+      << r.err;
+  ASSERT_TRUE(waitFor([&] { return !readText(out).empty(); }));
+  EXPECT_NE(readText(out).find("\nMYVAR=fine\n"), std::string::npos) << readText(out);
+  EXPECT_EQ(readText(out).find("BADVAR"), std::string::npos) << readText(out);
+}
+
 }  // namespace
 }  // namespace tend::testing

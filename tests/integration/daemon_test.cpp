@@ -9,7 +9,10 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <future>
+#include <map>
+#include <sstream>
 #include <thread>
 
 #include "harness.hpp"
@@ -213,6 +216,79 @@ TEST_F(Daemon, SaveThenResurrectRestoresTheAppsAndTheirState) {
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(instance("beta", 1)["status"], "online");
   EXPECT_EQ(instance("alpha")["status"], "stopped");
+}
+
+// The mode of every entry under `root` (symbolic links left out), by path relative to it.
+std::map<std::string, int> modesUnder(const std::string& root) {
+  std::map<std::string, int> out;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
+    struct stat st {};
+    if (::lstat(entry.path().c_str(), &st) != 0 || S_ISLNK(st.st_mode)) continue;
+    out[entry.path().lexically_relative(root).string()] = static_cast<int>(st.st_mode & 07777);
+  }
+  return out;
+}
+
+TEST_F(Daemon, AnOpenHomeAndEverythingInItAreMadePrivateAndThatIsSaidOnce) {
+  // As an older tend, or another user's umask, left it: all readable by others.
+  const mode_t old_umask = ::umask(022);
+  ASSERT_EQ(::mkdir(home_.c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir((home_ + "/logs").c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir((home_ + "/notes").c_str(), 0755), 0);
+  for (const char* file :
+       {"state.db", "state.db-wal", "state.db-shm", "tend.pid", "tend.lock", "daemon.log",
+        "dump.json", "logs/old-0-out.log", "logs/old-0-out.log.1", "notes/todo.txt"})
+    writeText(home_ + "/" + file, "");
+  writeText(home_ + "/api.token", std::string(64, 'c') + "\n");
+  writeText(home_ + "/run.sh", "#!/bin/sh\n");
+  for (auto& [path, mode] : modesUnder(home_))
+    ASSERT_EQ(::chmod((home_ + "/" + path).c_str(), path == "run.sh" ? 0755 : 0644), 0) << path;
+  // Only tend's own folders are 0755 now; make the others match a careless umask too.
+  ASSERT_EQ(::chmod((home_ + "/logs").c_str(), 0755), 0);
+  ASSERT_EQ(::chmod((home_ + "/notes").c_str(), 0755), 0);
+
+  const size_t open_entries = modesUnder(home_).size();
+  RunResult r = tend({"ping"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  // The daemon runs with umask 022: everything it made since is private as well.
+  r = tend({"start", testapp(), "--name", "m", "--", "print", "1", tag()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(tend({"save"}).status, 0);
+  ::umask(old_umask);
+
+  struct stat st {};
+  ASSERT_EQ(::stat(home_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  for (const auto& [path, mode] : modesUnder(home_)) {
+    std::string full = home_ + "/" + path;
+    ASSERT_EQ(::lstat(full.c_str(), &st), 0);
+    int expected = S_ISDIR(st.st_mode) ? 0700 : path == "run.sh" ? 0700 : 0600;
+    EXPECT_EQ(mode, expected) << path << " is " << fmt::format("{:04o}", mode);
+  }
+  for (const char* made : {"tend.sock", "logs/m-0-out.log", "logs/m-0-err.log"})
+    EXPECT_TRUE(modesUnder(home_).contains(made)) << made;
+
+  // Said once, in one line, naming what was open.
+  auto said = [&] {
+    std::string log = readText(home_ + "/daemon.log");
+    std::vector<std::string> lines;
+    std::istringstream in(log);
+    for (std::string line; std::getline(in, line);)
+      if (line.find("private") != std::string::npos) lines.push_back(line);
+    return lines;
+  };
+  ASSERT_EQ(said().size(), 1u) << readText(home_ + "/daemon.log");
+  EXPECT_NE(said()[0].find("warn made " + home_ + " private: the folder was 0755, now 0700; "),
+            std::string::npos)
+      << said()[0];
+  EXPECT_NE(said()[0].find(fmt::format("{} entries in it could be read or entered by other users",
+                                       open_entries)),
+            std::string::npos)
+      << said()[0];
+  // A new daemon finds nothing to tighten and says nothing.
+  ASSERT_EQ(tend({"kill"}).status, 0);
+  ASSERT_EQ(tend({"ping"}).status, 0);
+  EXPECT_EQ(said().size(), 1u) << readText(home_ + "/daemon.log");
 }
 
 }  // namespace

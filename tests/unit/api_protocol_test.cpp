@@ -45,6 +45,18 @@ TEST(Protocol, StartAndRestartCarryChangesForceAndTheCallersEnvironment) {
   EXPECT_EQ(errorOf(R"({"cmd":"stop","target":"web","set":{}})"), "'stop' takes no field 'set'");
 }
 
+TEST(Protocol, DescribeMayAskForEnvValuesButAParsedRequestIsNeverLocal) {
+  auto r = parseRequest(R"({"cmd":"describe","target":"web","show_env":true})");
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_TRUE(r->args["show_env"].get<bool>());
+  // Only the control socket marks a request local (after its peer check): text alone,
+  // whatever it says, cannot.
+  EXPECT_FALSE(r->local);
+  EXPECT_FALSE(parseRequest(R"({"cmd":"describe","target":"web","local":true})"));
+  EXPECT_EQ(errorOf(R"({"cmd":"describe","target":"web","show_env":1})"),
+            "field 'show_env' must be a boolean");
+}
+
 TEST(Protocol, RefusesOversizedRequests) {
   std::string big(kMaxRequestBytes + 1, ' ');
   EXPECT_NE(errorOf(big).find("request too large"), std::string::npos);
