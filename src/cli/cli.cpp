@@ -7,6 +7,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/monit.hpp"
+#include "common/paths.hpp"
 #include "common/text.hpp"
 
 namespace tend {
@@ -23,6 +24,15 @@ int runCli(int argc, char** argv) {
                    i, printableText(arg).c_str(), static_cast<unsigned char>(arg[bad]));
       return kExitUsage;
     }
+  }
+  // $TEND_HOME (or $HOME) ends up in paths the daemon reports as JSON, and the CLI opens the
+  // log files by those paths: a home that is not UTF-8 could not be found again.
+  if (std::string home = Paths::fromEnvironment().home; !isUtf8(home)) {
+    std::fprintf(stderr,
+                 "tend: TEND_HOME (%s) is not valid UTF-8; tend keeps its paths as UTF-8 text: "
+                 "set TEND_HOME to a folder whose name is\n",
+                 printableText(home).c_str());
+    return kExitUsage;
   }
   CLI::App app{"tend: keeps services running, and starts them on their first request", "tend"};
   app.require_subcommand(1);

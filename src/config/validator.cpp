@@ -221,6 +221,14 @@ std::string badText(std::string_view text) {
 
 // Every key and scalar of the tree, checked with badText() before anything reads them, so
 // that the errors name where the text is. `path` names the node ("apps[0].env.KEY").
+// The folder relative paths resolve against: it becomes part of `cwd` and other paths.
+void checkBaseDir(const std::string& base_dir, const std::string& file, ConfigErrors& errors) {
+  if (std::string why = badText(base_dir); !why.empty())
+    errors.push_back({file, Mark{},
+                      fmt::format("the folder '{}' (relative paths resolve against it) {}",
+                                  printableText(base_dir), why)});
+}
+
 void checkText(const ConfigNode& node, const std::string& path, const std::string& file,
                ConfigErrors& errors, size_t depth = 0) {
   if (depth > 64 || errors.size() >= 20) return;
@@ -1548,6 +1556,7 @@ std::expected<ConfigFile, ConfigErrors> validateConfig(const ConfigNode& root,
   try {
     ConfigErrors text_errors;
     checkText(root, "", file_name, text_errors);
+    checkBaseDir(base_dir, file_name, text_errors);
     if (!text_errors.empty()) return std::unexpected(std::move(text_errors));
     Validator validator(file_name, base_dir);
     std::optional<ConfigFile> config = validator.config(root);
@@ -1565,6 +1574,7 @@ std::expected<AppSpec, ConfigErrors> validateApp(const ConfigNode& node,
   try {
     ConfigErrors text_errors;
     checkText(node, "", file_name, text_errors);
+    checkBaseDir(base_dir, file_name, text_errors);
     if (!text_errors.empty()) return std::unexpected(std::move(text_errors));
     Validator validator(file_name, base_dir);
     validator.allow_inherited_env = true;

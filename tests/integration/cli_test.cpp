@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <set>
 
 #include "harness.hpp"
@@ -397,6 +398,12 @@ TEST_F(Cli, TextThatIsNotUtf8IsACleanErrorThatSaysWhere) {
     EXPECT_NE(r.err.find("is not valid UTF-8 (byte 0xFF)"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("\\xFF"), std::string::npos) << r.err;
   }
+  // A TEND_HOME whose name is not UTF-8 (its paths travel as JSON): refused before anything.
+  r = tend({"ping"}, {{"TEND_HOME", dir_ + "/home-\xff"}});
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("TEND_HOME (" + dir_ + "/home-\\xFF) is not valid UTF-8"), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/home-\xff"));
   EXPECT_TRUE(list().empty());
 }
 

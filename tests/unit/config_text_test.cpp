@@ -113,6 +113,18 @@ TEST(ConfigText, TheCanonicalJsonOfTheCliIsCheckedToo) {
             "commands and environments as UTF-8 text");
 }
 
+TEST(ConfigText, AConfigInAFolderWhoseNameIsNotUtf8IsAnError) {
+  // Its folder becomes the apps' cwd (and every relative path).
+  auto root = parseConfigText("apps:\n  - name: a\n    run: x\n", ConfigFormat::Yaml, "tend.yaml");
+  ASSERT_TRUE(root);
+  auto config = validateConfig(*root, "tend.yaml", "/srv/caf\xe9");
+  ASSERT_FALSE(config);
+  EXPECT_EQ(config.error().at(0).format(),
+            "tend.yaml: the folder '/srv/caf\\xE9' (relative paths resolve against it) is not "
+            "valid UTF-8 (byte 0xE9 after '/srv/caf'); tend reads configs, commands and "
+            "environments as UTF-8 text");
+}
+
 TEST(ConfigText, AnErrorMessageShowsControlCharactersInsteadOfPassingThemOn) {
   ConfigError e{"tend.yaml", Mark{1, 2}, "key 'a\0b\x1b[2J' is \xff"s};
   EXPECT_EQ(e.format(), "tend.yaml:1:2: key 'a\\0b\\x1B[2J' is \\xFF");
