@@ -22,7 +22,8 @@
 // - Errors name the app and why: start failed 502, exited before it was ready 502 (at
 //   once, with its exit status: see startFailed()), not accepting within start_timeout
 //   504, refused while running 502 (and GatewayBackend::restartRefused), no answer within
-//   upstream_response_timeout 504, hold queue full 503. Bodies are "tend: ...\n".
+//   upstream_response_timeout 504, an invalid answer (a malformed head, a status outside
+//   100-599) 502, hold queue full 503. Bodies are "tend: ...\n".
 // - The loading page (route.loading_page, a GET whose Accept names text/html, app not
 //   ready) is a 503 with Retry-After: 1 and a page that reloads itself every second.
 // - Forwarded requests keep Host, carry their framing in one form (one Content-Length, or

@@ -946,6 +946,11 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   void onResponseHead() {
     auto& r = res_->get();
     unsigned status = r.result_int();
+    if (status < 100 || status > 599) {
+      // Beast takes any three digits; "099" would go out as "99" (RFC 9110 section 15).
+      badResponse("sent an invalid status code " + std::to_string(status));
+      return;
+    }
     if (status == 101) {
       if (want_upgrade_) {
         startTunnelling();

@@ -114,6 +114,7 @@ uint16_t freePort() {
 //   /chunked?n=N      a chunked body of N pieces
 //   /download?size=N  N bytes, Content-Length framed
 //   /close-delimited  a body ended by closing the connection
+//   /status?code=C    status line "HTTP/1.1 C Odd", whatever C is
 //   /early            413 as soon as the head is in, without reading the body
 //   /ws               a WebSocket echo
 //   anything else     the request as text: method, target, headers
@@ -316,6 +317,11 @@ class TestApp {
     if (path == "/close-delimited") {
       sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end");
       return false;
+    }
+    if (path == "/status") {  // the status line as given: /status?code=099
+      return sendAll(fd, "HTTP/1.1 " + query(target, "code") + " Odd\r\nContent-Length: 2\r\n" +
+                             connection + "\r\nok") &&
+             request.keep_alive();
     }
     std::string body;
     if (path == "/upload") {
@@ -1185,6 +1191,25 @@ TEST_F(GatewayRelayTest, ForwardsFramingInOneCanonicalForm) {
   EXPECT_EQ(count(chunked->body, "transfer-encoding:"), 1u) << chunked->body;
   EXPECT_NE(chunked->body.find("\ntransfer-encoding: chunked\n"), std::string::npos)
       << chunked->body;
+}
+
+// Found by fuzz/gateway_session_fuzz: Beast reads any three digits as a status, and an
+// app's "HTTP/1.1 099 ..." went to the client as "HTTP/1.1 99 ...", which no client can
+// parse. Valid status codes are 100-599 (RFC 9110 section 15); others are a bad response.
+TEST_F(GatewayRelayTest, AnswersAStatusOutside100To599With502) {
+  run({route("web")});
+  for (std::string code : {"099", "000", "600", "999"}) {
+    auto res = fetch(get("/status?code=" + code, "web.localhost"));
+    ASSERT_TRUE(res) << code;
+    EXPECT_EQ(res->status, 502) << code;
+    EXPECT_NE(res->body.find("sent an invalid status code " + std::to_string(std::stoi(code))),
+              std::string::npos)
+        << res->body;
+  }
+  auto res = fetch(get("/status?code=599", "web.localhost"));
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 599);
+  EXPECT_EQ(res->body, "ok");
 }
 
 TEST_F(GatewayRelayTest, RefusesABadChunkSizeMidBodyWith400) {
