@@ -27,6 +27,7 @@
 #include "api/ws_events.hpp"
 #include "common/logger.hpp"
 #include "fuzz_check.hpp"
+#include "socket_client.hpp"
 
 using namespace tend;
 namespace asio = boost::asio;
@@ -36,51 +37,6 @@ using Socket = gateway::Socket;
 using tcp = asio::ip::tcp;
 
 namespace {
-
-void resetClose(Socket& socket) {
-  ErrorCode ignored;
-  socket.set_option(asio::socket_base::linger(true, 0), ignored);
-  socket.close(ignored);
-}
-
-class Client : public std::enable_shared_from_this<Client> {
- public:
-  explicit Client(Socket socket) : socket_(std::move(socket)) {}
-
-  void start(std::string_view frames) {
-    frames_ = frames;
-    asio::async_write(socket_, asio::buffer(frames_),
-                      [self = shared_from_this()](ErrorCode, size_t) { self->written_ = true; });
-    read();
-  }
-  void finishSending() {
-    ErrorCode ignored;
-    socket_.shutdown(Socket::shutdown_send, ignored);
-  }
-  bool done() const { return done_ && written_; }
-  const std::string& received() const { return received_; }
-
- private:
-  void read() {
-    socket_.async_read_some(asio::buffer(buf_),
-                            [self = shared_from_this()](ErrorCode ec, size_t n) {
-                              if (ec) {
-                                self->done_ = true;
-                                resetClose(self->socket_);
-                                return;
-                              }
-                              self->received_.append(self->buf_.data(), n);
-                              self->read();
-                            });
-  }
-
-  Socket socket_;
-  std::string frames_;
-  std::string received_;
-  std::array<char, 16 * 1024> buf_;
-  bool written_ = false;
-  bool done_ = false;
-};
 
 http::request<http::string_body> handshake() {
   http::request<http::string_body> req{http::verb::get, "/api/events/ws", 11};
@@ -127,7 +83,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   client_end.assign(tcp::v4(), fds[1]);
   startWsEvents(std::move(server), handshake(), sub, WsEventLimits{}, world->log, world->open);
   sub.reset();  // the stream holds it now
-  auto client = std::make_shared<Client>(std::move(client_end));
+  auto client = std::make_shared<fuzz::SocketClient>(std::move(client_end));
   client->start(in);
 
   // Until nothing moves (two idle turns in a row; events are published during the run

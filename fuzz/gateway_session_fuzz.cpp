@@ -42,6 +42,7 @@
 #include "fuzz_check.hpp"
 #include "gateway/app.hpp"
 #include "gateway/core.hpp"
+#include "socket_client.hpp"
 
 using namespace tend;
 using namespace tend::gateway;
@@ -63,13 +64,6 @@ class NullBackend final : public GatewayBackend {
   std::vector<uint16_t> servingPorts(const std::string&) const override { return {}; }
 };
 
-// Closes with RST: no TIME_WAIT on either side.
-void resetClose(Socket& socket) {
-  ErrorCode ignored;
-  socket.set_option(asio::socket_base::linger(true, 0), ignored);
-  socket.close(ignored);
-}
-
 // One connection from the gateway to the fake app.
 class AppConnection : public std::enable_shared_from_this<AppConnection> {
  public:
@@ -86,7 +80,7 @@ class AppConnection : public std::enable_shared_from_this<AppConnection> {
     socket_.async_read_some(asio::buffer(buf_),
                             [self = shared_from_this()](ErrorCode ec, size_t n) {
                               if (ec) {
-                                resetClose(self->socket_);
+                                fuzz::resetClose(self->socket_);
                                 return;
                               }
                               self->received(std::string_view(self->buf_.data(), n));
@@ -138,46 +132,6 @@ class AppConnection : public std::enable_shared_from_this<AppConnection> {
   std::optional<http::request_parser<http::string_body>> parser_;
   bool answered_ = false;
   bool raw_ = false;
-};
-
-// The client's end of the socketpair: sends the input, reads everything back.
-class Client : public std::enable_shared_from_this<Client> {
- public:
-  explicit Client(Socket socket) : socket_(std::move(socket)) {}
-
-  void start(std::string_view request) {
-    request_ = request;
-    asio::async_write(socket_, asio::buffer(request_),
-                      [self = shared_from_this()](ErrorCode, size_t) { self->written_ = true; });
-    read();
-  }
-  void finishSending() {
-    ErrorCode ignored;
-    socket_.shutdown(Socket::shutdown_send, ignored);
-  }
-  bool done() const { return done_ && written_; }
-  const std::string& received() const { return received_; }
-
- private:
-  void read() {
-    socket_.async_read_some(asio::buffer(buf_),
-                            [self = shared_from_this()](ErrorCode ec, size_t n) {
-                              if (ec) {
-                                self->done_ = true;
-                                resetClose(self->socket_);
-                                return;
-                              }
-                              self->received_.append(self->buf_.data(), n);
-                              self->read();
-                            });
-  }
-
-  Socket socket_;
-  std::string request_;
-  std::string received_;
-  std::array<char, 16 * 1024> buf_;
-  bool written_ = false;
-  bool done_ = false;
 };
 
 // A gateway core with one app, and the fake app behind it.
@@ -238,7 +192,7 @@ struct World {
     server.assign(tcp::v4(), fds[0]);
     client_end.assign(tcp::v4(), fds[1]);
     startHttpSession(core, std::move(server), by_host ? "" : "app");
-    auto client = std::make_shared<Client>(std::move(client_end));
+    auto client = std::make_shared<fuzz::SocketClient>(std::move(client_end));
     client->start(request);
 
     // Until nothing moves (two idle turns in a row), then the client's end of sending;
