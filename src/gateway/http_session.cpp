@@ -735,6 +735,12 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       }
       if (ec == http::error::need_more) break;
     }
+    if (room(client_buf_) == 0) {
+      // A chunk line or trailer that does not fit the buffer: Beast would wait for its end
+      // forever (a read into no room completes at once, with nothing).
+      fail();
+      return;
+    }
     readClient(client_buf_.prepare(std::min(room(client_buf_), kBodyReadSize)),
                &HttpSession::onRequestRead, SteadyClock::now() + core_->limits.client_io_timeout);
   }
@@ -1009,6 +1015,10 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     }
     if (!res_out_.head_sent) {
       writeResponsePiece(nullptr, 0, false);
+      return;
+    }
+    if (room(upstream_buf_) == 0) {
+      fail();  // a chunk line or trailer longer than the buffer (see pumpRequest())
       return;
     }
     readUpstream(upstream_buf_.prepare(std::min(room(upstream_buf_), kBodyReadSize)),
