@@ -115,6 +115,7 @@ uint16_t freePort() {
 //   /download?size=N  N bytes, Content-Length framed
 //   /close-delimited  a body ended by closing the connection
 //   /status?code=C    status line "HTTP/1.1 C Odd", whatever C is
+//   /long-chunk-line?size=N  a chunked body whose first chunk line is N bytes long
 //   /early            413 as soon as the head is in, without reading the body
 //   /ws               a WebSocket echo
 //   anything else     the request as text: method, target, headers
@@ -317,6 +318,12 @@ class TestApp {
     if (path == "/close-delimited") {
       sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end");
       return false;
+    }
+    if (path == "/long-chunk-line") {  // a chunk extension of `size` bytes, then the body
+      std::string ext(std::stoull(query(target, "size")), 'x');
+      return sendAll(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;" + ext +
+                             "\r\nhello\r\n0\r\n\r\n") &&
+             request.keep_alive();
     }
     if (path == "/status") {  // the status line as given: /status?code=099
       return sendAll(fd, "HTTP/1.1 " + query(target, "code") + " Odd\r\nContent-Length: 2\r\n" +
@@ -1210,6 +1217,32 @@ TEST_F(GatewayRelayTest, AnswersAStatusOutside100To599With502) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 599);
   EXPECT_EQ(res->body, "ok");
+}
+
+// Found by fuzz/gateway_session_fuzz: a chunk line (or trailer) longer than the read buffer
+// left Beast's parser waiting for its end with no room to read it: the session read into
+// an empty buffer, got 0 bytes at once, and went round again, its deadline moved on each
+// time, at 100% of the gateway's thread, forever. Such a message now ends its connection.
+TEST_F(GatewayRelayTest, AChunkLineLongerThanTheBufferEndsTheConnection) {
+  auto limits = testLimits();
+  limits.max_request_head = 1024;
+  limits.max_response_head = 1024;
+  run({route("web")}, limits);
+  Client c(port);
+  ASSERT_TRUE(
+      c.send("POST /upload HTTP/1.1\r\nHost: web.localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "5;" +
+             std::string(4000, 'x')));
+  EXPECT_TRUE(c.closedWithin(5s));
+
+  Client d(port);
+  ASSERT_TRUE(d.send(get("/long-chunk-line?size=4000", "web.localhost")));
+  EXPECT_TRUE(d.closedWithin(5s));
+  EXPECT_TRUE(countsReturnToZero("web"));
+  // The gateway is free for the next request.
+  auto res = fetch(get("/", "web.localhost"));
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
 }
 
 TEST_F(GatewayRelayTest, RefusesABadChunkSizeMidBodyWith400) {
