@@ -65,21 +65,6 @@ TEST_F(Cli, MalformedTomlAndJsonNameTheirPosition) {
   EXPECT_NE(j.err.find("tend.json:2:"), std::string::npos) << j.err;
 }
 
-// Text that is not UTF-8 cannot go to the daemon as JSON: the CLI died of an uncaught
-// nlohmann exception (status 134). Found by fuzz/config_load_fuzz for YAML files; the
-// command line had the same fault.
-TEST_F(Cli, TextThatIsNotUtf8IsRefusedWithAMessage) {
-  std::string cfg = writeFile("bad.yaml", "apps:\n  - name: bad\n    run: \"echo caf\xe9\"\n");
-  RunResult r = tend({"start", cfg});
-  EXPECT_EQ(r.status, 1) << r.err;
-  EXPECT_NE(r.err.find("bad.yaml:3:10: not valid UTF-8 (byte 0xE9"), std::string::npos) << r.err;
-
-  r = tend({"start", "echo caf\xe9", "--name", "latin1"});
-  EXPECT_EQ(r.status, 1) << r.err;
-  EXPECT_NE(r.err.find("not valid UTF-8"), std::string::npos) << r.err;
-  EXPECT_EQ(tend({"describe", "latin1"}).status, 1);  // nothing was created
-}
-
 TEST_F(Cli, TomlAndJsonConfigsStartApps) {
   std::string toml = writeFile("tend.toml", fmt::format(R"([[apps]]
 name = "from-toml"

@@ -123,10 +123,12 @@ TEST(YamlParsing, RefusesASecondDocument) {
 // error where it stands, as it is in TOML and JSON.
 TEST(YamlParsing, RefusesTextThatIsNotUtf8WhereItStands) {
   ConfigError e = parseFails("apps:\n  - name: caf\xe9\n", ConfigFormat::Yaml);
-  EXPECT_EQ(e.format(), "cfg:2:11: not valid UTF-8 (byte 0xE9 at offset 3 of the text)");
+  EXPECT_EQ(e.format(),
+            "cfg:2:14: byte 0xE9 is not UTF-8: a config must be UTF-8 text (save the file as "
+            "UTF-8)");
   e = parseFails("a: 1\n\xb5x: 2\n", ConfigFormat::Yaml);
   EXPECT_EQ(e.mark.line, 2);
-  EXPECT_NE(e.message.find("not valid UTF-8 (byte 0xB5"), std::string::npos) << e.message;
+  EXPECT_NE(e.message.find("byte 0xB5 is not UTF-8"), std::string::npos) << e.message;
   parseFails("a: \"\\ud800\"\n", ConfigFormat::Yaml);  // a lone surrogate (yaml-cpp's own error)
   EXPECT_EQ(entry(parseOk("a: \"caf\xc3\xa9 \\u00e9\"\n", ConfigFormat::Yaml), "a").value.scalar,
             "caf\xc3\xa9 \xc3\xa9");
