@@ -863,6 +863,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   void readResponseHead() {
     if (aborted_) return;
     res_.emplace();
+    res_needs_more_ = false;
     res_->header_limit(static_cast<uint32_t>(core_->limits.max_response_head));
     res_->body_limit(boost::none);
     if (is_head_) res_->skip(true);
@@ -1052,7 +1053,9 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     size_t piece = core_->limits.relay_buffer;
     char* data = res_piece_.get(piece);
     auto& body = res_->get().body();
-    while (upstream_buf_.size() > 0) {
+    // Once Beast has said need_more, it is given the same bytes again only with more after
+    // them (its contract: it asserts so); here the head may go out in between.
+    while (upstream_buf_.size() > 0 && !res_needs_more_) {
       body.data = data;
       body.size = piece;
       ErrorCode ec;
@@ -1068,7 +1071,10 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
         writeResponsePiece(data, n, res_->is_done());
         return;
       }
-      if (ec == http::error::need_more) break;
+      if (ec == http::error::need_more) {
+        res_needs_more_ = true;
+        break;
+      }
     }
     if (!res_out_.head_sent) {
       writeResponsePiece(nullptr, 0, false);
@@ -1102,6 +1108,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       return;
     }
     upstream_buf_.commit(n);
+    res_needs_more_ = false;
     pumpResponse();
   }
 
@@ -1536,6 +1543,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   bool request_done_ = false;
   bool response_done_ = false;
   bool request_failed_ = false;
+  bool res_needs_more_ = false;  // Beast has seen every buffered byte of the answer's body
   bool waiting_ = false;
   bool watching_ = false;
   int client_ops_ = 0;           // operations pending on client_

@@ -116,6 +116,7 @@ uint16_t freePort() {
 //   /close-delimited  a body ended by closing the connection
 //   /status?code=C    status line "HTTP/1.1 C Odd", whatever C is
 //   /long-chunk-line?size=N  a chunked body whose first chunk line is N bytes long
+//   /last-chunk-late  an empty chunked body whose end comes in two pieces
 //   /early            413 as soon as the head is in, without reading the body
 //   /ws               a WebSocket echo
 //   anything else     the request as text: method, target, headers
@@ -324,6 +325,10 @@ class TestApp {
       return sendAll(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;" + ext +
                              "\r\nhello\r\n0\r\n\r\n") &&
              request.keep_alive();
+    }
+    if (path == "/last-chunk-late") {  // the last chunk's line, then its CRLF a moment later
+      return sendAll(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n") &&
+             pause(100ms) && sendAll(fd, "\r\n") && request.keep_alive();
     }
     if (path == "/status") {  // the status line as given: /status?code=099
       return sendAll(fd, "HTTP/1.1 " + query(target, "code") + " Odd\r\nContent-Length: 2\r\n" +
@@ -1243,6 +1248,20 @@ TEST_F(GatewayRelayTest, AChunkLineLongerThanTheBufferEndsTheConnection) {
   auto res = fetch(get("/", "web.localhost"));
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
+}
+
+// Found by fuzz/gateway_session_fuzz: when an answer's body had not begun when Beast said
+// need_more, the head went out and Beast was handed the same bytes again, which its
+// contract forbids (an assertion, on in the sanitizer build: this test aborted there).
+TEST_F(GatewayRelayTest, AnAnswerWhoseLastChunkComesInPiecesIsRelayed) {
+  run({route("web")});
+  for (const char* version : {"1.1", "1.0"}) {
+    auto res = fetch(std::string("GET /last-chunk-late HTTP/") + version +
+                     "\r\nHost: web.localhost\r\n\r\n");
+    ASSERT_TRUE(res) << version;
+    EXPECT_EQ(res->status, 200);
+    EXPECT_EQ(res->body, "");
+  }
 }
 
 TEST_F(GatewayRelayTest, RefusesABadChunkSizeMidBodyWith400) {
