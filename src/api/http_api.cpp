@@ -439,6 +439,13 @@ class Session : public std::enable_shared_from_this<Session> {
                            {"line", std::move(line)}});
         }
       }
+      // Interleaved by the time each line was written, as `tend logs` shows them: the latest
+      // lines come last whichever stream they were written to.
+      std::stable_sort(out.begin(), out.end(),
+                       [](const nlohmann::json& a, const nlohmann::json& b) {
+                         return writtenBefore(a["line"].get_ref<const std::string&>(),
+                                              b["line"].get_ref<const std::string&>());
+                       });
       if (!follow) {
         self->send(self->jsonResponse(http::status::ok, jsonText({{"lines", out}}) + "\n"));
         return;

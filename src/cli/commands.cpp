@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -414,6 +415,24 @@ int cmdList(bool as_json) {
   return printList(call({{"cmd", "list"}}), as_json);
 }
 
+namespace {
+
+// A spec value as a person reads it: a string without JSON's quotes.
+std::string plainText(const json& value) {
+  return value.is_string() ? value.get<std::string>() : value.dump();
+}
+
+// A size that the spec gives in bytes ("209715200"), as the list shows sizes ("200.0mb").
+std::string humanSizeText(const json& value) {
+  const std::string text = plainText(value);
+  uint64_t bytes = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), bytes);
+  if (ec != std::errc() || end != text.data() + text.size()) return text;
+  return humanSize(bytes);
+}
+
+}  // namespace
+
 int cmdDescribe(const std::string& target, bool as_json, bool show_env) {
   json request{{"cmd", "describe"}, {"target", target}};
   if (show_env) request["show_env"] = true;
@@ -446,19 +465,21 @@ int cmdDescribe(const std::string& target, bool as_json, bool show_env) {
               printableText(name + "=" + (value.is_string() ? value.get<std::string>() : "")));
       }
     }
-    row("autorestart", spec.contains("autorestart") ? spec["autorestart"].dump() : "true");
+    row("autorestart", spec.contains("autorestart") ? plainText(spec["autorestart"]) : "true");
     for (const auto& inst : app["instances"]) {
       std::string p = fmt::format("[{}] ", inst.value("instance", 0));
       std::string status = inst.value("status", "");
       row(p + "status", status, status == "online" ? ansi::kGreen : ansi::kYellow);
-      row(p + "pid", std::to_string(inst.value("pid", 0)));
+      if (inst.value("pid", 0)) row(p + "pid", std::to_string(inst.value("pid", 0)));
       if (inst.contains("port") && inst["port"].is_number())
         row(p + "port", std::to_string(inst["port"].get<int>()));
       row(p + "restarts", std::to_string(inst.value("restarts", 0)));
       if (inst.value("pid", 0)) {
         row(p + "uptime", humanDuration(Duration(inst.value("uptime_ms", int64_t{0}))));
-        row(p + "cpu", fmt::format("{:.1f}%", inst.value("cpu", 0.0)));
-        row(p + "memory", humanSize(inst.value("memory", uint64_t{0})));
+        if (inst.value("memory", uint64_t{0}) > 0) {  // sampled (shortly after the spawn)
+          row(p + "cpu", fmt::format("{:.1f}%", inst.value("cpu", 0.0)));
+          row(p + "memory", humanSize(inst.value("memory", uint64_t{0})));
+        }
       }
       if (inst.contains("last_exit_code")) {
         std::string sig = inst.value("last_exit_signal", "");
@@ -502,7 +523,7 @@ int cmdDescribe(const std::string& target, bool as_json, bool show_env) {
         row("routes (hosts)", join(od["hosts"].get<std::vector<std::string>>(), ", "));
       if (od.contains("listen") && od["listen"].is_array())
         row("routes (listen)", join(od["listen"].get<std::vector<std::string>>(), ", "));
-      if (od.contains("idle_timeout")) row("idle timeout", od["idle_timeout"].dump());
+      if (od.contains("idle_timeout")) row("idle timeout", plainText(od["idle_timeout"]));
       if (app.contains("gateway") && app["gateway"].contains("requests")) {
         const json& g = app["gateway"];
         row("open connections", fmt::format("{} requests, {} streams", g.value("in_flight", 0),
@@ -513,7 +534,7 @@ int cmdDescribe(const std::string& target, bool as_json, bool show_env) {
           row("idle for", humanDuration(Duration(g.value("idle_ms", int64_t{0}))));
       }
     }
-    if (spec.contains("max_memory")) row("max memory", spec.value("max_memory", ""));
+    if (spec.contains("max_memory")) row("max memory", humanSizeText(spec["max_memory"]));
     for (const auto& h : app["restart_history"])
       row("restart", fmt::format("{} [{}] {}", h.value("at", ""), h.value("instance", 0),
                                  h.value("reason", "")));
@@ -551,9 +572,9 @@ int cmdLogs(const LogsOptions& o) {
         lines.push_back({std::move(text), label, err, lines.size()});
     }
   }
-  // Lines start with their timestamp, so text order is time order across files.
+  // Interleaved by the time each line was written, across instances and streams.
   std::stable_sort(lines.begin(), lines.end(),
-                   [](const Line& a, const Line& b) { return a.text < b.text; });
+                   [](const Line& a, const Line& b) { return writtenBefore(a.text, b.text); });
   auto print = [&](const std::string& label, bool err, const std::string& text) {
     if (o.json) {
       json j{{"app", label}, {"stream", err ? "err" : "out"}, {"line", text}};

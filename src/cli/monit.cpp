@@ -407,7 +407,7 @@ class Monitor {
     view_.log_label.clear();
     if (!view_.error.empty() || view_.instances.empty()) return;
     const json& inst = view_.instances[view_.selected];
-    view_.log_label = monit::instanceLabel(inst);
+    view_.log_label = instanceLabel(inst);
     size_t rows = monit::logRows(view_.instances.size(), height_);
     if (rows == 0) return;
     auto files = request({{"cmd", "logs"}, {"target", inst.value("name", "")}});

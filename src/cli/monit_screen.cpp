@@ -165,7 +165,7 @@ std::vector<Key> KeyDecoder::feed(std::string_view bytes) {
     }
     switch (c) {
       case 0x1B:
-        pending_ = "\x1b";
+        pending_.assign(1, '\x1b');  // not `= "\x1b"`: GCC 12 -Wstringop-overflow false positive
         break;
       case 'k':
         keys.push_back(Key::Up);
@@ -229,13 +229,6 @@ std::string fitColumns(std::string_view text, size_t max_columns, size_t* column
   }
   if (columns) *columns = used;
   return out;
-}
-
-std::string instanceLabel(const nlohmann::json& i) {
-  std::string name = i.value("name", "");
-  if (i.value("instance", 0) > 0 || i.value("mode", "") == "cluster")
-    name += "[" + std::to_string(i.value("instance", 0)) + "]";
-  return name;
 }
 
 size_t logRows(size_t instances, size_t height) {

@@ -68,7 +68,4 @@ std::vector<ScreenLine> renderFrame(const MonitView& view, size_t width, size_t 
 // How many log lines a frame of `height` rows has room for with `instances` table rows.
 size_t logRows(size_t instances, size_t height);
 
-// "api", or "api[1]" for a second instance or any instance of a cluster (as `tend list`).
-std::string instanceLabel(const nlohmann::json& instance);
-
 }  // namespace tend::monit

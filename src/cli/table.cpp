@@ -88,17 +88,26 @@ std::string renderTable(const std::vector<std::string>& headers,
   return out;
 }
 
+std::string instanceLabel(const nlohmann::json& i) {
+  std::string name = i.value("name", "");
+  if (i.value("instance", 0) > 0 || i.value("instances", 1) > 1)
+    name += "[" + std::to_string(i.value("instance", 0)) + "]";
+  return name;
+}
+
 std::string renderAppTable(const nlohmann::json& instances, bool color) {
   std::vector<std::vector<Cell>> rows;
   for (const auto& i : instances) {
-    std::string name = i.value("name", "");
-    if (i.value("instance", 0) > 0 || i.value("mode", "") == "cluster")
-      name += "[" + std::to_string(i.value("instance", 0)) + "]";
+    std::string name = instanceLabel(i);
     std::string status = i.value("status", "");
     int pid = i.value("pid", 0);
     auto port = i.contains("port") && i["port"].is_number() ? std::to_string(i["port"].get<int>())
                                                             : std::string("-");
+    // Whole seconds, as pm2 ls shows them: "0ms" for an instance just spawned reads as a
+    // fault. CPU and memory stay "-" until the first sample of the process.
     uint64_t uptime = i.value("uptime_ms", uint64_t{0});
+    std::string uptime_text = uptime < 1000 ? "0s" : humanDuration(Duration(uptime));
+    bool sampled = i.value("memory", uint64_t{0}) > 0;
     rows.push_back(std::vector<Cell>{
         {std::to_string(i.value("id", 0))},
         {name, ansi::kCyan},
@@ -106,9 +115,9 @@ std::string renderAppTable(const nlohmann::json& instances, bool color) {
         {pid ? std::to_string(pid) : "-"},
         {status, statusColor(status)},
         {std::to_string(i.value("restarts", 0))},
-        {pid ? humanDuration(Duration(uptime)) : "-"},
-        {pid ? fmt::format("{:.1f}%", i.value("cpu", 0.0)) : "-"},
-        {pid ? humanSize(i.value("memory", uint64_t{0})) : "-"},
+        {pid ? uptime_text : "-"},
+        {pid && sampled ? fmt::format("{:.1f}%", i.value("cpu", 0.0)) : "-"},
+        {pid && sampled ? humanSize(i.value("memory", uint64_t{0})) : "-"},
         {port},
     });
   }

@@ -20,6 +20,9 @@ struct Cell {
 std::string renderTable(const std::vector<std::string>& headers,
                         const std::vector<std::vector<Cell>>& rows, bool color);
 
+// "api[1]" for an instance of an app that has several, "api" for the only one.
+std::string instanceLabel(const nlohmann::json& instance);
+
 // The `tend list` table from the daemon's list reply.
 std::string renderAppTable(const nlohmann::json& instances, bool color);
 

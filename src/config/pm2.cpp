@@ -685,12 +685,19 @@ std::string baseName(const std::string& path) {
 }  // namespace
 
 bool looksLikePm2(const ConfigNode& root) {
+  // A section only tend has makes it a tend config, whatever its apps say.
+  if (root.kind == Kind::Map)
+    for (const char* key : {"gateway", "api", "webhooks"})
+      if (root.find(key)) return false;
+  bool pm2_app = false;
   for (const ConfigNode* app : pm2Apps(root)) {
     if (app->kind != Kind::Map) continue;
-    if ((app->find("script") || app->find("exec")) && !app->find("run") && !app->find("start"))
-      return true;
+    // One app written the tend way makes it a tend config: a `script` elsewhere is then a
+    // mistake in that app (the validator names it), not a sign of a PM2 file.
+    if (app->find("run") || app->find("start")) return false;
+    if (app->find("script") || app->find("exec")) pm2_app = true;
   }
-  return false;
+  return pm2_app;
 }
 
 bool isJsConfigName(const std::string& path) {

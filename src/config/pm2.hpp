@@ -33,7 +33,8 @@ struct Pm2Translation {
 
 // True when `root` is a PM2 ecosystem rather than a tend config: one of its apps (in
 // `apps`, in a top-level list, or the top-level map itself) has `script` (or PM2's alias
-// `exec`) and neither `run` nor `start`.
+// `exec`), none has tend's `run` or `start`, and there is no gateway, api or webhooks
+// section.
 bool looksLikePm2(const ConfigNode& root);
 
 // True for the names PM2 reads as ecosystem files: ecosystem*.json / .yaml / .yml / .js,

@@ -16,6 +16,8 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <optional>
+#include <utility>
 
 #include "common/address.hpp"
 #include "common/address_range.hpp"
@@ -93,6 +95,15 @@ const std::map<std::string, std::string, std::less<>> kForeignKeys = {
     {"working_dir", "cwd"},
     {"out_file", "logs.out"},
     {"error_file", "logs.err"}};
+
+// The PM2 (or Compose) key nearest to a misspelt one, with the tend key that replaces it.
+std::optional<std::pair<std::string, std::string>> nearestForeignKey(const std::string& key) {
+  std::vector<std::string> names;
+  for (const auto& [name, _] : kForeignKeys) names.push_back(name);
+  const std::string near = suggestNearest(key, names);
+  if (near.empty()) return std::nullopt;
+  return std::pair{near, kForeignKeys.find(near)->second};
+}
 
 // What a node is, for "expected X, got Y" messages; long text is cut short.
 std::string describe(const ConfigNode& node) {
@@ -309,6 +320,10 @@ class Validator {
     } else if (auto it = kForeignKeys.find(entry.key);
                &allowed == &kAppKeys && it != kForeignKeys.end()) {  // PM2 names: app level
       message += fmt::format(" (tend calls it '{}')", it->second);
+    } else if (auto foreign = nearestForeignKey(entry.key); &allowed == &kAppKeys && foreign) {
+      // A typo of another tool's name ("scirpt", "enviroment"): say both.
+      message +=
+          fmt::format(" (did you mean '{}'? tend calls it '{}')", foreign->first, foreign->second);
     } else if (allowed.size() <= 8) {
       message += fmt::format(" (expected one of: {})", join(allowed, ", "));
     }

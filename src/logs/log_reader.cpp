@@ -17,6 +17,17 @@
 
 namespace tend {
 
+std::string_view lineTime(std::string_view line) {
+  // "YYYY-MM-DDTHH:MM:SS.mmmZ": fixed width, so the shape is checked character by character.
+  static constexpr std::string_view kShape = "dddd-dd-ddTdd:dd:dd.dddZ";
+  if (line.size() < kShape.size()) return {};
+  for (size_t i = 0; i < kShape.size(); ++i) {
+    const char c = line[i];
+    if (kShape[i] == 'd' ? (c < '0' || c > '9') : c != kShape[i]) return {};
+  }
+  return line.substr(0, kShape.size());
+}
+
 std::vector<std::string> tailLines(const std::string& path, size_t n) {
   std::vector<std::string> lines;
   if (n == 0) return lines;

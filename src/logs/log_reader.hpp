@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tend {
@@ -17,6 +18,16 @@ std::vector<std::string> tailLines(const std::string& path, size_t n);
 // The last `n` lines across rotation: `path`, then path.1, path.2, ... (see LogWriter) while
 // more lines are wanted and the next older file exists. Oldest first.
 std::vector<std::string> tailLinesAcrossRotation(const std::string& path, size_t n);
+
+// The time a line was written, from the timestamp LogWriter puts before it
+// ("2026-11-21T23:40:00.123Z"); empty for a line that has none.
+std::string_view lineTime(std::string_view line);
+
+// For std::stable_sort of lines read from several files (out and err, instances): by the time
+// they were written. Lines without a timestamp compare equal, so they keep their order.
+inline bool writtenBefore(std::string_view a, std::string_view b) {
+  return lineTime(a) < lineTime(b);
+}
 
 struct FollowedFile {
   std::string path;

@@ -2115,7 +2115,12 @@ class Supervisor::Impl {
     j["memory"] = inst.memory;
     j["port"] = inst.port ? json(inst.port) : json(nullptr);
     j["on_demand"] = app.spec.on_demand.has_value();
-    j["mode"] = app.spec.on_demand ? "on-demand" : (app.instances.size() > 1 ? "cluster" : "fork");
+    // As PM2 users read it: "cluster" is several instances behind one shared port (Node's
+    // cluster module); instances with a port each are separate "fork" processes.
+    j["mode"] = app.spec.on_demand                       ? "on-demand"
+                : app.spec.share_port != SharePort::None ? "cluster"
+                                                         : "fork";
+    j["instances"] = app.instances.size();
     if (inst.last_exit) {
       j["last_exit_code"] = inst.last_exit->exit_code;
       j["last_exit_signal"] = inst.last_exit->signal ? signalName(inst.last_exit->signal) : "";

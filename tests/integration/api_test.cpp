@@ -247,6 +247,31 @@ TEST_F(ApiTest, StopStartRestartThroughHttpShowInTendList) {
   EXPECT_TRUE(instancesOf("web").empty());
 }
 
+TEST_F(ApiTest, TheLogBacklogIsInterleavedByTimeAsTendLogsShowsIt) {
+  startWithApi();
+  // Lines alternate between stdout and stderr. The dashboard's log pane asks for this
+  // backlog: it got every stdout line, then every stderr line, so the latest scrolled away.
+  RunResult r = tend({"start", "--name", "talk", "--", "sh", "-c",
+                      "for i in 1 2 3; do echo out$i; sleep 0.05; echo err$i >&2; sleep 0.05; "
+                      "done; exec sleep 1000 " +
+                          tag()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  remember(instance("talk").value("pid", 0));
+  Http logs;
+  ASSERT_TRUE(waitFor([&] {
+    logs = curl("GET", "/api/apps/talk/logs?lines=20");
+    return logs.body.find("err3") != std::string::npos;
+  })) << logs.body;
+  std::vector<std::string> order;
+  const json body = logs.j();
+  for (const auto& l : body["lines"]) {
+    std::string line = l.value("line", "");
+    order.push_back(line.substr(line.rfind(' ') + 1));
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"out1", "err1", "out2", "err2", "out3", "err3"}))
+      << logs.body;
+}
+
 TEST_F(ApiTest, BadRequestsGetJsonErrorsAndChangeNothing) {
   startWithApi();
   int pid = webPid();

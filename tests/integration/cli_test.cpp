@@ -407,3 +407,65 @@ TEST_F(Cli, AVariableOfTheCallersEnvironmentThatIsNotUtf8IsLeftOutAndNamed) {
 
 }  // namespace
 }  // namespace tend::testing
+
+namespace tend::testing {
+namespace {
+
+TEST_F(Cli, ListAndDescribeSayWhatAPersonReads) {
+  const int base = freePortRun(5);
+  const std::string config =
+      writeFile("tend.yaml", fmt::format(R"(gateway:
+  listen: 127.0.0.1:{}
+apps:
+  - name: lazy
+    run: ["{}", "listen", "{}"]
+    port: {}
+    max_memory: 200M
+    on_demand: {{ hosts: [lazy.localhost], idle_timeout: 20s }}
+  - name: apart
+    run: ["{}", "listen", "{}"]
+    instances: 2
+    port: {}-{}
+  - name: shared
+    run: ["{}", "sleep", "{}"]
+    instances: 2
+    port: {}
+    share_port: socket
+)",
+                                         base, testapp(), tag(), base + 1, testapp(), tag(),
+                                         base + 2, base + 3, testapp(), tag(), base + 4));
+  RunResult r = tend({"start", config});
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+
+  // A port each: separate processes, what PM2 calls fork mode with -i. "cluster" is kept
+  // for instances behind one shared port, as Node's cluster module has them.
+  EXPECT_EQ(instance("apart", 0)["mode"], "fork");
+  EXPECT_EQ(instance("apart", 1)["mode"], "fork");
+  EXPECT_EQ(instance("shared", 0)["mode"], "cluster");
+  EXPECT_EQ(instance("lazy")["mode"], "on-demand");
+  RunResult l = tend({"list"});
+  ASSERT_EQ(l.status, 0) << l.err;
+  EXPECT_NE(l.out.find("apart[0]"), std::string::npos) << l.out;
+  EXPECT_NE(l.out.find("apart[1]"), std::string::npos) << l.out;
+  EXPECT_EQ(l.out.find("lazy["), std::string::npos) << l.out;
+
+  RunResult d = tend({"describe", "lazy"});
+  ASSERT_EQ(d.status, 0) << d.err;
+  // Was: "max memory │ 209715200", "idle timeout │ \"20s\"" and "[0] pid │ 0".
+  EXPECT_NE(d.out.find("200.0mb"), std::string::npos) << d.out;
+  EXPECT_EQ(d.out.find("209715200"), std::string::npos) << d.out;
+  EXPECT_NE(d.out.find("│ 20s "), std::string::npos) << d.out;
+  EXPECT_EQ(d.out.find("\"20s\""), std::string::npos) << d.out;
+  EXPECT_EQ(d.out.find("pid"), std::string::npos) << d.out;
+  EXPECT_EQ(d.out.find("\""), std::string::npos) << d.out;
+
+  ASSERT_TRUE(waitFor([&] { return instance("apart", 1)["status"] == "online"; }));
+  d = tend({"describe", "apart"});
+  ASSERT_EQ(d.status, 0) << d.err;
+  EXPECT_NE(d.out.find(fmt::format("[1] pid       │ {}", instance("apart", 1).value("pid", 0))),
+            std::string::npos)
+      << d.out;
+}
+
+}  // namespace
+}  // namespace tend::testing

@@ -29,9 +29,9 @@ size_t columnsOf(const std::string& text) {
 json sampleList() {
   return json::parse(R"([
     {"name":"api","id":1,"instance":0,"pid":42,"status":"online","restarts":2,
-     "uptime_ms":65000,"cpu":1.5,"memory":10485760,"mode":"cluster"},
+     "uptime_ms":65000,"cpu":1.5,"memory":10485760,"mode":"fork","instances":2},
     {"name":"api","id":1,"instance":1,"pid":43,"status":"online","restarts":0,
-     "uptime_ms":65000,"cpu":0.5,"memory":10485760,"mode":"cluster"},
+     "uptime_ms":65000,"cpu":0.5,"memory":10485760,"mode":"fork","instances":2},
     {"name":"job","id":2,"instance":0,"pid":0,"status":"stopped","restarts":0,
      "uptime_ms":0,"cpu":0,"memory":0,"mode":"fork"}
   ])");

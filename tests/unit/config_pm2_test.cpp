@@ -354,6 +354,13 @@ TEST_F(Pm2, TellsPm2FilesFromTendConfigs) {
   EXPECT_FALSE(looksLikePm2(parse(R"({"apps": [{"name": "a", "run": "a"}]})")));
   EXPECT_FALSE(looksLikePm2(parse(R"({"apps": [{"name": "a", "run": "a", "script": "x"}]})")));
   EXPECT_FALSE(looksLikePm2(parse(R"({"gateway": {}})")));
+  // One app written the tend way makes a tend config, even when another uses PM2's key:
+  // that app's `script` is the mistake to point at, not the apps that use `run`.
+  EXPECT_FALSE(looksLikePm2(
+      parse(R"({"apps": [{"name": "a", "run": "a"}, {"name": "b", "script": "b.js"}]})")));
+  EXPECT_FALSE(looksLikePm2(
+      parse(R"({"apps": [{"name": "b", "script": "b.js"}, {"name": "c", "start": "c"}]})")));
+  EXPECT_FALSE(looksLikePm2(parse(R"({"gateway": {}, "apps": [{"script": "a.js"}]})")));
 
   EXPECT_TRUE(isPm2FileName("/srv/ecosystem.json"));
   EXPECT_TRUE(isPm2FileName("ecosystem.prod.yaml"));
@@ -363,6 +370,22 @@ TEST_F(Pm2, TellsPm2FilesFromTendConfigs) {
   EXPECT_FALSE(isPm2FileName("server.js"));
   EXPECT_TRUE(isJsConfigName("ecosystem.config.js"));
   EXPECT_FALSE(isJsConfigName("ecosystem.json"));
+}
+
+TEST_F(Pm2, ATendConfigWhereOneAppUsesScriptPointsAtThatApp) {
+  const std::string text =
+      "apps:\n"
+      "  - name: a\n"
+      "    run: sleep 100\n"
+      "  - name: b\n"
+      "    script: b.js\n";
+  auto loaded = loadConfigOrEcosystem(temp.write("tend.yaml", text), {});
+  ASSERT_FALSE(loaded.has_value());
+  const std::string errors = allErrors(loaded.error());
+  EXPECT_NE(errors.find("tend.yaml:5:5: unknown key 'script' (tend calls it 'run')"),
+            std::string::npos)
+      << errors;
+  EXPECT_EQ(errors.find("'a'"), std::string::npos) << errors;
 }
 
 TEST_F(Pm2, ATendConfigLoadsAsBefore) {

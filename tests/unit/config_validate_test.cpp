@@ -244,6 +244,14 @@ TEST(ConfigValidation, APm2KeyNamesItsTendSpelling) {
               "tend.yaml:4:5: unknown key 'script' (tend calls it 'run')");
 }
 
+TEST(ConfigValidation, AMisspeltPm2KeyGetsBothSpellings) {
+  expectError(oneApp("scirpt: app.js"),
+              "tend.yaml:4:5: unknown key 'scirpt' (did you mean 'script'? tend calls it 'run')");
+  expectError(oneApp("enviroment: { A: '1' }"),
+              "tend.yaml:4:5: unknown key 'enviroment' (did you mean 'environment'? tend calls "
+              "it 'env')");
+}
+
 TEST(ConfigValidation, ReportsPositionsInToml) {
   const auto errors = errorsOf(
       "[[apps]]\n"

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -121,4 +122,32 @@ TEST_F(LogFiles, TailKeepsEmptyLines) {
 }
 
 }  // namespace
+}  // namespace tend
+
+namespace tend {
+
+TEST(LogReader, LinesFromSeveralFilesSortByTheTimeTheyWereWritten) {
+  std::vector<std::string> lines = {
+      "2026-11-21T23:40:00.100Z out 1", "2026-11-21T23:40:00.300Z out 2",
+      "2026-11-21T23:40:00.200Z err 1", "2026-11-21T23:40:00.400Z err 2",
+      "2026-11-21T23:40:00.400Z out 3",
+  };
+  std::stable_sort(lines.begin(), lines.end(), writtenBefore);
+  EXPECT_EQ(lines, (std::vector<std::string>{
+                       "2026-11-21T23:40:00.100Z out 1", "2026-11-21T23:40:00.200Z err 1",
+                       "2026-11-21T23:40:00.300Z out 2", "2026-11-21T23:40:00.400Z err 2",
+                       "2026-11-21T23:40:00.400Z out 3"}));
+  EXPECT_EQ(lineTime("2026-11-21T23:40:00.100Z hello"), "2026-11-21T23:40:00.100Z");
+}
+
+TEST(LogReader, LinesWithoutTimestampsKeepTheirOrder) {
+  // timestamps: false. Sorting by text would put "b" before "z" and scramble the log.
+  std::vector<std::string> lines = {"z first", "b second", "2026 is not a stamp", "a fourth"};
+  const auto before = lines;
+  std::stable_sort(lines.begin(), lines.end(), writtenBefore);
+  EXPECT_EQ(lines, before);
+  EXPECT_EQ(lineTime("2026-11-21 23:40:00.100Z x"), "");
+  EXPECT_EQ(lineTime("short"), "");
+}
+
 }  // namespace tend
