@@ -345,10 +345,12 @@ void Handlers::create(const Request& req, const ReplyLine& reply) {
   bool run = !spec->on_demand.has_value();
   std::vector<Supervisor::Apply> list;
   list.push_back({std::move(*spec), run});
-  // The apply's own refusals (a port or host another app holds) are conflicts too.
+  // The plan's refusals (a port or host another app holds; nothing was changed) are
+  // conflicts too; a start that failed after the app was added stays a failure (500).
   applyApps(req, std::move(list), [refuse, reply](std::string line) {
     nlohmann::json r = nlohmann::json::parse(line, nullptr, false);
-    if (r.is_object() && !r.value("ok", true)) {
+    if (r.is_object() && !r.value("ok", true) &&
+        r.value("error", "").ends_with("; nothing was changed")) {
       refuse(409, r.value("error", "failed"));
       return;
     }
