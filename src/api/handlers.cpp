@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include "api/app_changes.hpp"
+#include "api/scale_change.hpp"
 #include "common/clock.hpp"
 #include "common/files.hpp"
 #include "common/text.hpp"
 #include "config/config.hpp"
+#include "config/pm2.hpp"
 #include "supervisor/apply_plan.hpp"
 #include "supervisor/port_allocator.hpp"
 
@@ -71,7 +73,16 @@ void Handlers::handle(const Request& req, ReplyLine reply) {
                    {"version", "0.1.0"},
                    {"uptime_ms", SystemClock::instance().wallMillis() - started_ms_}}));
   } else if (cmd == "list") {
-    reply(okReply(supervisor_.list()));
+    nlohmann::json list = supervisor_.list();
+    if (req.args.contains("group")) {
+      const std::string group = req.args["group"].get<std::string>();
+      nlohmann::json kept = nlohmann::json::array();
+      for (auto& inst : list)
+        if (inst["group"].is_string() && inst["group"].get<std::string>() == group)
+          kept.push_back(std::move(inst));
+      list = std::move(kept);
+    }
+    reply(okReply(list));
   } else if (cmd == "describe") {
     const bool show_env = req.args.value("show_env", false);
     if (show_env && !req.local) {
@@ -108,7 +119,7 @@ void Handlers::handle(const Request& req, ReplyLine reply) {
   } else if (cmd == "delete") {
     supervisor_.remove(target(), toLine(reply));
   } else if (cmd == "scale") {
-    supervisor_.scale(target(), req.args["instances"].get<int>(), toLine(reply));
+    scale(req, reply);
   } else if (cmd == "save") {
     save(reply);
   } else if (cmd == "resurrect") {
@@ -136,6 +147,10 @@ void Handlers::start(const Request& req, const ReplyLine& reply) {
       return;
     }
     supervisor_.start(req.args["target"].get<std::string>(), toLine(reply), wait);
+    return;
+  }
+  if (req.args.value("create", false)) {
+    create(req, reply);
     return;
   }
   const std::optional<EnvList> caller_env = callerEnv(req.args);
@@ -256,6 +271,91 @@ std::expected<std::string, std::string> Handlers::appName(const std::string& tar
         return inst.value("name", std::string());
   if (target == "all") return std::unexpected("options change one app at a time: name it");
   return std::unexpected(fmt::format("no app named '{}'", target));
+}
+
+void Handlers::scale(const Request& req, const ReplyLine& reply) {
+  auto name = appName(req.args["target"].get<std::string>());
+  if (!name) {
+    reply(errorReply(name.error()));
+    return;
+  }
+  ScaleChange change{false, 0};
+  if (req.args.contains("by"))
+    change = {true, req.args["by"].get<int>()};
+  else
+    change.value = req.args["instances"].get<int>();
+  auto existing = supervisor_.snapshot(*name);
+  auto count = scaledCount(*name, static_cast<int>(existing->statuses.size()), change);
+  if (!count) {
+    reply(errorReply(count.error()));
+    return;
+  }
+  supervisor_.scale(*name, *count, toLine(reply));
+}
+
+void Handlers::create(const Request& req, const ReplyLine& reply) {
+  // The reply carries the HTTP status the API answers with.
+  auto refuse = [reply](int status, const std::string& message) {
+    reply(nlohmann::json{{"ok", false}, {"error", message}, {"status", status}}.dump(
+              -1, ' ', false, nlohmann::json::error_handler_t::replace) +
+          "\n");
+  };
+  const nlohmann::json& apps = req.args["apps"];
+  if (apps.size() != 1 || !apps[0].is_object()) {
+    refuse(400, "give one app: a JSON object with the fields of a config entry");
+    return;
+  }
+  // Exactly what a config file's entry may hold: the daemon's own inherited_env is not.
+  if (apps[0].contains("inherited_env")) {
+    refuse(400, "unknown key 'inherited_env'");
+    return;
+  }
+  ConfigNode node = fromJson(apps[0]);
+  if (looksLikePm2(node)) {  // PM2's fields (script, args, ...), as in an ecosystem file
+    auto translated = translatePm2(node, "");
+    if (!translated) {
+      refuse(400, formatErrors(translated.error()));
+      return;
+    }
+    for (const auto& w : translated->warnings) log_.warn("POST /api/apps: {}", w.format());
+    const ConfigNode* list = translated->config.find("apps");
+    if (!list || list->seq.size() != 1) {
+      refuse(400, "give one app");
+      return;
+    }
+    node = list->seq[0];
+  }
+  auto spec = validateApp(node, "", "/");
+  if (!spec) {
+    refuse(400, formatErrors(spec.error()));
+    return;
+  }
+  if (supervisor_.snapshot(spec->name)) {
+    refuse(409, fmt::format("an app named '{}' already exists (change it with `tend start`, "
+                            "or delete it first)",
+                            spec->name));
+    return;
+  }
+  for (const auto& snap : supervisor_.snapshots())
+    if (snap.spec.group == spec->name) {
+      refuse(409, fmt::format("'{}' is the name of a group (app '{}' is in it)", spec->name,
+                              snap.spec.name));
+      return;
+    }
+  bool run = !spec->on_demand.has_value();
+  std::vector<Supervisor::Apply> list;
+  list.push_back({std::move(*spec), run});
+  // The plan's refusals (a port or host another app holds; nothing was changed) are
+  // conflicts too; a start that failed after the app was added stays a failure (500).
+  applyApps(req, std::move(list), [refuse, reply](std::string line) {
+    nlohmann::json r = nlohmann::json::parse(line, nullptr, false);
+    if (r.is_object() && !r.value("ok", true) &&
+        r.value("error", "").ends_with("; nothing was changed")) {
+      refuse(409, r.value("error", "failed"));
+      return;
+    }
+    reply(std::move(line));
+  });
 }
 
 void Handlers::startWithChanges(const Request& req, const ReplyLine& reply) {

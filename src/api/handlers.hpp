@@ -46,6 +46,11 @@ class Handlers {
   void startWithChanges(const Request& request, const ReplyLine& reply);
   // `tend restart NAME [--port P ...] [--update-env]`: the same, then restarts.
   void restartWithChanges(const Request& request, const ReplyLine& reply);
+  // `scale` with a count or a change of it ("by": +1, -1), checked against 1-1024.
+  void scale(const Request& request, const ReplyLine& reply);
+  // POST /api/apps: one new app, validated as a config entry; errors carry the HTTP status
+  // (400 invalid, 409 the name or a port is taken) in the reply's "status".
+  void create(const Request& request, const ReplyLine& reply);
   // Restarts the named apps one after the other, then replies with the list.
   void restartEach(std::vector<std::string> names, ReplyLine reply);
   // The name of the app `target` (a name or an id) names, or why there is none.

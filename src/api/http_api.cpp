@@ -310,6 +310,21 @@ class Session : public std::enable_shared_from_this<Session> {
       case RouteKind::Scale:
         scale(r, body);
         return;
+      case RouteKind::Create:
+        // The body is one app's config entry; 201 with the list once it runs.
+        command({{"cmd", "start"}, {"apps", nlohmann::json::array({body})}, {"create", true}},
+                [self = shared_from_this()](const nlohmann::json& reply) {
+                  int status = statusForReply(reply);
+                  if (status != 200) {
+                    self->sendError(static_cast<http::status>(status),
+                                    reply.value("error", "failed"), false);
+                    return;
+                  }
+                  self->send(self->jsonResponse(
+                      http::status::created,
+                      jsonText(reply.contains("data") ? reply["data"] : nlohmann::json()) + "\n"));
+                });
+        return;
       case RouteKind::Logs:
         logs(r);
         return;

@@ -65,7 +65,7 @@ Route notAllowed(std::string allow) {
 }  // namespace
 
 bool Route::changesState() const {
-  if (kind == RouteKind::Scale) return true;
+  if (kind == RouteKind::Scale || kind == RouteKind::Create) return true;
   if (kind != RouteKind::Command) return false;
   std::string cmd = command.value("cmd", "");
   return cmd != "list" && cmd != "describe" && cmd != "ping";
@@ -145,10 +145,17 @@ Route route(std::string_view method, std::string_view target) {
   }
   if (parts.size() < 2 || parts[1] != "apps") return r;
   if (parts.size() == 2) {
-    if (!get) return notAllowed("GET");
+    if (method == "POST") {
+      r.kind = RouteKind::Create;
+      r.takes_body = true;
+      return finish(r, {});
+    }
+    if (!get) return notAllowed("GET, POST");
     r.kind = RouteKind::Command;
     r.command = {{"cmd", "list"}};
-    return finish(r, {});
+    r = finish(r, {"group"});
+    if (r.query.contains("group")) r.command["group"] = r.query["group"];
+    return r;
   }
   auto name = percentDecode(parts[2]);
   if (!name || name->empty()) {
@@ -227,7 +234,11 @@ bool originAllowed(std::string_view origin, std::string_view host,
 int statusForReply(const nlohmann::json& reply) {
   if (reply.value("ok", false)) return 200;
   std::string error = reply.value("error", "");
-  if (error.starts_with("no app named")) return 404;
+  if (reply.contains("status") && reply["status"].is_number_integer()) {
+    const int status = reply["status"].get<int>();
+    if (status >= 400 && status <= 599) return status;
+  }
+  if (error.starts_with("no app named") || error.starts_with("no app or group named")) return 404;
   if (error.starts_with("unknown command") || error.starts_with("malformed request") ||
       error.find("takes no field") != std::string::npos || error.starts_with("field '") ||
       error.find("needs the field") != std::string::npos)

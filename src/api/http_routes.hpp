@@ -6,7 +6,8 @@
 //   GET    /login?code=C                 one-time login link -> session cookie
 //   GET    /metrics                      Prometheus text
 //   GET    /api/ping                     the daemon (control command "ping")
-//   GET    /api/apps                     "list"
+//   GET    /api/apps[?group=G]           "list"
+//   POST   /api/apps                     a config entry as JSON: "start" with "create" (201)
 //   GET    /api/apps/{name}              "describe"
 //   DELETE /api/apps/{name}              "delete"
 //   POST   /api/apps/{name}/start|stop|restart|reload   (reload is a restart for now)
@@ -35,6 +36,7 @@ enum class RouteKind {
   Metrics,
   Command,  // a control command: `command` (a request object without a body yet)
   Scale,
+  Create,  // POST /api/apps: the body is one app's config entry
   Logs,
   Events,
   EventsWs,

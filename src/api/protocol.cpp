@@ -19,7 +19,8 @@ struct Field {
 const std::map<std::string, std::vector<Field>, std::less<>>& commands() {
   static const std::map<std::string, std::vector<Field>, std::less<>> kCommands{
       {"ping", {}},
-      {"list", {}},
+      // "group": only that group's apps.
+      {"list", {{"group", Type::String, false}}},
       {"kill", {}},
       {"save", {}},
       {"resurrect", {}},
@@ -43,7 +44,9 @@ const std::map<std::string, std::vector<Field>, std::less<>>& commands() {
         // The caller's environment ({"NAME": "value"}), given to the apps this creates.
         {"caller_env", Type::Object, false},
         // With a config's apps: existing apps take caller_env too (restart --update-env).
-        {"update_env", Type::Bool, false}}},
+        {"update_env", Type::Bool, false},
+        // The apps must be new (the HTTP API's POST /api/apps): an existing name is refused.
+        {"create", Type::Bool, false}}},
       {"stop", {{"target", Type::String, true}}},
       // "set": fields to change first (kept); "caller_env": --update-env.
       {"restart",
@@ -51,7 +54,9 @@ const std::map<std::string, std::vector<Field>, std::less<>>& commands() {
         {"set", Type::Object, false},
         {"caller_env", Type::Object, false}}},
       {"reload", {{"target", Type::String, true}}},
-      {"scale", {{"target", Type::String, true}, {"instances", Type::Int, true}}},
+      // "instances": the count; or "by": a change of it (+1, -1). Exactly one.
+      {"scale",
+       {{"target", Type::String, true}, {"instances", Type::Int, false}, {"by", Type::Int, false}}},
       {"delete", {{"target", Type::String, true}}},
       // "show_env": env values too (the local socket only: see Request::local).
       {"describe", {{"target", Type::String, true}, {"show_env", Type::Bool, false}}},
@@ -130,6 +135,10 @@ std::expected<Request, std::string> parseRequest(std::string_view line) {
   if (spec->first == "start" && (j.contains("script") || j.contains("force")) &&
       !j.contains("apps"))
     return std::unexpected("'script' and 'force' come with 'apps'");
+  if (spec->first == "start" && j.contains("create") && !j.contains("apps"))
+    return std::unexpected("'create' comes with 'apps'");
+  if (spec->first == "scale" && j.contains("instances") == j.contains("by"))
+    return std::unexpected("'scale' needs exactly one of 'instances' and 'by'");
   return Request{spec->first, std::move(j)};
 }
 

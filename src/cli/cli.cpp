@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 
@@ -9,8 +10,25 @@
 #include "cli/monit.hpp"
 #include "common/paths.hpp"
 #include "common/text.hpp"
+#include "config/config.hpp"
 
 namespace tend {
+
+std::string unknownCommandMessage(const std::string& word,
+                                  const std::vector<std::string>& commands) {
+  std::vector<std::string> near = suggestSeveral(word, commands);
+  std::string out = "tend: unknown command '" + printableText(word) + "'";
+  if (!near.empty()) {
+    std::vector<std::string> quoted;
+    for (const auto& n : near) quoted.push_back("'" + n + "'");
+    std::string list = quoted.back();
+    if (quoted.size() > 1)
+      list = join(std::vector<std::string>(quoted.begin(), quoted.end() - 1), ", ") + " or " +
+             quoted.back();
+    out += "; did you mean " + list + "?";
+  }
+  return out + "\nRun 'tend --help' for the list of commands.\n";
+}
 
 int runCli(int argc, char** argv) {
   // Names, commands, paths and --env values go to the daemon as JSON, which holds UTF-8 text
@@ -45,10 +63,11 @@ int runCli(int argc, char** argv) {
       "start",
       "Start a config file's apps, a script, a command, or an existing app (options given with "
       "an existing app's name change those fields of it, kept, then it runs with them)");
-  c_start
-      ->add_option("target", start.target,
-                   "tend.yaml|.toml|.json, a script, a quoted command, or an app name/id/all")
-      ->required();
+  c_start->add_option("target", start.target,
+                      "tend.yaml|.toml|.json, a script, a quoted command, or an app "
+                      "name/id/group/all (several apps: tend start a b). None: the first of "
+                      "tend.yaml, tend.yml, tend.toml, tend.json, ecosystem.config.js, "
+                      "ecosystem.json in this folder");
   c_start->add_option("args", start.args, "Arguments for the script (after --)");
   c_start->add_option("--name", start.name, "App name (default: the script's name)");
   c_start->add_option("-i,--instances", start.instances, "Number of instances, or max");
@@ -75,6 +94,8 @@ int runCli(int argc, char** argv) {
   c_start->callback([&] { run = [&] { return cmdStart(start); }; });
 
   std::string target;
+  std::vector<std::string> targets;
+  std::string status_filter;
   RestartOptions restart;
   for (const char* verb : {"stop", "restart", "reload", "delete"}) {
     std::string what = std::string(1, static_cast<char>(std::toupper(verb[0]))) + (verb + 1);
@@ -82,10 +103,16 @@ int runCli(int argc, char** argv) {
         verb, std::string(verb) == "reload"
                   ? "Replace every instance of apps with no downtime (new one ready, then the "
                     "old one drained and stopped)"
-                  : what + " apps by name, id or all");
-    c->add_option("target", target,
-                  "App name, id, all, or a config file (its apps; restart reads it again)")
-        ->required();
+                  : what + " apps by name, id, group or all; several at once: " + verb +
+                        " a b c (an unknown one is reported, the others still are " +
+                        (std::string(verb) == "stop" ? "stopped" : std::string(verb) + "ed") +
+                        ", exit status 1)");
+    c->add_option("target", targets,
+                  "App names, ids, groups, all, or a config file (its apps; restart reads it "
+                  "again)");
+    c->add_option("--status", status_filter,
+                  "Instead of names: every app whose instances all have this status (starting, "
+                  "online, stopping, stopped, waiting, errored)");
     c->add_flag("--json", as_json, "Print JSON");
     if (std::string(verb) == "delete") c->alias("del");
     if (std::string(verb) == "restart") {
@@ -100,21 +127,26 @@ int runCli(int argc, char** argv) {
                   "with); its env and env_file still override it");
       c->callback([&] {
         run = [&] {
-          restart.target = target;
+          restart.targets = targets;
+          restart.status = status_filter;
           restart.json = as_json;
           return cmdRestart(restart);
         };
       });
       continue;
     }
-    c->callback([&, verb] { run = [&, verb] { return cmdAction(verb, target, as_json); }; });
+    c->callback([&, verb] {
+      run = [&, verb] { return cmdAction(verb, {targets, status_filter, as_json}); };
+    });
   }
 
   auto* c_list = app.add_subcommand("list", "Show every app and instance");
   c_list->alias("ls");
   c_list->alias("status");
   c_list->add_flag("--json", as_json, "Print JSON");
-  c_list->callback([&] { run = [&] { return cmdList(as_json); }; });
+  std::string list_group;
+  c_list->add_option("--group", list_group, "Only the apps of this group");
+  c_list->callback([&] { run = [&] { return cmdList(as_json, list_group); }; });
 
   auto* c_describe = app.add_subcommand("describe", "Everything known about one app");
   c_describe->alias("show");
@@ -128,7 +160,7 @@ int runCli(int argc, char** argv) {
 
   LogsOptions logs;
   auto* c_logs = app.add_subcommand("logs", "Show (and follow) the apps' stdout and stderr");
-  c_logs->add_option("target", logs.target, "App name, id, or all (default)");
+  c_logs->add_option("target", logs.targets, "App names, ids, groups, or all (the default)");
   c_logs->add_option("--lines,-n", logs.lines, "Lines to show from the end of each log file")
       ->check(CLI::NonNegativeNumber);
   c_logs->add_flag("-f,--follow", logs.follow, "Keep printing new lines until interrupted");
@@ -139,14 +171,21 @@ int runCli(int argc, char** argv) {
 
   std::string scale_to;
   auto* c_scale = app.add_subcommand("scale", "Change the number of instances of an app");
-  c_scale->add_option("name", target, "App name")->required();
-  c_scale->add_option("instances", scale_to, "How many instances (1-1024)")->required();
+  c_scale->add_option("name", target, "App name or id")->required();
+  c_scale
+      ->add_option("instances", scale_to,
+                   "How many instances (1-1024), or a change of it: +1, -1, +3")
+      ->required();
   c_scale->add_flag("--json", as_json, "Print JSON");
   c_scale->callback([&] { run = [&] { return cmdScale(target, scale_to, as_json); }; });
 
   auto* c_monit = app.add_subcommand(
       "monit", "Live dashboard: status, cpu, memory and logs; keys restart, stop, start");
-  c_monit->callback([&] { run = [] { return cmdMonit(); }; });
+  std::string monit_interval = "1s";
+  c_monit->add_option("--interval", monit_interval,
+                      "How often the screen refreshes: seconds (2, 0.5) or a duration (500ms, 2s); "
+                      "from 100ms to 1h (default: 1s)");
+  c_monit->callback([&] { run = [&] { return cmdMonit(monit_interval); }; });
 
   auto* c_ping =
       app.add_subcommand("ping", "Check that the daemon answers (starting it if needed)");
@@ -163,10 +202,10 @@ int runCli(int argc, char** argv) {
   c_init->add_flag("--force", force, "Overwrite an existing file");
   c_init->callback([&] { run = [&] { return cmdInit(init_path, force); }; });
 
-  std::string flush_target = "all";
+  std::vector<std::string> flush_targets;
   auto* c_flush = app.add_subcommand("flush", "Empty the apps' log files");
-  c_flush->add_option("target", flush_target, "App name, id, or all (default)");
-  c_flush->callback([&] { run = [&] { return cmdFlush(flush_target); }; });
+  c_flush->add_option("target", flush_targets, "App names, ids, groups, or all (the default)");
+  c_flush->callback([&] { run = [&] { return cmdFlush(flush_targets); }; });
 
   bool install = false, uninstall = false;
   auto* c_startup =
@@ -196,6 +235,22 @@ int runCli(int argc, char** argv) {
   c_daemon->add_flag("--background", background, "Started by the CLI: log to the file only");
   c_daemon->callback([&] { run = [&] { return cmdDaemon(background); }; });
 
+  // An unknown command is named with its likely meanings (CLI11 would only say that an
+  // argument was not expected).
+  if (argc > 1 && argv[1][0] != '-') {
+    std::vector<std::string> names;
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      names.push_back(sub->get_name());
+      for (const auto& alias : sub->get_aliases()) names.push_back(alias);
+    }
+    if (std::ranges::find(names, std::string(argv[1])) == names.end()) {
+      std::fputs(unknownCommandMessage(argv[1], names).c_str(), stderr);
+      return kExitUsage;
+    }
+  }
+  // `tend start a b -- x`: what follows `--` is the script's, never more apps to start.
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view(argv[i]) == "--") start.after_dashdash = true;
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

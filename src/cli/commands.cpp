@@ -12,13 +12,16 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <thread>
 
+#include "api/scale_change.hpp"
 #include "cli/client.hpp"
 #include "cli/startup.hpp"
 #include "cli/table.hpp"
+#include "cli/targets.hpp"
 #include "common/duration.hpp"
 #include "common/files.hpp"
 #include "common/paths.hpp"
@@ -314,9 +317,93 @@ bool appExists(const std::string& name) {
          std::ranges::any_of(*apps, [&](const json& i) { return i.value("name", "") == name; });
 }
 
+// Whether `target` names something in `list` (the daemon's list): an app's name or id, a
+// group, or all.
+bool targetKnown(const json& list, const std::string& target) {
+  if (target == "all") return true;
+  return std::ranges::any_of(list, [&](const json& i) {
+    return i.value("name", "") == target || std::to_string(i.value("id", int64_t{-1})) == target ||
+           (i.contains("group") && i["group"].is_string() && i["group"] == target);
+  });
+}
+
+// What a command acts on: the targets given, or (--status) every app in that status. An
+// empty list with no error: nothing is in that status (said on stdout). nullopt: a usage
+// error or a failure, already printed, with its exit status in `status`.
+std::optional<std::vector<std::string>> selectTargets(const std::vector<std::string>& targets,
+                                                      const std::string& status_filter,
+                                                      const std::string& verb, int& status) {
+  if (status_filter.empty()) {
+    if (targets.empty()) {
+      status = usage(fmt::format(
+          "{} needs a target: an app's name or id, a group, all, a config file, or --status "
+          "STATUS",
+          verb));
+      return std::nullopt;
+    }
+    return targets;
+  }
+  if (!targets.empty()) {
+    status = usage("give app names or --status, not both");
+    return std::nullopt;
+  }
+  if (std::ranges::find(instanceStatuses(), status_filter) == instanceStatuses().end()) {
+    status = usage(fmt::format("--status takes one of {}; got '{}'", join(instanceStatuses(), ", "),
+                               status_filter));
+    return std::nullopt;
+  }
+  auto list = call({{"cmd", "list"}});
+  if (!list) {
+    status = fail(list.error());
+    return std::nullopt;
+  }
+  auto names = appsInStatus(*list, status_filter);
+  if (names.empty())
+    std::printf("no app is %s; nothing to %s\n", status_filter.c_str(), verb.c_str());
+  return names;
+}
+
+// Runs `one` for each target in turn. A target that fails is reported (its error names
+// it) and the others still run, as PM2 does; the last list the daemon gave is printed.
+// Exit status 1 when any failed.
+int runEach(const std::vector<std::string>& targets, bool as_json,
+            const std::function<std::expected<json, std::string>(const std::string&)>& one,
+            const std::function<int(const std::string&)>& on_file) {
+  std::optional<json> last;
+  size_t failed = 0;
+  for (const auto& t : targets) {
+    if (on_file && isConfigFile(t)) {
+      if (on_file(t) != kExitOk) ++failed;
+      continue;
+    }
+    auto r = one(t);
+    if (!r) {
+      fail(r.error());
+      ++failed;
+      continue;
+    }
+    last = std::move(*r);
+  }
+  if (last) printList(*last, as_json);
+  if (failed && targets.size() > 1)
+    std::fprintf(stderr, "tend: %zu of %zu targets failed; the others were done\n", failed,
+                 targets.size());
+  return failed ? kExitFailed : kExitOk;
+}
+
 }  // namespace
 
 int cmdStart(const StartOptions& o) {
+  if (o.target.empty()) {
+    // `tend start` alone: the config file of this folder, as PM2 takes ecosystem.config.js.
+    auto found = findDefaultConfig(".");
+    if (!found) return usage(found.error());
+    std::fprintf(stderr, "tend: using %s (found in %s)\n", found->c_str(),
+                 printableText(absolutePath(".")).c_str());
+    StartOptions with_file = o;
+    with_file.target = *found;
+    return cmdStart(with_file);
+  }
   std::string cwd = absolutePath(o.cwd.empty() ? "." : o.cwd);
   struct stat st {};
   bool exists = ::stat(o.target.c_str(), &st) == 0;
@@ -357,6 +444,22 @@ int cmdStart(const StartOptions& o) {
   auto set = optionChanges(o);
   if (!set) return usage(set.error());
   const bool same_name = o.name.empty() || o.name == o.target;
+  if (!o.args.empty() && same_name && !o.after_dashdash && set->empty() && !o.force && !o.dry_run) {
+    // `tend start a b c`: several apps (or groups) that exist, each started in turn.
+    auto list = call({{"cmd", "list"}});
+    if (list && targetKnown(*list, o.target)) {
+      std::vector<std::string> targets{o.target};
+      targets.insert(targets.end(), o.args.begin(), o.args.end());
+      return runEach(
+          targets, o.json,
+          [&](const std::string& t) {
+            json request{{"cmd", "start"}, {"target", t}};
+            if (o.wait) request["wait"] = true;
+            return call(request);
+          },
+          nullptr);
+    }
+  }
   if (!o.args.empty() || !same_name) {
     if (appExists(o.target))
       return fail(fmt::format(
@@ -375,7 +478,8 @@ int cmdStart(const StartOptions& o) {
   if (!set->empty()) request["set"] = *set;
   if (o.wait) request["wait"] = true;
   auto reply = call(request);
-  if (!reply && reply.error().starts_with("no app named")) {
+  if (!reply && (reply.error().starts_with("no app named") ||
+                 reply.error().starts_with("no app or group named"))) {
     // Options (or --name) with a word that is no app: a program on PATH, as PM2 takes it.
     if (!set->empty() || !o.name.empty() || o.force)
       return startNew(o, cwd, json::array({o.target}), o.target);
@@ -384,35 +488,56 @@ int cmdStart(const StartOptions& o) {
   return printList(reply, o.json);
 }
 
-int cmdAction(const std::string& verb, const std::string& target, bool as_json) {
-  if (isConfigFile(target)) return actionOnConfigFile(verb, target, as_json);
-  return printList(call({{"cmd", verb}, {"target", target}}), as_json);
+int cmdAction(const std::string& verb, const ActionOptions& o) {
+  int status = kExitOk;
+  auto targets = selectTargets(o.targets, o.status, verb, status);
+  if (!targets) return status;
+  if (targets->empty()) return kExitOk;
+  return runEach(
+      *targets, o.json,
+      [&](const std::string& t) {
+        return call({{"cmd", verb}, {"target", t}});
+      },
+      [&](const std::string& file) { return actionOnConfigFile(verb, file, o.json); });
 }
 
 int cmdRestart(const RestartOptions& o) {
   auto set = optionChanges(o.instances, o.port, o.env, "", false, "");
   if (!set) return usage(set.error());
-  if (isConfigFile(o.target)) {
-    if (!set->empty()) return usage("--port, -i and --env change one app; set them in the file");
-    return actionOnConfigFile("restart", o.target, o.json, o.update_env);
-  }
-  json request{{"cmd", "restart"}, {"target", o.target}};
-  if (!set->empty()) request["set"] = *set;
-  if (o.update_env) request["caller_env"] = callerEnvironment();
-  return printList(call(request), o.json);
+  int status = kExitOk;
+  auto targets = selectTargets(o.targets, o.status, "restart", status);
+  if (!targets) return status;
+  if (targets->empty()) return kExitOk;
+  if (!set->empty() && std::ranges::any_of(*targets, isConfigFile))
+    return usage("--port, -i and --env change one app; set them in the file");
+  return runEach(
+      *targets, o.json,
+      [&](const std::string& t) {
+        json request{{"cmd", "restart"}, {"target", t}};
+        if (!set->empty()) request["set"] = *set;
+        if (o.update_env) request["caller_env"] = callerEnvironment();
+        return call(request);
+      },
+      [&](const std::string& file) {
+        return actionOnConfigFile("restart", file, o.json, o.update_env);
+      });
 }
 
 int cmdScale(const std::string& target, const std::string& instances, bool as_json) {
-  if (!isNumber(instances) || instances.size() > 4) {
-    std::fprintf(stderr, "tend: scale takes a number of instances, got '%s'\n", instances.c_str());
-    return kExitUsage;
-  }
-  return printList(
-      call({{"cmd", "scale"}, {"target", target}, {"instances", std::stoi(instances)}}), as_json);
+  auto change = parseScaleArgument(instances);
+  if (!change) return usage(change.error());
+  json request{{"cmd", "scale"}, {"target", target}};
+  if (change->relative)
+    request["by"] = change->value;
+  else
+    request["instances"] = change->value;
+  return printList(call(request), as_json);
 }
 
-int cmdList(bool as_json) {
-  return printList(call({{"cmd", "list"}}), as_json);
+int cmdList(bool as_json, const std::string& group) {
+  json request{{"cmd", "list"}};
+  if (!group.empty()) request["group"] = group;
+  return printList(call(request), as_json);
 }
 
 namespace {
@@ -551,8 +676,24 @@ void onInterrupt(int) {
 }  // namespace
 
 int cmdLogs(const LogsOptions& o) {
-  auto files = call({{"cmd", "logs"}, {"target", o.target}});
-  if (!files) return fail(files.error());
+  // Each target's files once; a target that fails is reported and the others shown.
+  json files = json::array();
+  bool failed = false;
+  std::vector<std::string> targets = o.targets;
+  if (targets.empty()) targets.push_back("all");
+  for (const auto& target : targets) {
+    auto some = call({{"cmd", "logs"}, {"target", target}});
+    if (!some) {
+      fail(some.error());
+      failed = true;
+      continue;
+    }
+    for (auto& f : *some)
+      if (std::ranges::none_of(files, [&](const json& g) { return g["out"] == f["out"]; }))
+        files.push_back(std::move(f));
+  }
+  if (failed && files.empty()) return kExitFailed;
+  const int exit_status = failed ? kExitFailed : kExitOk;
   bool color = useColor(1);
   struct Line {
     std::string text;
@@ -562,7 +703,7 @@ int cmdLogs(const LogsOptions& o) {
   };
   std::vector<FollowedFile> followed;
   std::vector<Line> lines;
-  for (const auto& f : *files) {
+  for (const auto& f : files) {
     std::string label = fmt::format("{}[{}]", f.value("name", ""), f.value("instance", 0));
     for (bool err : {false, true}) {
       if ((err && o.out_only) || (!err && o.err_only)) continue;
@@ -588,7 +729,7 @@ int cmdLogs(const LogsOptions& o) {
   };
   for (const auto& l : lines) print(l.label, l.err, l.text);
   std::fflush(stdout);
-  if (!o.follow) return kExitOk;
+  if (!o.follow) return exit_status;
   std::signal(SIGINT, onInterrupt);
   std::signal(SIGTERM, onInterrupt);
   followFiles(
@@ -598,7 +739,7 @@ int cmdLogs(const LogsOptions& o) {
         std::fflush(stdout);
       },
       [] { return !g_interrupted.load(); });
-  return kExitOk;
+  return exit_status;
 }
 
 int cmdPing(bool as_json) {
@@ -639,11 +780,22 @@ int cmdInit(const std::string& path, bool force) {
   return kExitOk;
 }
 
-int cmdFlush(const std::string& target) {
-  auto data = call({{"cmd", "flush"}, {"target", target}});
-  if (!data) return fail(data.error());
-  std::printf("emptied %zu log files\n", data->size());
-  return kExitOk;
+int cmdFlush(const std::vector<std::string>& targets) {
+  std::vector<std::string> each = targets;
+  if (each.empty()) each.push_back("all");
+  size_t emptied = 0;
+  bool failed = false;
+  for (const auto& target : each) {
+    auto data = call({{"cmd", "flush"}, {"target", target}});
+    if (!data) {
+      fail(data.error());
+      failed = true;
+      continue;
+    }
+    emptied += data->size();
+  }
+  std::printf("emptied %zu log files\n", emptied);
+  return failed ? kExitFailed : kExitOk;
 }
 
 int cmdStartup(bool install, bool uninstall) {

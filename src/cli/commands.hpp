@@ -24,9 +24,10 @@ struct StartOptions {
   std::string max_memory;
   std::vector<std::string> args;
   bool json = false;
-  bool dry_run = false;  // print the plan, change nothing
-  bool prune = false;    // a config file's apply deletes the apps not in it
-  bool force = false;    // replace an app of that name that runs something else
+  bool dry_run = false;         // print the plan, change nothing
+  bool prune = false;           // a config file's apply deletes the apps not in it
+  bool force = false;           // replace an app of that name that runs something else
+  bool after_dashdash = false;  // `--` was given: the words after the target are arguments
 };
 
 int cmdStart(const StartOptions& options);
@@ -35,7 +36,8 @@ int cmdStart(const StartOptions& options);
 // of the app (kept in its spec), then restarts it; --update-env gives it this shell's
 // environment instead of the one it was created with.
 struct RestartOptions {
-  std::string target;
+  std::vector<std::string> targets;  // names, ids, groups, all, config files
+  std::string status;                // --status: the apps in that status instead
   std::string instances;
   std::string port;
   std::vector<std::string> env;  // K=V
@@ -43,15 +45,25 @@ struct RestartOptions {
   bool json = false;
 };
 int cmdRestart(const RestartOptions& options);
-// verb: "stop", "restart" or "delete"
-int cmdAction(const std::string& verb, const std::string& target, bool json);
+// `tend stop|reload|delete A B ...`: each target in turn (a name, id, group, all or config
+// file); one that fails is reported and the others still run; exit status 1 if any failed.
+// `status`: instead of targets, every app whose instances all have that status.
+struct ActionOptions {
+  std::vector<std::string> targets;
+  std::string status;
+  bool json = false;
+};
+// verb: "stop", "reload" or "delete" (restart: cmdRestart)
+int cmdAction(const std::string& verb, const ActionOptions& options);
+// `instances`: a count, or a change of it ("+1", "-2").
 int cmdScale(const std::string& target, const std::string& instances, bool json);
-int cmdList(bool json);
+// `group`: only that group's apps ("" for all).
+int cmdList(bool json, const std::string& group = "");
 // `show_env`: env values too (and the inherited environment), which the daemon gives over
 // its local socket only.
 int cmdDescribe(const std::string& target, bool json, bool show_env = false);
 struct LogsOptions {
-  std::string target = "all";
+  std::vector<std::string> targets;  // none: all
   int lines = 15;
   bool follow = false;
   bool json = false;
@@ -62,7 +74,7 @@ int cmdLogs(const LogsOptions& options);
 int cmdPing(bool json);
 int cmdKill();
 int cmdInit(const std::string& path, bool force);
-int cmdFlush(const std::string& target);
+int cmdFlush(const std::vector<std::string>& targets);  // none: all
 // Prints the systemd units that run the daemon at boot; or installs / removes them.
 int cmdStartup(bool install, bool uninstall);
 int cmdSave(bool json);

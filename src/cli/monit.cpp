@@ -25,6 +25,7 @@
 #include "cli/commands.hpp"
 #include "cli/monit_screen.hpp"
 #include "cli/table.hpp"
+#include "common/files.hpp"
 #include "common/paths.hpp"
 #include "common/unique_fd.hpp"
 #include "logs/log_reader.hpp"
@@ -36,7 +37,6 @@ using monit::Key;
 using monit::Message;
 using nlohmann::json;
 
-constexpr auto kRefreshEvery = std::chrono::seconds(1);
 // On the wake pipe, a byte is a signal number, or this: the action thread has finished.
 constexpr char kActionDone = 0;
 
@@ -319,8 +319,10 @@ std::string oneLine(std::string text) {
 
 class Monitor {
  public:
-  Monitor(Paths paths, Client client, Terminal& terminal, int wake_read, ActionRunner& actions)
-      : paths_(std::move(paths)),
+  Monitor(Paths paths, Client client, Terminal& terminal, int wake_read, ActionRunner& actions,
+          std::chrono::milliseconds refresh_every)
+      : refresh_every_(refresh_every),
+        paths_(std::move(paths)),
         client_(std::move(client)),
         terminal_(terminal),
         wake_read_(wake_read),
@@ -333,7 +335,7 @@ class Monitor {
   int run() {
     std::tie(width_, height_) = terminal_.size();
     refresh();
-    auto next_refresh = std::chrono::steady_clock::now() + kRefreshEvery;
+    auto next_refresh = std::chrono::steady_clock::now() + refresh_every_;
     while (!quit_) {
       if (!draw()) return failed("cannot write to the terminal");
       auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -354,7 +356,7 @@ class Monitor {
       }
       if (std::chrono::steady_clock::now() >= next_refresh) {
         refresh();
-        next_refresh = std::chrono::steady_clock::now() + kRefreshEvery;
+        next_refresh = std::chrono::steady_clock::now() + refresh_every_;
       }
     }
     return kExitOk;
@@ -383,6 +385,9 @@ class Monitor {
   }
 
   void refresh() {
+    view_.system = monit::systemOverview(readFile("/proc/loadavg").value_or(""),
+                                         readFile("/proc/meminfo").value_or(""),
+                                         std::thread::hardware_concurrency());
     auto list = request({{"cmd", "list"}});
     if (!list || !list->is_array()) {
       view_.error = list ? "malformed list reply" : oneLine(list.error());
@@ -553,6 +558,7 @@ class Monitor {
     std::string verb, done, name;
   };
 
+  std::chrono::milliseconds refresh_every_;
   Paths paths_;
   Client client_;
   bool connected_ = true;
@@ -573,7 +579,12 @@ class Monitor {
 
 }  // namespace
 
-int cmdMonit() {
+int cmdMonit(const std::string& interval) {
+  auto refresh_every = monit::parseRefreshInterval(interval);
+  if (!refresh_every) {
+    std::fprintf(stderr, "tend: %s\n", refresh_every.error().c_str());
+    return kExitUsage;
+  }
   if (::isatty(STDIN_FILENO) != 1 || ::isatty(STDOUT_FILENO) != 1) {
     std::fprintf(stderr,
                  "tend: monit is a full-screen dashboard and needs a terminal on stdin and "
@@ -603,7 +614,7 @@ int cmdMonit() {
       return kExitFailed;
     }
     ActionRunner actions(paths, wake_write.get());
-    Monitor monitor(paths, std::move(client), terminal, wake_read.get(), actions);
+    Monitor monitor(paths, std::move(client), terminal, wake_read.get(), actions, *refresh_every);
     status = monitor.run();
     error = monitor.error();
   } catch (const std::exception& e) {  // the guards above have restored the terminal

@@ -13,6 +13,8 @@ namespace tend {
 // Returns the exit status: 0 after q or Ctrl-C; 1 when the daemon cannot be started (it is
 // started when none runs, as `tend list` does) or the terminal fails; 2 when stdin or
 // stdout is not a terminal (nothing is drawn: scripts want `tend list --json`).
-int cmdMonit();
+// `interval`: the refresh period as typed ("2", "0.5", "500ms"), 100ms to 1h; anything else
+// is a usage error (exit status 2).
+int cmdMonit(const std::string& interval = "1s");
 
 }  // namespace tend

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 
 #include "cli/table.hpp"
 #include "common/duration.hpp"
@@ -231,6 +232,78 @@ std::string fitColumns(std::string_view text, size_t max_columns, size_t* column
   return out;
 }
 
+std::string systemOverview(std::string_view loadavg, std::string_view meminfo, unsigned cores) {
+  std::vector<std::string> parts;
+  {
+    // "0.52 0.40 0.31 1/123 4567"
+    std::vector<std::string> words = split(std::string(trim(loadavg)), ' ');
+    if (words.size() >= 3) {
+      bool numbers = std::all_of(words.begin(), words.begin() + 3, [](const std::string& w) {
+        return !w.empty() && w.find_first_not_of("0123456789.") == std::string::npos;
+      });
+      if (numbers) parts.push_back(fmt::format("load {} {} {}", words[0], words[1], words[2]));
+    }
+  }
+  {
+    // "MemTotal:       8049140 kB" ... "MemAvailable:   5012345 kB"
+    auto field = [&](std::string_view name) -> std::optional<uint64_t> {
+      size_t at = meminfo.find(name);
+      while (at != std::string_view::npos && at != 0 && meminfo[at - 1] != '\n')
+        at = meminfo.find(name, at + 1);
+      if (at == std::string_view::npos) return std::nullopt;
+      std::string_view rest = meminfo.substr(at + name.size());
+      size_t digits = rest.find_first_of("0123456789");
+      if (digits == std::string_view::npos || rest.substr(0, digits).find('\n') != rest.npos)
+        return std::nullopt;
+      uint64_t kb = 0;
+      for (size_t i = digits; i < rest.size() && rest[i] >= '0' && rest[i] <= '9'; ++i) {
+        if (kb > (UINT64_MAX - 9) / 10) return std::nullopt;
+        kb = kb * 10 + static_cast<uint64_t>(rest[i] - '0');
+      }
+      return kb * 1024;
+    };
+    auto total = field("MemTotal:");
+    auto available = field("MemAvailable:");
+    if (total && available && *available <= *total)
+      parts.push_back(
+          fmt::format("mem {} / {}", humanSize(*total - *available), humanSize(*total)));
+  }
+  if (cores > 0) parts.push_back(fmt::format("{} core{}", cores, cores == 1 ? "" : "s"));
+  return join(parts, " · ");
+}
+
+std::expected<std::chrono::milliseconds, std::string> parseRefreshInterval(std::string_view text) {
+  using std::chrono::milliseconds;
+  const auto bad = [&](std::string_view why) {
+    return std::unexpected(fmt::format(
+        "--interval takes seconds (2, 0.5) or a duration (500ms, 2s) from 100ms to 1h; '{}' {}",
+        text, why));
+  };
+  milliseconds ms{0};
+  if (!text.empty() && text.find_first_not_of("0123456789.") == std::string_view::npos) {
+    // Seconds, as `watch -n` takes them: at most 3 decimals, one dot.
+    size_t dot = text.find('.');
+    std::string_view whole = text.substr(0, dot);
+    std::string_view frac = dot == std::string_view::npos ? "" : text.substr(dot + 1);
+    if ((whole.empty() && frac.empty()) || frac.find('.') != std::string_view::npos ||
+        frac.size() > 3 || whole.size() > 6)
+      return bad("is not a number of seconds");
+    int64_t value = 0;
+    for (char c : whole) value = value * 10 + (c - '0');
+    int64_t thousandths = 0;
+    for (size_t i = 0; i < 3; ++i)
+      thousandths = thousandths * 10 + (i < frac.size() ? frac[i] - '0' : 0);
+    ms = milliseconds(value * 1000 + thousandths);
+  } else {
+    auto d = parseDuration(text);
+    if (!d) return bad("is neither");
+    ms = std::chrono::duration_cast<milliseconds>(*d);
+  }
+  if (ms < milliseconds(100)) return bad("is shorter than 100ms");
+  if (ms > std::chrono::hours(1)) return bad("is longer than 1h");
+  return ms;
+}
+
 size_t logRows(size_t instances, size_t height) {
   size_t avail = height > 4 ? height - 4 : 0;
   size_t table = tableRows(instances, height);
@@ -252,6 +325,7 @@ std::vector<ScreenLine> renderFrame(const MonitView& v, size_t width, size_t hei
   LineBuilder title(width, color, ansi::kBold);
   title.add(fmt::format(" tend monit · {} · {} instance{}, {} online", v.home, list.size(),
                         list.size() == 1 ? "" : "s", online));
+  if (!v.system.empty()) title.add("  │  " + v.system);
   out.push_back(title.done());
 
   Columns c;

@@ -5,7 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstddef>
+#include <expected>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,7 +45,8 @@ struct Message {
 
 // Everything one frame shows.
 struct MonitView {
-  std::string home;                                    // TEND_HOME, in the title
+  std::string home;    // TEND_HOME, in the title
+  std::string system;  // the machine at a glance (systemOverview), after the title
   nlohmann::json instances = nlohmann::json::array();  // the daemon's `list` reply
   size_t selected = 0;                                 // index into instances
   std::string error;          // the daemon cannot be reached: shown in the table's place
@@ -64,6 +67,15 @@ struct ScreenLine {
 // selected instance's log tail, and a status line with the last action's outcome and the
 // keys. `color` adds status colours; reverse video and bold are used either way.
 std::vector<ScreenLine> renderFrame(const MonitView& view, size_t width, size_t height, bool color);
+
+// The machine in one line, from the text of /proc/loadavg and /proc/meminfo and the number
+// of cores: "load 0.52 0.40 0.31 · mem 3.1gb / 7.8gb · 4 cores". A part whose file cannot
+// be read (empty or malformed text) is left out; "" when nothing is known.
+std::string systemOverview(std::string_view loadavg, std::string_view meminfo, unsigned cores);
+
+// `tend monit --interval`: seconds as a number ("2", "0.5") or a duration ("500ms", "2s"),
+// from 100ms to 1h; otherwise an error for the person who typed it.
+std::expected<std::chrono::milliseconds, std::string> parseRefreshInterval(std::string_view text);
 
 // How many log lines a frame of `height` rows has room for with `instances` table rows.
 size_t logRows(size_t instances, size_t height);

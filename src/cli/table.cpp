@@ -96,6 +96,10 @@ std::string instanceLabel(const nlohmann::json& i) {
 }
 
 std::string renderAppTable(const nlohmann::json& instances, bool color) {
+  // A group column only once some app has a group.
+  const bool groups = std::ranges::any_of(instances, [](const nlohmann::json& i) {
+    return i.contains("group") && i["group"].is_string();
+  });
   std::vector<std::vector<Cell>> rows;
   for (const auto& i : instances) {
     std::string name = instanceLabel(i);
@@ -120,9 +124,15 @@ std::string renderAppTable(const nlohmann::json& instances, bool color) {
         {pid && sampled ? humanSize(i.value("memory", uint64_t{0})) : "-"},
         {port},
     });
+    if (groups) {
+      const bool has = i.contains("group") && i["group"].is_string();
+      rows.back().insert(rows.back().begin() + 2, Cell{has ? i["group"].get<std::string>() : "-"});
+    }
   }
-  return renderTable({"id", "name", "mode", "pid", "status", "↺", "uptime", "cpu", "mem", "port"},
-                     rows, color);
+  std::vector<std::string> headers = {"id", "name",   "mode", "pid", "status",
+                                      "↺",  "uptime", "cpu",  "mem", "port"};
+  if (groups) headers.insert(headers.begin() + 2, "group");
+  return renderTable(headers, rows, color);
 }
 
 }  // namespace tend

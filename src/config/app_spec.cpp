@@ -93,6 +93,7 @@ std::string_view conditionName(DependencyCondition c) {
 nlohmann::json toJson(const AppSpec& spec) {
   nlohmann::json j = nlohmann::json::object();
   j["name"] = spec.name;
+  if (!spec.group.empty()) j["group"] = spec.group;
   if (!spec.argv.empty()) {
     if (spec.run_shell && spec.argv.size() == 3)
       j["run"] = spec.argv[2];

@@ -101,6 +101,9 @@ struct OnDemandSpec {
 
 struct AppSpec {
   std::string name;
+  // A label that commands take as a target for all its apps (PM2's namespace); "" for none.
+  // Never the name of an app. Changing it alone restarts nothing.
+  std::string group;
   // How to run it. A string in the config runs under /bin/sh -c (run_shell = true, argv =
   // {"/bin/sh", "-c", text}); a list is execve'd directly (argv[0] searched in PATH).
   std::vector<std::string> argv;

@@ -60,6 +60,11 @@ std::expected<ConfigFile, ConfigErrors> loadConfigFile(const std::string& path);
 
 // The nearest of `candidates` to `word` when it is close enough to be a likely typo.
 std::string suggestNearest(const std::string& word, const std::vector<std::string>& candidates);
+// Every likely meaning of a mistyped `word`, nearest first: candidates an edit or so away
+// and those that `word` begins ("stat" -> start, status); else suggestNearest's one; else
+// none.
+std::vector<std::string> suggestSeveral(const std::string& word,
+                                        const std::vector<std::string>& candidates);
 
 // The commented example that `tend init` writes.
 const std::string& exampleConfig();

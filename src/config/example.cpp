@@ -22,6 +22,7 @@ api:
 
 apps:
   - name: web
+    group: frontend               # commands take a group for all its apps: tend stop frontend
     # A string runs under /bin/sh -c (so $PORT expands); a list is run directly.
     run: exec python3 -m http.server "$PORT" --bind 127.0.0.1
     cwd: .                        # relative to this file

@@ -139,6 +139,7 @@ const std::map<std::string, std::string, std::less<>> kSupported = {
     {"script", "script"},
     {"exec", "script"},
     {"name", "name"},
+    {"namespace", "namespace"},
     {"cwd", "cwd"},
     {"args", "args"},
     {"interpreter", "interpreter"},
@@ -200,7 +201,6 @@ const std::map<std::string, std::string, std::less<>> kUnsupportedHints = {
     {"gid", "run tend itself as that user (see `tend startup`)"},
     {"pid_file", "`tend list --json` shows each instance's pid"},
     {"pid", "`tend list --json` shows each instance's pid"},
-    {"namespace", "tend has one namespace per TEND_HOME"},
 };
 
 // ---- the translation ----------------------------------------------------------------------
@@ -613,6 +613,8 @@ std::optional<ConfigNode> Translator::app(const ConfigNode& node, size_t index) 
                      label_, name, clean));
   set(out, "name", keyMark("name"), scalar(clean, name_mark, true));
   if (run_node) set(out, "run", keyMark("script"), std::move(*run_node));
+  // PM2's namespace is tend's group: `tend stop NAMESPACE` acts on its apps as pm2's does.
+  if (const ConfigNode* ns = value("namespace")) set(out, "group", keyMark("namespace"), *ns);
   if (const ConfigNode* cwd = value("cwd")) set(out, "cwd", keyMark("cwd"), *cwd);
 
   instances(out);

@@ -50,3 +50,32 @@ std::string suggestNearest(const std::string& word, const std::vector<std::strin
 }
 
 }  // namespace tend
+
+namespace tend {
+
+std::vector<std::string> suggestSeveral(const std::string& word,
+                                        const std::vector<std::string>& candidates) {
+  if (word.empty() || word.size() > 256) return {};
+  const std::string lower = toLower(word);
+  const size_t close = std::max<size_t>(1, lower.size() / 3);
+  std::vector<std::pair<size_t, std::string>> found;
+  for (const std::string& candidate : candidates) {
+    if (candidate.size() > 256) continue;
+    const std::string other = toLower(candidate);
+    const size_t distance = editDistance(lower, other);
+    if (distance == 0) continue;
+    // A typo (an edit or so away), or the start of the word: "stat" -> start, status.
+    if (distance <= close || (lower.size() >= 2 && other.starts_with(lower)))
+      found.emplace_back(distance, candidate);
+  }
+  std::ranges::stable_sort(found, {}, [](const auto& f) { return f.first; });
+  std::vector<std::string> out;
+  for (auto& [d, c] : found)
+    if (std::ranges::find(out, c) == out.end()) out.push_back(std::move(c));
+  if (out.empty())
+    if (std::string nearest = suggestNearest(word, candidates); !nearest.empty())
+      out.push_back(std::move(nearest));
+  return out;
+}
+
+}  // namespace tend

@@ -59,7 +59,7 @@ const std::vector<std::string> kAppKeys = {
     "env",     "env_file",     "instances",      "port",         "autorestart",  "restart_delay",
     "backoff", "max_restarts", "restart_window", "min_uptime",   "stop_signal",  "kill_timeout",
     "logs",    "max_memory",   "watch",          "ignore_watch", "cron_restart", "depends_on",
-    "ready",   "health",       "on_demand",      "share_port",   "reload_batch"};
+    "ready",   "health",       "on_demand",      "share_port",   "reload_batch", "group"};
 const std::vector<std::string> kBackoffKeys = {"initial", "max", "multiplier"};
 const std::vector<std::string> kLogKeys = {"max_size", "max_files", "timestamps", "out", "err"};
 const std::vector<std::string> kReadyKeys = {"tcp",    "http",    "exec",    "notify",
@@ -94,7 +94,8 @@ const std::map<std::string, std::string, std::less<>> kForeignKeys = {
     {"environment", "env"},
     {"working_dir", "cwd"},
     {"out_file", "logs.out"},
-    {"error_file", "logs.err"}};
+    {"error_file", "logs.err"},
+    {"namespace", "group"}};
 
 // The PM2 (or Compose) key nearest to a misspelt one, with the tend key that replaces it.
 std::optional<std::pair<std::string, std::string>> nearestForeignKey(const std::string& key) {
@@ -267,6 +268,7 @@ struct AppMarks {
   Mark node;
   Mark name;
   Mark port;
+  Mark group;
   std::vector<Mark> depends_on;  // one per AppSpec::depends_on entry
   std::vector<Mark> hosts;       // one per on_demand host
   std::vector<Mark> listen;      // one per on_demand listen address
@@ -505,6 +507,25 @@ class Validator {
       error(node.mark, "name: 'all' is reserved (tend stop all)");
     } else {
       spec.name = *text;
+    }
+  }
+
+  // A group is written where app names are (tend stop backend), so it follows their rules.
+  void group(const ConfigNode& node, AppSpec& spec) {
+    auto text = stringValue(node, "group");
+    if (!text) return;
+    if (text->size() > 64) {
+      error(node.mark, fmt::format("group: '{}' is longer than 64 characters", *text));
+    } else if (!validAppName(*text)) {
+      error(node.mark,
+            fmt::format("group: '{}' may only use letters, digits, '.', '_' and '-'", *text));
+    } else if (allDigits(*text)) {
+      error(node.mark,
+            fmt::format("group: '{}' is all digits and would be mistaken for an id", *text));
+    } else if (*text == "all") {
+      error(node.mark, "group: 'all' is reserved (tend stop all)");
+    } else {
+      spec.group = *text;
     }
   }
 
@@ -1153,6 +1174,9 @@ bool Validator::app(const ConfigNode& node, AppMarks& marks, AppSpec& spec) {
     if (key == "name") {
       marks.name = value.mark;
       name(value, spec);
+    } else if (key == "group") {
+      marks.group = value.mark;
+      group(value, spec);
     } else if (key == "run") {
       run_entry = &entry;
       run(value, spec);
@@ -1476,6 +1500,19 @@ std::optional<ConfigFile> Validator::config(const ConfigNode& root) {
               fmt::format("duplicate app name '{}'{}", a.name,
                           all_marks[it->second].name.line > 0
                               ? fmt::format(" (first at line {})", all_marks[it->second].name.line)
+                              : ""));
+    }
+
+    // A group and an app of the same name would make `tend stop NAME` ambiguous.
+    for (size_t i = 0; i < out.apps.size(); ++i) {
+      const AppSpec& a = out.apps[i];
+      if (a.group.empty()) continue;
+      if (auto it = by_name.find(a.group); it != by_name.end())
+        error(all_marks[i].group,
+              fmt::format("group: '{}' is the name of an app{}; a group needs a name of its own",
+                          a.group,
+                          all_marks[it->second].name.line > 0
+                              ? fmt::format(" (line {})", all_marks[it->second].name.line)
                               : ""));
     }
 

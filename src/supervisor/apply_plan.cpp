@@ -234,6 +234,25 @@ ApplyPlan planApply(const PlanRequest& request, const PlanCurrent& current,
             request.prune && running.contains(dep.app) ? " (it would be removed)" : ""));
     }
 
+  // Groups: a group may not take the name of an app, nor an app the name of a group, once
+  // the apply is done (`tend stop NAME` would not know which is meant).
+  {
+    std::map<std::string, std::string> group_of;  // app name -> group, after the apply
+    for (const auto* app : others) group_of[app->spec.name] = app->spec.group;
+    for (const auto& item : request.apps) group_of[item.spec.name] = item.spec.group;
+    for (const auto& item : request.apps) {
+      if (!item.spec.group.empty() && group_of.contains(item.spec.group))
+        plan.errors.push_back(
+            fmt::format("{}: group: '{}' is the name of an app", item.spec.name, item.spec.group));
+      for (const auto& [name, group] : group_of)
+        if (group == item.spec.name && name != item.spec.name) {
+          plan.errors.push_back(fmt::format("{}: there is a group of that name (app '{}' is in it)",
+                                            item.spec.name, name));
+          break;
+        }
+    }
+  }
+
   // Addresses that move must be free.
   auto address = [&](const char* what, const std::optional<std::vector<std::string>>& to,
                      const std::vector<std::string>& from) {
@@ -262,7 +281,13 @@ std::string formatPlan(const json& plan) {
                        : action == "change" ? "~"
                        : action == "remove" ? "-"
                                             : "=";
+    // A change of `group` alone is a label: the supervisor stores it and restarts nothing.
+    const json changes = a.value("changes", json::array());
+    const bool label_only = !changes.empty() && std::ranges::all_of(changes, [](const json& c) {
+      return c.value("field", "") == "group";
+    });
     std::string what = action == "add"      ? "added"
+                       : label_only         ? "changed (nothing restarted)"
                        : action == "change" ? (a.value("reload", false) ? "reloaded" : "restarted")
                        : action == "remove" ? "removed"
                                             : "unchanged";

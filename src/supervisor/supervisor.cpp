@@ -35,6 +35,7 @@
 #include "supervisor/notify_socket.hpp"
 #include "supervisor/proc_stat.hpp"
 #include "supervisor/reload_coordinator.hpp"
+#include "supervisor/targets.hpp"
 
 extern char** environ;
 
@@ -299,6 +300,20 @@ class Supervisor::Impl {
         continue;
       }
       touched.insert(app->id);
+      if (app->spec.group != item.spec.group) {
+        AppSpec relabelled = app->spec;
+        relabelled.group = item.spec.group;
+        if (relabelled == item.spec) {
+          // Only the group changed: a label, stored; no process is touched for it.
+          if (auto r = store_.updateApp(app->id, toJson(relabelled), app->desired_running); !r) {
+            errors.push_back(fmt::format("{}: {}", item.spec.name, r.error()));
+            continue;
+          }
+          log_.info("{}: group is now '{}'", app->spec.name, item.spec.group);
+          app->spec = std::move(relabelled);
+          appsChanged();
+        }
+      }
       if (!(app->spec == item.spec) && canReloadInto(*app, item)) {
         // Only what a new process picks up changed: replaced one at a time, no downtime.
         if (auto r = store_.updateApp(app->id, toJson(item.spec), true); !r) {
@@ -405,6 +420,7 @@ class Supervisor::Impl {
       json a;
       a["name"] = app->spec.name;
       a["id"] = app->id;
+      a["group"] = app->spec.group.empty() ? json(nullptr) : json(app->spec.group);
       a["desired"] = app->desired_running ? "running" : "stopped";
       a["spec"] = toJson(app->spec);
       a["command"] = app->spec.run_shell ? app->spec.argv.back() : [&] {
@@ -585,22 +601,14 @@ class Supervisor::Impl {
   }
 
   std::expected<std::vector<App*>, std::string> resolve(const std::string& target) {
+    std::vector<TargetApp> view;
+    view.reserve(apps_.size());
+    for (auto& a : apps_) view.push_back({a->spec.name, a->id, a->spec.group});
+    auto picked = resolveTarget(target, view);
+    if (!picked) return std::unexpected(picked.error());
     std::vector<App*> out;
-    if (target == "all") {
-      for (auto& a : apps_) out.push_back(a.get());
-      return out;
-    }
-    if (App* a = findByName(target)) return std::vector<App*>{a};
-    if (!target.empty() && target.find_first_not_of("0123456789") == std::string::npos &&
-        target.size() < 18) {
-      if (App* a = findById(std::stoll(target))) return std::vector<App*>{a};
-    }
-    std::vector<std::string> names;
-    for (auto& a : apps_) names.push_back(a->spec.name);
-    std::string hint = suggestNearest(target, names);
-    return std::unexpected(
-        hint.empty() ? fmt::format("no app named '{}'", target)
-                     : fmt::format("no app named '{}' (did you mean '{}'?)", target, hint));
+    for (size_t i : *picked) out.push_back(apps_[i].get());
+    return out;
   }
 
   // ---- building and starting -------------------------------------------------------------
@@ -2103,6 +2111,7 @@ class Supervisor::Impl {
     json j;
     j["name"] = app.spec.name;
     j["id"] = app.id;
+    j["group"] = app.spec.group.empty() ? json(nullptr) : json(app.spec.group);
     j["instance"] = inst.index;
     j["pid"] = inst.pid;
     j["status"] = std::string(statusName(inst.machine.status()));

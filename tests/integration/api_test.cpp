@@ -912,5 +912,73 @@ apps:
   EXPECT_EQ(curl("GET", "/api/ping").code, 200);  // the daemon carries on
 }
 
+TEST_F(ApiTest, PostingAConfigEntryCreatesAndStartsTheApp) {
+  startWithApi();
+  int app_port = freePortRun(1);
+  ASSERT_GT(app_port, 0);
+  auto post = [&](const std::string& body, bool auth = true) {
+    return curl("POST", "/api/apps", {"-H", "Content-Type: application/json", "--data", body},
+                auth);
+  };
+  std::string entry = fmt::format(
+      R"({{"name": "made", "group": "created", "run": ["{}", "listen", "{}"], "port": {},
+          "env": {{"GREETING": "hi"}}}})",
+      testapp(), tag(), app_port);
+
+  // Unauthenticated: refused, nothing made.
+  EXPECT_EQ(post(entry, /*auth=*/false).code, 401);
+  EXPECT_TRUE(instancesOf("made").empty());
+
+  Http made = post(entry);
+  ASSERT_EQ(made.code, 201) << made.body;
+  EXPECT_TRUE(made.j().is_array()) << made.body;
+  ASSERT_TRUE(waitFor([&] { return instance("made")["status"] == "online"; }))
+      << instance("made").dump();
+  json inst = instance("made");
+  EXPECT_EQ(inst["port"], app_port);
+  EXPECT_EQ(inst["group"], "created");
+  // testapp's `listen` answers "ok" to any connection (no HTTP head: curl's --http0.9).
+  RunResult answer = runProgram({"curl", "-s", "--http0.9", "--max-time", "10",
+                                 fmt::format("http://127.0.0.1:{}/", app_port)});
+  EXPECT_EQ(answer.out, "ok\n");
+
+  // The group filter of the list.
+  Http group = curl("GET", "/api/apps?group=created");
+  ASSERT_EQ(group.code, 200) << group.body;
+  ASSERT_EQ(group.j().size(), 1u) << group.body;
+  EXPECT_EQ(group.j()[0]["name"], "made");
+
+  // The same name again: a conflict, and the running app is left alone.
+  Http again = post(entry);
+  EXPECT_EQ(again.code, 409) << again.body;
+  EXPECT_NE(again.j().value("error", "").find("'made' already exists"), std::string::npos)
+      << again.body;
+  EXPECT_EQ(instance("made")["pid"], inst["pid"]);
+
+  // A bad field: 400 with the validator's message, as a config file would get.
+  Http bad = post(R"({"name": "other", "run": "true", "restrat_delay": "1s"})");
+  EXPECT_EQ(bad.code, 400) << bad.body;
+  EXPECT_NE(bad.j()
+                .value("error", "")
+                .find("unknown key 'restrat_delay' (did you mean "
+                      "'restart_delay'?)"),
+            std::string::npos)
+      << bad.body;
+  Http bad_port = post(R"({"name": "other", "run": "true", "port": "nope"})");
+  EXPECT_EQ(bad_port.code, 400) << bad_port.body;
+  EXPECT_NE(bad_port.j().value("error", "").find("port"), std::string::npos) << bad_port.body;
+  Http nameless = post(R"({"run": "true"})");
+  EXPECT_EQ(nameless.code, 400) << nameless.body;
+  EXPECT_NE(nameless.j().value("error", "").find("needs a 'name'"), std::string::npos)
+      << nameless.body;
+  EXPECT_TRUE(instancesOf("other").empty());
+
+  // PM2's spelling of an entry is read as an ecosystem file's would be.
+  Http pm2 = post(fmt::format(R"({{"name": "pm2-style", "script": "{}", "args": ["sleep", "{}"]}})",
+                              testapp(), tag()));
+  EXPECT_EQ(pm2.code, 201) << pm2.body;
+  EXPECT_EQ(instance("pm2-style")["status"], "online");
+}
+
 }  // namespace
 }  // namespace tend::testing

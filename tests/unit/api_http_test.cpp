@@ -305,3 +305,28 @@ TEST(Metrics, ReadsTheDaemonsOwnFigures) {
 
 }  // namespace
 }  // namespace tend
+
+namespace tend {
+namespace {
+
+TEST(ApiRoutes, PostingToAppsCreatesAndListTakesAGroup) {
+  Route create = route("POST", "/api/apps");
+  EXPECT_EQ(create.kind, RouteKind::Create);
+  EXPECT_TRUE(create.takes_body);
+  EXPECT_TRUE(create.changesState());
+  EXPECT_FALSE(create.isPublic());
+  EXPECT_EQ(route("PUT", "/api/apps").allow, "GET, POST");
+  Route grouped = route("GET", "/api/apps?group=backend");
+  EXPECT_EQ(grouped.command, nlohmann::json({{"cmd", "list"}, {"group", "backend"}}));
+  EXPECT_FALSE(route("GET", "/api/apps?team=x").error.empty());
+}
+
+TEST(ApiRoutes, AReplyCarryingAStatusGetsIt) {
+  EXPECT_EQ(statusForReply({{"ok", false}, {"error", "taken"}, {"status", 409}}), 409);
+  EXPECT_EQ(statusForReply({{"ok", false}, {"error", "bad"}, {"status", 400}}), 400);
+  EXPECT_EQ(statusForReply({{"ok", false}, {"error", "no app or group named 'x'"}}), 404);
+  EXPECT_EQ(statusForReply({{"ok", false}, {"error", "x"}, {"status", 7}}), 500);
+}
+
+}  // namespace
+}  // namespace tend

@@ -69,5 +69,18 @@ TEST(Protocol, RepliesAreSingleJsonLines) {
   EXPECT_NO_THROW(okReply(std::string("\xff\xfe")));
 }
 
+TEST(Protocol, ScaleTakesACountOrAChangeAndListAGroup) {
+  EXPECT_TRUE(parseRequest(R"({"cmd":"scale","target":"api","instances":3})"));
+  EXPECT_TRUE(parseRequest(R"({"cmd":"scale","target":"api","by":-1})"));
+  EXPECT_EQ(errorOf(R"({"cmd":"scale","target":"api"})"),
+            "'scale' needs exactly one of 'instances' and 'by'");
+  EXPECT_EQ(errorOf(R"({"cmd":"scale","target":"api","instances":3,"by":1})"),
+            "'scale' needs exactly one of 'instances' and 'by'");
+  EXPECT_TRUE(parseRequest(R"({"cmd":"list","group":"backend"})"));
+  EXPECT_EQ(errorOf(R"({"cmd":"list","group":1})"), "field 'group' must be a string");
+  EXPECT_TRUE(parseRequest(R"({"cmd":"start","apps":[{}],"create":true})"));
+  EXPECT_EQ(errorOf(R"({"cmd":"start","target":"x","create":true})"), "'create' comes with 'apps'");
+}
+
 }  // namespace
 }  // namespace tend

@@ -160,3 +160,42 @@ TEST(MonitFrame, AnUnreachableDaemonAndAnEmptyListAreSaidSo) {
 
 }  // namespace
 }  // namespace tend::monit
+
+namespace tend::monit {
+namespace {
+
+TEST(MonitSystem, OverviewFromProcFiles) {
+  const std::string loadavg = "0.52 0.40 0.31 1/123 4567\n";
+  const std::string meminfo =
+      "MemTotal:        8388608 kB\nMemFree:         1048576 kB\nMemAvailable:    4194304 kB\n";
+  EXPECT_EQ(systemOverview(loadavg, meminfo, 4),
+            "load 0.52 0.40 0.31 · mem 4.0gb / 8.0gb · 4 cores");
+  EXPECT_EQ(systemOverview("", meminfo, 1), "mem 4.0gb / 8.0gb · 1 core");
+  EXPECT_EQ(systemOverview(loadavg, "garbage", 0), "load 0.52 0.40 0.31");
+  EXPECT_EQ(systemOverview("x y", "", 0), "");
+}
+
+TEST(MonitSystem, TheOverviewFollowsTheTitle) {
+  MonitView v;
+  v.home = "/h";
+  v.system = "load 1.00 1.00 1.00 · 2 cores";
+  auto frame = renderFrame(v, 200, 10, false);
+  ASSERT_FALSE(frame.empty());
+  EXPECT_NE(plain(frame[0].text).find("│  load 1.00 1.00 1.00 · 2 cores"), std::string::npos)
+      << frame[0].text;
+}
+
+TEST(MonitInterval, SecondsOrADurationFrom100msTo1h) {
+  EXPECT_EQ(parseRefreshInterval("2").value_or(std::chrono::milliseconds(0)).count(), 2000);
+  EXPECT_EQ(parseRefreshInterval("0.5").value_or(std::chrono::milliseconds(0)).count(), 500);
+  EXPECT_EQ(parseRefreshInterval("250ms").value_or(std::chrono::milliseconds(0)).count(), 250);
+  EXPECT_EQ(parseRefreshInterval("1h").value_or(std::chrono::milliseconds(0)).count(), 3600000);
+  for (const char* bad : {"0", "0.05", "50ms", "2h", "", ".", "1.2.3", "soon", "-1", "0.0001"}) {
+    auto r = parseRefreshInterval(bad);
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_NE(r.error().find("--interval takes seconds"), std::string::npos) << r.error();
+  }
+}
+
+}  // namespace
+}  // namespace tend::monit

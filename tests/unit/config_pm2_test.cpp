@@ -466,5 +466,14 @@ TEST_F(Pm2, SaysPlainlyWhenNodeIsMissing) {
   EXPECT_TRUE(contains(e, "write the apps as ecosystem.json")) << e;
 }
 
+TEST_F(Pm2, NamespaceBecomesTheGroup) {
+  LoadedConfig loaded = load("ecosystem.json", R"({"apps": [
+    {"name": "api", "script": "api.js", "namespace": "backend"},
+    {"name": "web", "script": "web.js"}]})");
+  EXPECT_EQ(app(loaded, "api").group, "backend");
+  EXPECT_EQ(app(loaded, "web").group, "");
+  EXPECT_FALSE(contains(allWarnings(loaded.warnings), "namespace")) << allWarnings(loaded.warnings);
+}
+
 }  // namespace
 }  // namespace tend

@@ -1246,3 +1246,50 @@ TEST(ExampleConfig, TheExamplesFolderConfigValidates) {
 
 }  // namespace
 }  // namespace tend
+
+namespace tend {
+namespace {
+
+TEST(ConfigGroup, IsKeptAndRoundTripsThroughTheCanonicalJson) {
+  AppSpec spec = appOf("group: backend");
+  EXPECT_EQ(spec.group, "backend");
+  auto again = validateApp(fromJson(toJson(spec)), "", "/base");
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->group, "backend");
+  EXPECT_FALSE(toJson(appOf("")).contains("group"));
+}
+
+TEST(ConfigGroup, FollowsTheRulesOfAppNames) {
+  expectError(oneApp("group: 'a b'"),
+              "tend.yaml:4:12: group: 'a b' may only use letters, digits, '.', '_' and '-'");
+  expectError(oneApp("group: 42"),
+              "tend.yaml:4:12: group: '42' is all digits and would be mistaken for an id");
+  expectError(oneApp("group: all"), "tend.yaml:4:12: group: 'all' is reserved (tend stop all)");
+}
+
+TEST(ConfigGroup, MayNotBeTheNameOfAnApp) {
+  expectError("apps:\n  - name: a\n    run: x\n  - name: b\n    run: x\n    group: a\n",
+              "tend.yaml:6:12: group: 'a' is the name of an app (line 2); a group needs a name "
+              "of its own");
+  // Several apps share a group.
+  EXPECT_TRUE(errorsOf("apps:\n  - name: a\n    run: x\n    group: g\n  - name: b\n    run: x\n"
+                       "    group: g\n")
+                  .empty());
+}
+
+TEST(ConfigGroup, PM2sNamespaceIsSuggested) {
+  expectError(oneApp("namespace: backend"),
+              "tend.yaml:4:5: unknown key 'namespace' (tend calls it 'group')");
+}
+
+TEST(Suggest, SeveralNearMissesNearestFirst) {
+  const std::vector<std::string> commands = {"start", "stop", "status", "list", "ls", "restart"};
+  EXPECT_EQ(suggestSeveral("stat", commands), (std::vector<std::string>{"start", "status"}));
+  EXPECT_EQ(suggestSeveral("lst", commands), (std::vector<std::string>{"list", "ls"}));
+  EXPECT_EQ(suggestSeveral("restrat", commands), (std::vector<std::string>{"restart"}));
+  EXPECT_TRUE(suggestSeveral("xyzzy", commands).empty());
+  EXPECT_TRUE(suggestSeveral("", commands).empty());
+}
+
+}  // namespace
+}  // namespace tend
