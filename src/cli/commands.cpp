@@ -575,6 +575,7 @@ int cmdDescribe(const std::string& target, bool as_json, bool show_env) {
     };
     row("name", app.value("name", ""));
     row("id", std::to_string(app.value("id", 0)));
+    if (app.contains("group") && app["group"].is_string()) row("group", app.value("group", ""));
     row("desired state", app.value("desired", ""));
     row("command", app.value("command", ""));
     row("cwd", app.value("cwd", ""));
