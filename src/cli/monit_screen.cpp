@@ -357,14 +357,12 @@ std::vector<ScreenLine> renderFrame(const MonitView& v, size_t width, size_t hei
       LineBuilder b(width, color, is_selected ? kReverse : nullptr);
       int pid = i.value("pid", 0);
       std::string status = i.value("status", "");
-      addRow(
-          b, c, is_selected ? "> " : "  ",
-          {std::to_string(i.value("id", 0)), instanceLabel(i), status,
-           pid ? std::to_string(pid) : "-", pid ? fmt::format("{:.1f}%", i.value("cpu", 0.0)) : "-",
-           pid ? humanSize(i.value("memory", uint64_t{0})) : "-",
-           std::to_string(i.value("restarts", 0)),
-           pid ? humanDuration(Duration(i.value("uptime_ms", int64_t{0}))) : "-"},
-          statusColor(status));
+      const InstanceFigures figures = instanceFigures(i);
+      addRow(b, c, is_selected ? "> " : "  ",
+             {std::to_string(i.value("id", 0)), instanceLabel(i), status,
+              pid ? std::to_string(pid) : "-", figures.cpu, figures.memory,
+              std::to_string(i.value("restarts", 0)), figures.uptime},
+             statusColor(status));
       if (is_selected) b.padTo(width);
       out.push_back(b.done());
     }

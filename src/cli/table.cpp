@@ -95,6 +95,20 @@ std::string instanceLabel(const nlohmann::json& i) {
   return name;
 }
 
+InstanceFigures instanceFigures(const nlohmann::json& i) {
+  InstanceFigures f;
+  if (!i.value("pid", 0)) return f;
+  // Whole seconds, as pm2 ls shows them: "0ms" for an instance just spawned reads as a
+  // fault. CPU and memory stay "-" until the first sample of the process.
+  uint64_t uptime = i.value("uptime_ms", uint64_t{0});
+  f.uptime = uptime < 1000 ? "0s" : humanDuration(Duration(uptime));
+  if (uint64_t memory = i.value("memory", uint64_t{0}); memory > 0) {
+    f.cpu = fmt::format("{:.1f}%", i.value("cpu", 0.0));
+    f.memory = humanSize(memory);
+  }
+  return f;
+}
+
 std::string renderAppTable(const nlohmann::json& instances, bool color) {
   // A group column only once some app has a group.
   const bool groups = std::ranges::any_of(instances, [](const nlohmann::json& i) {
@@ -107,11 +121,7 @@ std::string renderAppTable(const nlohmann::json& instances, bool color) {
     int pid = i.value("pid", 0);
     auto port = i.contains("port") && i["port"].is_number() ? std::to_string(i["port"].get<int>())
                                                             : std::string("-");
-    // Whole seconds, as pm2 ls shows them: "0ms" for an instance just spawned reads as a
-    // fault. CPU and memory stay "-" until the first sample of the process.
-    uint64_t uptime = i.value("uptime_ms", uint64_t{0});
-    std::string uptime_text = uptime < 1000 ? "0s" : humanDuration(Duration(uptime));
-    bool sampled = i.value("memory", uint64_t{0}) > 0;
+    const InstanceFigures figures = instanceFigures(i);
     rows.push_back(std::vector<Cell>{
         {std::to_string(i.value("id", 0))},
         {name, ansi::kCyan},
@@ -119,9 +129,9 @@ std::string renderAppTable(const nlohmann::json& instances, bool color) {
         {pid ? std::to_string(pid) : "-"},
         {status, statusColor(status)},
         {std::to_string(i.value("restarts", 0))},
-        {pid ? uptime_text : "-"},
-        {pid && sampled ? fmt::format("{:.1f}%", i.value("cpu", 0.0)) : "-"},
-        {pid && sampled ? humanSize(i.value("memory", uint64_t{0})) : "-"},
+        {figures.uptime},
+        {figures.cpu},
+        {figures.memory},
         {port},
     });
     if (groups) {

@@ -23,6 +23,15 @@ std::string renderTable(const std::vector<std::string>& headers,
 // "api[1]" for an instance of an app that has several, "api" for the only one.
 std::string instanceLabel(const nlohmann::json& instance);
 
+// An instance's uptime, cpu and memory as the tables show them: "-" for what is not known
+// (not running, or not sampled yet).
+struct InstanceFigures {
+  std::string uptime = "-";
+  std::string cpu = "-";
+  std::string memory = "-";
+};
+InstanceFigures instanceFigures(const nlohmann::json& instance);
+
 // The `tend list` table from the daemon's list reply.
 std::string renderAppTable(const nlohmann::json& instances, bool color);
 

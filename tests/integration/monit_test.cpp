@@ -48,11 +48,11 @@ class Monit : public TendTest {
 
   // Runs monit from the shell the way a person would; then says how it exited and whether
   // the terminal's settings are what they were before.
-  void runMonit() {
+  void runMonit(const std::string& options = "") {
     type(
-        fmt::format("echo before-monit; s=$(stty -g); {} monit; echo \"monit exited $?\"; "
+        fmt::format("echo before-monit; s=$(stty -g); {} monit{}; echo \"monit exited $?\"; "
                     "[ \"$s\" = \"$(stty -g)\" ] && echo terminal-restored",
-                    TEND_BINARY));
+                    TEND_BINARY, options));
   }
 
   // The pane's text; -J joins lines the terminal wrapped (so a long typed command is one
@@ -242,6 +242,41 @@ TEST_F(Monit, StartsTheDaemonLikeListDoes) {
   runMonit();
   ASSERT_TRUE(waitFor([&] { return screen().find("no apps") != std::string::npos; })) << screen();
   EXPECT_GT(daemonPid(), 0);
+  keys("q");
+  expectCleanExit();
+}
+
+TEST_F(Monit, TheTitleLineHasTheSystemsLoadAndMemoryAndIntervalSetsTheRefresh) {
+  startSleeper("alpha");
+  openShell(140, 30);
+  runMonit(" --interval 3");
+  ASSERT_TRUE(waitFor([&] { return hasRow(">", {"alpha", "online"}); })) << screen();
+  const std::string s = screen();
+  EXPECT_NE(s.find("load "), std::string::npos) << s;
+  EXPECT_NE(s.find("mem "), std::string::npos) << s;
+  EXPECT_NE(s.find(" core"), std::string::npos) << s;
+  // Refreshed every 3 s, the uptime column (the row's last) skips seconds: of 4s..9s it
+  // shows two; at the default of 1 s it would show all six.
+  std::set<int> seen;
+  auto uptime = [&] {
+    for (const auto& l : lines()) {
+      if (!l.starts_with(">") || l.find("alpha") == std::string::npos || !l.ends_with("s"))
+        continue;
+      size_t space = l.rfind(' ');
+      return std::atoi(l.c_str() + space + 1);
+    }
+    return -1;
+  };
+  EXPECT_TRUE(waitFor(
+      [&] {
+        int up = uptime();
+        if (up >= 4 && up <= 9) seen.insert(up);
+        return up >= 10;
+      },
+      std::chrono::seconds(30)))
+      << screen();
+  EXPECT_GE(seen.size(), 1u);
+  EXPECT_LE(seen.size(), 3u) << screen();
   keys("q");
   expectCleanExit();
 }

@@ -35,5 +35,28 @@ TEST(Table, AppTableShowsEveryColumnAndDashesForStoppedInstances) {
   EXPECT_NE(t.find("│ -   "), std::string::npos) << t;
 }
 
+TEST(Table, AJustSpawnedInstanceShowsWholeSecondsAndNoFiguresBeforeItsFirstSample) {
+  // Was "0ms", "0.0%" and "0b", which read as a fault for an instance seconds from online.
+  auto fresh = nlohmann::json::parse(
+      R"({"pid": 42, "status": "starting", "uptime_ms": 17, "cpu": 0, "memory": 0})");
+  InstanceFigures f = instanceFigures(fresh);
+  EXPECT_EQ(f.uptime, "0s");
+  EXPECT_EQ(f.cpu, "-");
+  EXPECT_EQ(f.memory, "-");
+  auto sampled = nlohmann::json::parse(
+      R"({"pid": 42, "status": "online", "uptime_ms": 65000, "cpu": 1.5, "memory": 2048})");
+  f = instanceFigures(sampled);
+  EXPECT_EQ(f.uptime, "1m");
+  EXPECT_EQ(f.cpu, "1.5%");
+  EXPECT_EQ(f.memory, "2.0kb");
+  EXPECT_EQ(instanceFigures(nlohmann::json::parse(R"({"pid": 0})")).uptime, "-");
+  EXPECT_EQ(instanceLabel(nlohmann::json::parse(R"({"name": "api", "instance": 0,
+                                                    "instances": 2})")),
+            "api[0]");
+  EXPECT_EQ(instanceLabel(nlohmann::json::parse(R"({"name": "api", "instance": 0,
+                                                    "instances": 1})")),
+            "api");
+}
+
 }  // namespace
 }  // namespace tend
