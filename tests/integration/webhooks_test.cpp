@@ -254,6 +254,26 @@ TEST_F(Webhooks, MemoryLimitAndHealthFailuresAreEventsWithTheirCause) {
   }
 }
 
+TEST_F(Webhooks, ApplyingTheConfigAgainUpdatesTheWebhooks) {
+  int port = startReceiver("ok");
+  const std::string apps = fmt::format(R"(  - name: sleeper
+    run: ["{}", "sleep", "{}"]
+)",
+                                       testapp(), tag());
+  ASSERT_EQ(tend({"start", config(port, "    events: [online]\n", apps)}).status, 0);
+  ASSERT_TRUE(waitFor([&] { return receivedEvent("sleeper", "online"); })) << readText(received());
+  // The same file with other events: applied again, the webhook now wants `stopped` only.
+  ASSERT_EQ(tend({"start", config(port, "    events: [stopped]\n", apps)}).status, 0);
+  ASSERT_EQ(tend({"restart", "sleeper"}).status, 0);
+  ASSERT_EQ(tend({"stop", "sleeper"}).status, 0);
+  ASSERT_TRUE(waitFor([&] { return receivedEvent("sleeper", "stopped"); })) << readText(received());
+  // Events arrive in order: an `online` of the restart would have come before the `stopped`.
+  std::vector<json> all = requests();
+  ASSERT_EQ(all.size(), 2u) << readText(received());
+  EXPECT_EQ(all[0]["body"].value("event", ""), "online");
+  EXPECT_EQ(all[1]["body"].value("event", ""), "stopped");
+}
+
 TEST_F(Webhooks, AnUnreadableSecretIsAConfigError) {
   std::string cfg = writeFile("tend.yaml", fmt::format(R"(webhooks:
   - url: http://127.0.0.1:9/tend
