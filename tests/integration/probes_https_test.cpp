@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <map>
+
 #include "harness.hpp"
 
 namespace tend::testing {
@@ -119,6 +121,26 @@ TEST_F(HttpsProbes, AnHttpsCheckVerifiesTheCertificateByDefault) {
                      "/health: TLS handshake: certificate verify failed") != std::string::npos;
   })) << readText(home_ + "/daemon.log");
   EXPECT_NE(status(), "online");
+}
+
+TEST_F(HttpsProbes, ACertificateTheTrustStoreHoldsPassesWithoutInsecure) {
+  // OpenSSL's default trust store is $SSL_CERT_FILE when set: the daemon (started by this
+  // CLI, with its environment) then trusts the test's certificate, issued for 127.0.0.1.
+  const std::map<std::string, std::string> env{{"SSL_CERT_FILE", cert_}};
+  int port = freePortRun(1);
+  ASSERT_GT(port, 0);
+  std::string cfg = writeFile("tend.yaml", fmt::format(R"(apps:
+  - name: web
+    run: ["python3", "{0}", "{1}", "{2}", "{3}", "200", "GET", "-", "{4}", "{5}"]
+    port: {1}
+    ready:
+      http: https://127.0.0.1:{1}/health
+      timeout: 60s
+)",
+                                                       script_, port, cert_, key_, log(), tag()));
+  ASSERT_EQ(tend({"start", cfg}, env).status, 0);
+  ASSERT_TRUE(waitFor([&] { return status() == "online"; }, std::chrono::seconds(30)))
+      << readyProbe().dump();
 }
 
 TEST_F(HttpsProbes, APostCheckSendsItsBody) {
