@@ -8,6 +8,7 @@ packages=(
   g++ cmake ninja-build ccache pkg-config
   libboost1.81-dev libyaml-cpp-dev libtomlplusplus-dev nlohmann-json3-dev
   libcli11-dev libfmt-dev libsqlite3-dev
+  libssl-dev openssl  # https probes and webhooks, HMAC signatures; the tests make certificates
   libgtest-dev libgmock-dev
   systemd nodejs  # systemd-analyze verifies `tend startup`'s units; node reads ecosystem.config.js
   curl procps python3 wrk

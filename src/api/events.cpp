@@ -11,10 +11,13 @@ bool EventHub::Filter::matches(const nlohmann::json& event) const {
       return false;
   }
   if (!types.empty()) {
-    auto it = event.find("type");
-    if (it == event.end() || !it->is_string()) return false;
-    if (std::find(types.begin(), types.end(), it->get_ref<const std::string&>()) == types.end())
-      return false;
+    auto listed = [&](const char* field) {
+      auto it = event.find(field);
+      return it != event.end() && it->is_string() &&
+             std::find(types.begin(), types.end(), it->get_ref<const std::string&>()) !=
+                 types.end();
+    };
+    if (!listed("type") && !listed("event")) return false;
   }
   return true;
 }
@@ -59,6 +62,7 @@ void EventHub::publish(nlohmann::json event) {
     if (text.empty()) text = event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     s->push(text);
   }
+  if (tap_) tap_(event);
 }
 
 bool EventHub::wants(const std::string& type, const std::string& app) const {

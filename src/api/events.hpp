@@ -27,7 +27,7 @@ class EventHub {
  public:
   struct Filter {
     std::string app;                 // empty: every app
-    std::vector<std::string> types;  // empty: every type
+    std::vector<std::string> types;  // empty: every type; else "type" or "event" is one
     bool matches(const nlohmann::json& event) const;
   };
 
@@ -67,8 +67,11 @@ class EventHub {
   // dropping the returned pointer unsubscribes.
   std::shared_ptr<Subscriber> subscribe(Filter filter, size_t max_events = kMaxQueuedEvents,
                                         size_t max_bytes = kMaxQueuedBytes);
-  // Adds "time" when missing and queues the event for every subscriber it matches.
+  // Adds "time" when missing and queues the event for every subscriber it matches; then
+  // hands it to the tap (the webhooks), if any.
   void publish(nlohmann::json event);
+  // Called with every published event (after "time" is added); must not block.
+  void setTap(std::function<void(const nlohmann::json& event)> tap) { tap_ = std::move(tap); }
   // Whether anyone would receive an event of `type` about `app` (so that log lines are not
   // turned into JSON for nobody).
   bool wants(const std::string& type, const std::string& app) const;
@@ -77,6 +80,7 @@ class EventHub {
  private:
   const Clock& clock_;
   std::vector<std::weak_ptr<Subscriber>> subscribers_;
+  std::function<void(const nlohmann::json& event)> tap_;
 };
 
 }  // namespace tend

@@ -218,6 +218,14 @@ void Handlers::applyApps(const Request& req, std::vector<Supervisor::Apply> apps
     reply(okReply({{"plan", plan.toJson()}, {"dry_run", true}}));
     return;
   }
+  // First: a webhook whose secret cannot be read changes nothing at all.
+  if (req.args.contains("webhooks") && hooks_.configure_webhooks) {
+    std::string err = hooks_.configure_webhooks(req.args["webhooks"]);
+    if (!err.empty()) {
+      reply(errorReply(err + "; nothing was changed"));
+      return;
+    }
+  }
   if (req.args.contains("gateway") && hooks_.configure_gateway) {
     std::string err = hooks_.configure_gateway(req.args["gateway"]);
     if (!err.empty()) {

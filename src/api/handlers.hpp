@@ -26,6 +26,8 @@ class Handlers {
     std::function<nlohmann::json(const std::string& app)> gateway_stats;
     // Applies a config's api section ({"listen": [...], "token_file": "..."}); "" or why not.
     std::function<std::string(const nlohmann::json& api)> configure_api;
+    // Applies a config's webhooks list (canonical JSON); "" or why not (nothing changed).
+    std::function<std::string(const nlohmann::json& webhooks)> configure_webhooks;
     // The addresses the gateway and the API listen on now ({"gateway": [...], "api": [...]}).
     std::function<nlohmann::json()> listen_addresses;
     // Whether "host:port" could be listened on (nothing else holds it).

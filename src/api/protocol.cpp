@@ -30,6 +30,8 @@ const std::map<std::string, std::vector<Field>, std::less<>>& commands() {
         {"apps", Type::Array, false},
         {"gateway", Type::Object, false},
         {"api", Type::Object, false},
+        // A config's `webhooks` list (toJson of each WebhookSpec); [] removes them.
+        {"webhooks", Type::Array, false},
         {"wait", Type::Bool, false},
         {"plan", Type::Bool, false},  // reply {"plan", "apps"} instead of the list alone
         {"dry_run", Type::Bool, false},
@@ -132,6 +134,8 @@ std::expected<Request, std::string> parseRequest(std::string_view line) {
     return std::unexpected("'gateway' comes with 'apps' (a config file)");
   if (spec->first == "start" && j.contains("api") && !j.contains("apps"))
     return std::unexpected("'api' comes with 'apps' (a config file)");
+  if (spec->first == "start" && j.contains("webhooks") && !j.contains("apps"))
+    return std::unexpected("'webhooks' comes with 'apps' (a config file)");
   if (spec->first == "start" && (j.contains("script") || j.contains("force")) &&
       !j.contains("apps"))
     return std::unexpected("'script' and 'force' come with 'apps'");

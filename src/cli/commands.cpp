@@ -187,6 +187,11 @@ std::optional<json> configStartRequest(const std::string& path, const std::strin
   }
   if (config.api)
     request["api"] = {{"listen", config.api->listen}, {"token_file", config.api->token_file}};
+  if (config.webhooks) {
+    json hooks = json::array();
+    for (const auto& hook : *config.webhooks) hooks.push_back(toJson(hook));
+    request["webhooks"] = std::move(hooks);
+  }
   return request;
 }
 

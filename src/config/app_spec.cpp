@@ -1,4 +1,5 @@
 #include "config/app_spec.hpp"
+#include "config/http_check.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -42,7 +43,13 @@ nlohmann::json probeJson(const ProbeSpec& probe, bool health) {
     j["tcp"] = probe.tcp;
   } else if (!probe.http.empty()) {
     j["http"] = probe.http;
-    j["expect"] = probe.expect_status;
+    if (probe.expect_last == 0 || probe.expect_status == probe.expect_last)
+      j["expect"] = probe.expect_status;
+    else
+      j["expect"] = formatStatusRange({probe.expect_status, probe.expect_last});
+    if (probe.method != "GET") j["method"] = probe.method;
+    if (!probe.body.empty()) j["body"] = probe.body;
+    if (probe.insecure) j["insecure"] = true;
   } else if (!probe.exec.empty()) {
     j["exec"] = probe.exec;
   } else if (probe.notify) {
@@ -178,6 +185,15 @@ nlohmann::json toJson(const AppSpec& spec) {
     o["balance"] = std::string(balanceModeName(od.balance));
     j["on_demand"] = o;
   }
+  return j;
+}
+
+nlohmann::json toJson(const WebhookSpec& webhook) {
+  nlohmann::json j = nlohmann::json::object();
+  j["url"] = webhook.url;
+  if (!webhook.events.empty()) j["events"] = stringList(webhook.events);
+  if (!webhook.secret_file.empty()) j["secret_file"] = webhook.secret_file;
+  j["timeout"] = formatDuration(webhook.timeout);
   return j;
 }
 

@@ -58,8 +58,15 @@ struct LogSpec {
 // A probe: exactly one of tcp / http / exec / notify is set.
 struct ProbeSpec {
   uint16_t tcp = 0;
-  std::string http;  // URL
+  std::string http;  // URL (http:// or https://)
   int expect_status = 200;
+  // http: the statuses that pass are expect_status..expect_last (`expect: 200-299`, "2xx");
+  // 0: expect_status alone. The method (GET, HEAD, POST, PUT) and body sent; https: whether
+  // the server's certificate goes unverified (self-signed ones).
+  int expect_last = 0;
+  std::string method = "GET";
+  std::string body;
+  bool insecure = false;
   std::string exec;      // shell command, exit 0 = success
   bool notify = false;   // sd_notify READY=1 (ready only)
   Duration watchdog{0};  // notify: WATCHDOG=1 at least this often once online; 0: none
@@ -175,10 +182,29 @@ struct ApiSpec {
   bool operator==(const ApiSpec&) const = default;
 };
 
+// The events a webhook may ask for (`webhooks[].events`), in the order the docs list them.
+inline constexpr std::string_view kWebhookEvents[] = {"crash",         "restart",    "errored",
+                                                      "online",        "stopped",    "memory_limit",
+                                                      "health_failed", "activation", "idle_stop"};
+
+// One entry of the top-level `webhooks` list: where each event is POSTed, signed with the
+// key in `secret_file` (read by the daemon when the config is applied).
+struct WebhookSpec {
+  std::string url;                  // http:// or https://
+  std::vector<std::string> events;  // empty: every event of kWebhookEvents
+  std::string secret_file;          // absolute; empty: unsigned
+  Duration timeout = 5s;            // per attempt: connect, send and read the status
+  bool operator==(const WebhookSpec&) const = default;
+};
+nlohmann::json toJson(const WebhookSpec& webhook);
+
 struct ConfigFile {
   std::string path;  // absolute
   std::optional<GatewaySpec> gateway;
   std::optional<ApiSpec> api;
+  // nullopt: the config has no `webhooks` key (the daemon keeps its webhooks as they are);
+  // an empty list removes them.
+  std::optional<std::vector<WebhookSpec>> webhooks;
   std::vector<AppSpec> apps;
 };
 

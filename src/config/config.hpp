@@ -38,7 +38,7 @@ std::expected<ConfigNode, ConfigErrors> parseConfigText(const std::string& text,
                                                         ConfigFormat format,
                                                         const std::string& file_name);
 
-// Validates a whole config tree (keys `gateway`, `api`, `apps`). Relative paths (cwd,
+// Validates a whole config tree (keys `gateway`, `api`, `webhooks`, `apps`). Relative paths (cwd,
 // env_file, log files) resolve against `base_dir`; env_file is read now. Collects every
 // error rather than stopping at the first.
 std::expected<ConfigFile, ConfigErrors> validateConfig(const ConfigNode& root,
@@ -49,6 +49,12 @@ std::expected<ConfigFile, ConfigErrors> validateConfig(const ConfigNode& root,
 std::expected<AppSpec, ConfigErrors> validateApp(const ConfigNode& node,
                                                  const std::string& file_name,
                                                  const std::string& base_dir);
+
+// Validates a `webhooks` list (as in a config, or the canonical JSON of toJson(WebhookSpec)):
+// each secret_file is read now, so a missing or unreadable one is an error here.
+std::expected<std::vector<WebhookSpec>, ConfigErrors> validateWebhooks(const ConfigNode& node,
+                                                                       const std::string& file_name,
+                                                                       const std::string& base_dir);
 
 // One line for each address of the config (gateway.listen, api.listen, an app's
 // on_demand.listen) that is on every network interface (0.0.0.0, ::): a valid config, but

@@ -20,6 +20,14 @@ gateway:
 api:
   listen: 127.0.0.1:9615
 
+# POST each event (crash, restart, errored, online, stopped, memory_limit, health_failed,
+# activation, idle_stop) as JSON, signed X-Tend-Signature: sha256=<HMAC of the body>.
+# webhooks:
+#   - url: http://127.0.0.1:9000/tend
+#     events: [crash, errored, memory_limit]   # default: all
+#     secret_file: ~/.tend/webhook.secret      # the HMAC key
+#     timeout: 5s                              # per attempt; retried with backoff
+
 apps:
   - name: web
     group: frontend               # commands take a group for all its apps: tend stop frontend
@@ -44,8 +52,10 @@ apps:
       tcp: 8101                   # is a TCP connect to the instance's own port)
       timeout: 30s
     health:                       # restart after `failures` misses in a row
-      http: http://127.0.0.1:8101/
-      expect: 200
+      http: http://127.0.0.1:8101/  # or https:// (add insecure: true for a self-signed cert)
+      expect: 200                 # or a range, "200-299", or a class, 2xx
+      # method: GET               # GET, HEAD, POST, PUT
+      # body: '{"deep": true}'    # with POST or PUT
       interval: 10s
       timeout: 2s
       failures: 3

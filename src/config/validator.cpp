@@ -28,6 +28,7 @@
 #include "common/text.hpp"
 #include "common/unique_fd.hpp"
 #include "config/config.hpp"
+#include "config/http_check.hpp"
 
 namespace tend {
 
@@ -48,7 +49,10 @@ using Kind = ConfigNode::Kind;
 constexpr int kMaxInstances = 1024;
 constexpr size_t kMaxEnvFileBytes = 1u << 20;
 
-const std::vector<std::string> kTopKeys = {"apps", "gateway", "api"};
+const std::vector<std::string> kTopKeys = {"apps", "gateway", "api", "webhooks"};
+const std::vector<std::string> kWebhookKeys = {"url", "events", "secret_file", "timeout"};
+// A webhook's secret is a key, not a document.
+constexpr size_t kMaxWebhookSecretBytes = 64u << 10;
 const std::vector<std::string> kGatewayKeys = {"listen", "trusted_proxies", "max_connections"};
 // The most open client connections gateway.max_connections may allow (each takes two file
 // descriptors while relayed).
@@ -62,10 +66,11 @@ const std::vector<std::string> kAppKeys = {
     "ready",   "health",       "on_demand",      "share_port",   "reload_batch", "group"};
 const std::vector<std::string> kBackoffKeys = {"initial", "max", "multiplier"};
 const std::vector<std::string> kLogKeys = {"max_size", "max_files", "timestamps", "out", "err"};
-const std::vector<std::string> kReadyKeys = {"tcp",    "http",    "exec",    "notify",
-                                             "expect", "timeout", "watchdog"};
-const std::vector<std::string> kHealthKeys = {"tcp",     "http",     "exec",    "expect",
-                                              "timeout", "interval", "failures"};
+const std::vector<std::string> kReadyKeys = {"tcp",     "http",     "exec",   "notify", "expect",
+                                             "timeout", "watchdog", "method", "body",   "insecure"};
+const std::vector<std::string> kHealthKeys = {"tcp",     "http",     "exec",     "expect",
+                                              "timeout", "interval", "failures", "method",
+                                              "body",    "insecure"};
 const std::vector<std::string> kOnDemandKeys = {"hosts",
                                                 "listen",
                                                 "target",
@@ -288,6 +293,8 @@ class Validator {
   bool allow_inherited_env = false;
 
   std::optional<ConfigFile> config(const ConfigNode& root);
+  // The top-level `webhooks` list (see WebhookSpec).
+  std::optional<std::vector<WebhookSpec>> webhooks(const ConfigNode& node);
   // Fills `spec` with whatever could be read; true when the app has no error.
   bool app(const ConfigNode& node, AppMarks& marks, AppSpec& spec);
 
@@ -983,6 +990,9 @@ class Validator {
     std::vector<const ConfigNode::Entry*> kinds;
     const ConfigNode::Entry* expect = nullptr;
     const ConfigNode::Entry* watchdog = nullptr;
+    std::vector<const ConfigNode::Entry*> http_only;  // method, body, insecure
+    const ConfigNode::Entry* body = nullptr;
+    const ConfigNode::Entry* insecure = nullptr;
     for (const auto& entry : node.map) {
       const std::string key_path = sub(path, entry.key);
       if (!health && (entry.key == "interval" || entry.key == "failures")) {
@@ -1005,10 +1015,11 @@ class Validator {
       } else if (entry.key == "http") {
         kinds.push_back(&entry);
         if (auto url = stringValue(entry.value, key_path)) {
-          if (!url->starts_with("http://") || url->size() <= 7)
-            error(
-                entry.value.mark,
-                fmt::format("{}: expected a URL starting with http://, got '{}'", key_path, *url));
+          const bool https = url->starts_with("https://");
+          if ((!url->starts_with("http://") || url->size() <= 7) && (!https || url->size() <= 8))
+            error(entry.value.mark,
+                  fmt::format("{}: expected a URL starting with http:// or https://, got '{}'",
+                              key_path, *url));
           else
             probe.http = *url;
         }
@@ -1022,8 +1033,33 @@ class Validator {
         }
       } else if (entry.key == "expect") {
         expect = &entry;
-        if (auto s = integer(entry.value, key_path, 100, 599))
-          probe.expect_status = static_cast<int>(*s);
+        if (const ConfigNode* n = scalarNode(entry.value, key_path, "an HTTP status such as 200")) {
+          if (auto range = parseStatusRange(n->scalar); !range) {
+            error(n->mark, fmt::format("{}: {}", key_path, range.error()));
+          } else {
+            probe.expect_status = range->first;
+            probe.expect_last = range->last == range->first ? 0 : range->last;
+          }
+        }
+      } else if (entry.key == "method") {
+        http_only.push_back(&entry);
+        if (auto m = stringValue(entry.value, key_path)) {
+          std::string upper = *m;
+          for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+          if (!probeMethodAllowed(upper))
+            error(entry.value.mark,
+                  fmt::format("{}: expected {}, got '{}'", key_path, kProbeMethods, *m));
+          else
+            probe.method = upper;
+        }
+      } else if (entry.key == "body") {
+        http_only.push_back(&entry);
+        body = &entry;
+        if (auto b = stringValue(entry.value, key_path, /*allow_empty=*/true)) probe.body = *b;
+      } else if (entry.key == "insecure") {
+        http_only.push_back(&entry);
+        insecure = &entry;
+        if (auto b = boolean(entry.value, key_path)) probe.insecure = *b;
       } else if (entry.key == "timeout") {
         if (auto d = duration(entry.value, key_path, false)) probe.timeout = *d;
       } else if (entry.key == "watchdog") {
@@ -1044,11 +1080,107 @@ class Validator {
     }
     if (expect && (kinds.size() != 1 || kinds[0]->key != "http"))
       error(expect->key_mark, fmt::format("{}: expect is the HTTP status for an http check", path));
+    const bool is_http = kinds.size() == 1 && kinds[0]->key == "http";
+    for (const auto* e : http_only)
+      if (!is_http)
+        error(e->key_mark, fmt::format("{}: {} applies to an http check only", path, e->key));
+    if (is_http && body && probe.method != "POST" && probe.method != "PUT")
+      error(body->key_mark,
+            fmt::format("{}: a body is sent with method POST or PUT, not {}", path, probe.method));
+    if (is_http && insecure && !probe.http.empty() && !probe.http.starts_with("https://"))
+      error(insecure->key_mark,
+            fmt::format("{}: insecure skips the certificate check of an https:// URL; {} is "
+                        "plain http",
+                        path, probe.http));
     if (watchdog && (kinds.size() != 1 || kinds[0]->key != "notify"))
       error(watchdog->key_mark,
             fmt::format("{}: watchdog is the WATCHDOG=1 interval of a notify check", path));
     if (errors.size() != errors_before) return std::nullopt;
     return probe;
+  }
+
+  std::optional<std::vector<WebhookSpec>> webhooksList(const ConfigNode& node) {
+    if (node.kind == Kind::Null) return std::vector<WebhookSpec>{};
+    if (node.kind != Kind::Seq) {
+      error(node.mark, fmt::format("webhooks: expected a list (start each with '- url: ...'), "
+                                   "got {}",
+                                   describe(node)));
+      return std::nullopt;
+    }
+    const size_t errors_before = errors.size();
+    std::vector<WebhookSpec> out;
+    std::vector<std::string> all_events;
+    for (std::string_view e : kWebhookEvents) all_events.emplace_back(e);
+    for (size_t i = 0; i < node.seq.size(); ++i) {
+      const ConfigNode& item = node.seq[i];
+      const std::string path = fmt::format("webhooks[{}]", i);
+      if (!expectMap(item, path)) continue;
+      WebhookSpec hook;
+      bool has_url = false;
+      for (const auto& entry : item.map) {
+        if (!knownKey(entry, kWebhookKeys, path)) continue;
+        const std::string key_path = sub(path, entry.key);
+        if (entry.key == "url") {
+          has_url = true;
+          auto url = stringValue(entry.value, key_path);
+          if (!url) continue;
+          std::string_view rest = *url;
+          if (rest.starts_with("http://"))
+            rest.remove_prefix(7);
+          else if (rest.starts_with("https://"))
+            rest.remove_prefix(8);
+          else
+            rest = {};
+          if (rest.empty() || rest.front() == '/' || rest.front() == ':' ||
+              rest.find_first_of(" \t@") != std::string_view::npos) {
+            error(entry.value.mark,
+                  fmt::format("{}: expected a URL such as http://127.0.0.1:9000/tend or "
+                              "https://hooks.example.com/tend, got '{}'",
+                              key_path, *url));
+            continue;
+          }
+          hook.url = *url;
+        } else if (entry.key == "events") {
+          std::vector<Mark> marks;
+          auto list = stringList(entry.value, key_path, &marks);
+          if (!list) continue;
+          for (size_t k = 0; k < list->size(); ++k) {
+            const std::string& name = (*list)[k];
+            if (std::find(all_events.begin(), all_events.end(), name) == all_events.end()) {
+              std::string near = suggestNearest(name, all_events);
+              error(marks[k], fmt::format("{}: unknown event '{}'{} (events: {})", key_path, name,
+                                          near.empty() ? "" : " (did you mean '" + near + "'?)",
+                                          join(all_events, ", ")));
+              continue;
+            }
+            if (std::find(hook.events.begin(), hook.events.end(), name) == hook.events.end())
+              hook.events.push_back(name);
+          }
+        } else if (entry.key == "secret_file") {
+          auto text = stringValue(entry.value, key_path);
+          if (!text) continue;
+          const std::string file = resolve(*text);  // "~/" is the user's home
+          auto secret = readFile(file, kMaxWebhookSecretBytes);
+          if (!secret) {
+            error(entry.value.mark,
+                  fmt::format("{}: cannot read '{}': {}", key_path, file, secret.error()));
+            continue;
+          }
+          if (trim(*secret).empty()) {
+            error(entry.value.mark,
+                  fmt::format("{}: '{}' is empty; put the signing key in it", key_path, file));
+            continue;
+          }
+          hook.secret_file = file;
+        } else if (entry.key == "timeout") {
+          if (auto d = duration(entry.value, key_path, false)) hook.timeout = *d;
+        }
+      }
+      if (!has_url) error(item.mark, fmt::format("{}: needs a url", path));
+      out.push_back(std::move(hook));
+    }
+    if (errors.size() != errors_before) return std::nullopt;
+    return out;
   }
 
   std::optional<OnDemandSpec> onDemand(const ConfigNode& node, AppMarks& marks) {
@@ -1364,6 +1496,10 @@ std::string lineNote(Mark mark) {
   return mark.line > 0 ? fmt::format(" (line {})", mark.line) : "";
 }
 
+std::optional<std::vector<WebhookSpec>> Validator::webhooks(const ConfigNode& node) {
+  return webhooksList(node);
+}
+
 std::optional<ConfigFile> Validator::config(const ConfigNode& root) {
   ConfigFile out;
   out.path = file_.empty() ? "" : absolutePath(file_);
@@ -1393,6 +1529,8 @@ std::optional<ConfigFile> Validator::config(const ConfigNode& root) {
     }
     if (entry.key == "apps") {
       apps = &entry.value;
+    } else if (entry.key == "webhooks") {
+      out.webhooks = webhooks(entry.value);
     } else if (entry.key == "gateway") {
       if (!expectMap(entry.value, "gateway")) continue;
       GatewaySpec gateway;
@@ -1617,6 +1755,23 @@ std::expected<ConfigFile, ConfigErrors> validateConfig(const ConfigNode& root,
   } catch (const std::exception& e) {
     return std::unexpected(
         ConfigErrors{{file_name, Mark{}, std::string("cannot validate the config: ") + e.what()}});
+  }
+}
+
+std::expected<std::vector<WebhookSpec>, ConfigErrors> validateWebhooks(
+    const ConfigNode& node, const std::string& file_name, const std::string& base_dir) {
+  try {
+    ConfigErrors text_errors;
+    checkText(node, "", file_name, text_errors);
+    checkBaseDir(base_dir, file_name, text_errors);
+    if (!text_errors.empty()) return std::unexpected(std::move(text_errors));
+    Validator validator(file_name, base_dir);
+    auto hooks = validator.webhooks(node);
+    if (!hooks) return std::unexpected(std::move(validator.errors));
+    return std::move(*hooks);
+  } catch (const std::exception& e) {
+    return std::unexpected(ConfigErrors{
+        {file_name, Mark{}, std::string("cannot validate the webhooks: ") + e.what()}});
   }
 }
 

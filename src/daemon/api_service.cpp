@@ -41,7 +41,8 @@ void ApiService::start(Handlers& handlers, Gateway& gateway) {
   // there that an app's serving instances changed (it asks for them after this returns).
   supervisor_.onEvent([this](const nlohmann::json& event) {
     if (const std::string* app = servingChangeOf(event)) gateway_->targetsChanged(*app);
-    if (hub_.subscribers() > 0) hub_.publish(event);
+    // A named event goes to the webhooks (the hub's tap) even with no stream open.
+    if (hub_.subscribers() > 0 || event.contains("event")) hub_.publish(event);
   });
   supervisor_.onLogLine(
       [this](const std::string& app, int instance, bool err, std::string_view line) {
@@ -162,12 +163,22 @@ void ApiService::close() {
 
 void EventingBackend::startApp(const std::string& app,
                                std::function<void(std::string error)> done) {
-  hub_.publish({{"type", "activation"}, {"app", app}});
+  hub_.publish({{"type", "activation"},
+                {"event", "activation"},
+                {"app", app},
+                {"instance", nullptr},
+                {"pid", nullptr},
+                {"reason", "a request arrived while the app was stopped"}});
   inner_.startApp(app, std::move(done));
 }
 
 void EventingBackend::stopIdle(const std::string& app) {
-  hub_.publish({{"type", "idle_stop"}, {"app", app}});
+  hub_.publish({{"type", "idle_stop"},
+                {"event", "idle_stop"},
+                {"app", app},
+                {"instance", nullptr},
+                {"pid", nullptr},
+                {"reason", "no request for its idle_timeout"}});
   inner_.stopIdle(app);
 }
 

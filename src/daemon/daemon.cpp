@@ -40,6 +40,7 @@
 #include "supervisor/port_allocator.hpp"
 #include "supervisor/spawner.hpp"
 #include "supervisor/supervisor.hpp"
+#include "webhooks/webhook_dispatcher.hpp"
 
 namespace tend {
 namespace asio = boost::asio;
@@ -164,6 +165,16 @@ int runDaemon(const DaemonOptions& options) {
   Supervisor supervisor({io, paths, **store, ops, probe, log, SystemClock::instance()});
 
   ApiService api(io, paths, supervisor, log);
+  // Every named event the hub publishes is POSTed to the config's webhooks too. Tests
+  // shorten the queue and the retry backoff (docs/CONFIG.md, "webhooks").
+  DeliveryPolicy webhook_policy;
+  if (const char* q = std::getenv("TEND_WEBHOOK_QUEUE"); q && *q)
+    webhook_policy.capacity = static_cast<size_t>(std::max(1, std::atoi(q)));
+  if (const char* r = std::getenv("TEND_WEBHOOK_RETRY_MS"); r && *r)
+    webhook_policy.initial = Duration(std::max(1, std::atoi(r)));
+  WebhookDispatcher webhooks(io, SystemClock::instance(), log, paths.home + "/webhooks.json",
+                             webhook_policy);
+  api.hub().setTap([&](const nlohmann::json& event) { webhooks.publish(event); });
   SupervisorBackend supervisor_backend(supervisor);
   EventingBackend backend(supervisor_backend, api.hub());  // activations, idle stops
   Gateway gateway(io, backend, log, SystemClock::instance());
@@ -206,6 +217,7 @@ int runDaemon(const DaemonOptions& options) {
       server->close();
       gateway.close();
       api.close();
+      webhooks.close();
       io.stop();
     });
   };
@@ -248,6 +260,7 @@ int runDaemon(const DaemonOptions& options) {
     return j;
   };
   hooks.configure_api = [&](const nlohmann::json& section) { return api.configure(section); };
+  hooks.configure_webhooks = [&](const nlohmann::json& list) { return webhooks.configure(list); };
   hooks.listen_addresses = [&] {
     return nlohmann::json{{"gateway", {{"listen", gateway_section.listen}}},
                           {"api", {{"listen", api.configuredListen()}}}};
@@ -297,8 +310,10 @@ int runDaemon(const DaemonOptions& options) {
   supervisor.restore();
   configureGateway();
   api.restore();
+  webhooks.restore();
   notifySystemd("READY=1");
   io.run();
+  api.hub().setTap(nullptr);  // the dispatcher goes before the hub
 
   ::unlink(paths.socket.c_str());
   ::unlink(paths.pid.c_str());

@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <charconv>
@@ -38,11 +39,20 @@ std::string ProbeCheck::describe() const {
 
 std::expected<HttpUrl, std::string> parseHttpUrl(std::string_view url) {
   constexpr std::string_view kScheme = "http://";
-  if (!url.starts_with(kScheme)) return std::unexpected("expected a URL starting with http://");
-  std::string_view rest = url.substr(kScheme.size());
+  constexpr std::string_view kTlsScheme = "https://";
+  HttpUrl out;
+  std::string_view rest;
+  if (url.starts_with(kScheme)) {
+    rest = url.substr(kScheme.size());
+  } else if (url.starts_with(kTlsScheme)) {
+    rest = url.substr(kTlsScheme.size());
+    out.tls = true;
+    out.port = 443;
+  } else {
+    return std::unexpected("expected a URL starting with http:// or https://");
+  }
   size_t slash = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, slash);
-  HttpUrl out;
   if (slash != std::string_view::npos) {
     std::string_view path = rest.substr(slash);
     if (size_t hash = path.find('#'); hash != std::string_view::npos) path = path.substr(0, hash);
@@ -140,7 +150,12 @@ ProbeCheck resolveProbe(const ProbeSpec* probe, uint16_t instance_port) {
     c.kind = ProbeCheck::Kind::Http;
     c.url = probe->http;
     c.expect = probe->expect_status;
+    c.expect_last = probe->expect_last ? probe->expect_last : probe->expect_status;
+    c.method = probe->method;
+    c.body = probe->body;
+    c.insecure = probe->insecure;
     if (auto u = parseHttpUrl(probe->http)) {
+      c.tls = u->tls;
       c.host = u->host;
       c.port = u->port;
       c.path = u->path;
@@ -170,6 +185,10 @@ void requireOwnListener(ProbeCheck& check, uint16_t instance_port, pid_t pid) {
   if (local) check.owner = pid;
 }
 
+bool statusExpected(const ProbeCheck& check, int status) {
+  return status >= check.expect && status <= check.expect_last;
+}
+
 namespace {
 
 std::string errorText(const boost::system::error_code& ec) {
@@ -178,7 +197,12 @@ std::string errorText(const boost::system::error_code& ec) {
   return ec.message();
 }
 
-// One TCP or HTTP check in flight. Owns itself through its pending handlers.
+std::string expectedText(const ProbeCheck& check) {
+  if (check.expect == check.expect_last) return std::to_string(check.expect);
+  return fmt::format("{}-{}", check.expect, check.expect_last);
+}
+
+// One TCP or HTTP(S) check in flight. Owns itself through its pending handlers.
 class NetworkCheck : public std::enable_shared_from_this<NetworkCheck> {
  public:
   NetworkCheck(asio::io_context& io, ProbeCheck check, Duration timeout, ProbeDone done)
@@ -234,55 +258,118 @@ class NetworkCheck : public std::enable_shared_from_this<NetworkCheck> {
         self->passed();
         return;
       }
+      if (self->check_.tls) {
+        self->handshake();
+        return;
+      }
       self->request();
     });
   }
 
-  void request() {
-    request_ = fmt::format(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: tend-probe\r\nAccept: */*\r\n"
-        "Connection: close\r\n\r\n",
-        check_.path, check_.host_header);
-    asio::async_write(
-        socket_, asio::buffer(request_),
-        [self = shared_from_this()](boost::system::error_code ec, size_t) {
+  // TLS over the connected socket: the system's trust store and the URL's host name
+  // (unless insecure), SNI when the host is a name.
+  void handshake() {
+    tls_context_.emplace(asio::ssl::context::tls_client);
+    boost::system::error_code ec;
+    if (check_.insecure) {
+      tls_context_->set_verify_mode(asio::ssl::verify_none);
+    } else {
+      tls_context_->set_default_verify_paths(ec);
+      tls_context_->set_verify_mode(asio::ssl::verify_peer);
+      tls_context_->set_verify_callback(asio::ssl::host_name_verification(check_.host));
+    }
+    tls_.emplace(socket_, *tls_context_);
+    boost::system::error_code not_ip;
+    asio::ip::make_address(check_.host, not_ip);
+    if (not_ip) SSL_set_tlsext_host_name(tls_->native_handle(), check_.host.c_str());
+    tls_->async_handshake(
+        asio::ssl::stream_base::client, [self = shared_from_this()](boost::system::error_code hec) {
           if (self->finished_) return;
-          if (ec) {
-            self->finish({false, fmt::format("{}: {}", self->where(), errorText(ec))});
+          if (hec) {
+            self->finish({false, fmt::format("{}: TLS handshake: {}", self->where(),
+                                             self->tlsErrorText(hec))});
             return;
           }
-          self->readStatus();
+          self->request();
         });
+  }
+
+  // Why a handshake failed, in the words of the certificate check when it was that.
+  std::string tlsErrorText(const boost::system::error_code& ec) {
+    if (tls_) {
+      long verify = SSL_get_verify_result(tls_->native_handle());
+      if (verify != X509_V_OK)
+        return fmt::format("certificate verify failed: {} (insecure: true skips the check)",
+                           X509_verify_cert_error_string(verify));
+    }
+    return errorText(ec);
+  }
+
+  template <typename Handler>
+  void write(Handler handler) {
+    if (tls_)
+      asio::async_write(*tls_, asio::buffer(request_), std::move(handler));
+    else
+      asio::async_write(socket_, asio::buffer(request_), std::move(handler));
+  }
+
+  template <typename Handler>
+  void readSome(asio::mutable_buffer buffer, Handler handler) {
+    if (tls_)
+      tls_->async_read_some(buffer, std::move(handler));
+    else
+      socket_.async_read_some(buffer, std::move(handler));
+  }
+
+  void request() {
+    request_ = fmt::format(
+        "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {}\r\nAccept: */*\r\n"
+        "Connection: close\r\n",
+        check_.method, check_.path, check_.host_header, check_.user_agent);
+    for (const auto& [name, value] : check_.headers)
+      request_ += fmt::format("{}: {}\r\n", name, value);
+    if (!check_.body.empty() || check_.method == "POST" || check_.method == "PUT")
+      request_ += fmt::format("Content-Length: {}\r\n", check_.body.size());
+    request_ += "\r\n";
+    request_ += check_.body;
+    write([self = shared_from_this()](boost::system::error_code ec, size_t) {
+      if (self->finished_) return;
+      if (ec) {
+        self->finish({false, fmt::format("{}: {}", self->where(), errorText(ec))});
+        return;
+      }
+      self->readStatus();
+    });
   }
 
   // Reads until the status line is complete; only that is looked at, within 1 KiB.
   void readStatus() {
-    socket_.async_read_some(
-        asio::buffer(buffer_.data() + used_, buffer_.size() - used_),
-        [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-          if (self->finished_) return;
-          self->used_ += n;
-          std::string_view got(self->buffer_.data(), self->used_);
-          size_t eol = got.find('\n');
-          if (eol == std::string_view::npos) {
-            if (ec || self->used_ == self->buffer_.size()) {
-              self->finish({false, fmt::format("{}: {}", self->where(),
-                                               ec ? errorText(ec) : "no HTTP status line")});
-              return;
-            }
-            self->readStatus();
-            return;
-          }
-          auto status = parseStatusLine(got.substr(0, eol));
-          if (!status) {
-            self->finish({false, fmt::format("{}: not an HTTP response", self->where())});
-          } else if (*status != self->check_.expect) {
-            self->finish({false, fmt::format("{}: status {} (expected {})", self->where(), *status,
-                                             self->check_.expect)});
-          } else {
-            self->passed();
-          }
-        });
+    readSome(asio::buffer(buffer_.data() + used_, buffer_.size() - used_),
+             [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+               if (self->finished_) return;
+               self->used_ += n;
+               std::string_view got(self->buffer_.data(), self->used_);
+               size_t eol = got.find('\n');
+               if (eol == std::string_view::npos) {
+                 if (ec || self->used_ == self->buffer_.size()) {
+                   self->finish({false, fmt::format("{}: {}", self->where(),
+                                                    ec ? errorText(ec) : "no HTTP status line")});
+                   return;
+                 }
+                 self->readStatus();
+                 return;
+               }
+               auto status = parseStatusLine(got.substr(0, eol));
+               if (status) self->status_ = *status;
+               if (!status) {
+                 self->finish({false, fmt::format("{}: not an HTTP response", self->where())});
+               } else if (!statusExpected(self->check_, *status)) {
+                 self->finish({false, fmt::format("{}: status {} (expected {})", self->where(),
+                                                  *status, expectedText(self->check_))});
+               } else {
+                 self->passed();
+               }
+             });
   }
 
   // It answered as expected; with an owner, only its own listener counts.
@@ -303,6 +390,7 @@ class NetworkCheck : public std::enable_shared_from_this<NetworkCheck> {
   void finish(ProbeResult result) {
     if (finished_) return;
     finished_ = true;
+    result.status = status_;
     boost::system::error_code ignored;
     timer_.cancel();
     resolver_.cancel();
@@ -315,11 +403,14 @@ class NetworkCheck : public std::enable_shared_from_this<NetworkCheck> {
   Duration timeout_;
   tcp::resolver resolver_;
   tcp::socket socket_;
+  std::optional<asio::ssl::context> tls_context_;
+  std::optional<asio::ssl::stream<tcp::socket&>> tls_;  // over socket_, for https
   asio::steady_timer timer_;
   ProbeDone done_;
   std::string request_;
   std::array<char, 1024> buffer_{};
   size_t used_ = 0;
+  int status_ = 0;
   bool finished_ = false;
 };
 

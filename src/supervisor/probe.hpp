@@ -12,6 +12,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/clock.hpp"
 #include "config/app_spec.hpp"
@@ -30,8 +32,16 @@ struct ProbeCheck {
   std::string path = "/";          // http: path and query
   std::string host_header;         // http: as in the URL
   std::string url;                 // http: the whole URL, for people
-  int expect = 200;                // http
-  std::string command;             // exec: run under /bin/sh -c
+  int expect = 200;                // http: the statuses that pass, expect..expect_last
+  int expect_last = 200;
+  std::string method = "GET";  // http: GET, HEAD, POST or PUT
+  std::string body;            // http: sent with Content-Length (POST, PUT)
+  bool tls = false;            // http: an https:// URL
+  bool insecure = false;       // tls: the server's certificate is not verified
+  // http: more request headers (webhooks: Content-Type, the signature).
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string user_agent = "tend-probe";  // http
+  std::string command;                    // exec: run under /bin/sh -c
   // tcp, http: when > 0, the check passes only when the socket listening on `port` belongs
   // to this process's tree (see socket_owner.hpp); an answer from anyone else is a "not
   // yet". 0: whoever answers.
@@ -64,8 +74,9 @@ struct HttpUrl {
   uint16_t port = 80;
   std::string path = "/";
   std::string host_header;  // host[:port] as written
+  bool tls = false;         // https://, port 443 unless given
 };
-// http://host[:port][/path?query]; no user info, no https.
+// http://host[:port][/path?query] or https://...; no user info.
 std::expected<HttpUrl, std::string> parseHttpUrl(std::string_view url);
 
 // The status code of an HTTP/1.x response's status line ("HTTP/1.1 200 OK"); nullopt
@@ -75,11 +86,16 @@ std::optional<int> parseStatusLine(std::string_view line);
 struct ProbeResult {
   bool ok = false;
   std::string detail;  // why it failed ("connect 127.0.0.1:3001: connection refused")
+  int status = 0;      // http: the response's status; 0 when none came
 };
 using ProbeDone = std::function<void(ProbeResult)>;
 
-// Runs a Tcp or Http check. `done` is called exactly once, from the loop (never inside
-// this call), within about `timeout`.
+// Whether `status` is one that `check` passes on.
+bool statusExpected(const ProbeCheck& check, int status);
+
+// Runs a Tcp or Http check. An https check verifies the server's certificate against the
+// system's store (and its name against the URL's host) unless `insecure`. `done` is called
+// exactly once, from the loop (never inside this call), within about `timeout`.
 void runNetworkCheck(boost::asio::io_context& io, const ProbeCheck& check, Duration timeout,
                      ProbeDone done);
 

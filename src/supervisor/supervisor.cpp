@@ -967,6 +967,13 @@ class Supervisor::Impl {
     });
     hooks.unhealthy = withInstance([this](App& a, Instance& i, const std::string& why) {
       log_.warn("{}[{}]: {}", a.spec.name, i.index, why);
+      if (event_)
+        event_({{"type", "health_failed"},
+                {"event", "health_failed"},
+                {"app", a.spec.name},
+                {"instance", i.index},
+                {"pid", i.pid},
+                {"reason", why}});
       apply(a, i, i.machine.limitExceeded(why));
     });
     hooks.event = [this, name = app.spec.name, index](const json& e) {
@@ -1149,17 +1156,24 @@ class Supervisor::Impl {
                 t.reason.empty() ? "" : " (" + t.reason + ")");
     // Before the actions: a spawn applies the next transitions (and tells of them) itself.
     if (t.changed && event_) {
-      event_({{"type", "state"},
-              {"app", app.spec.name},
-              {"instance", inst.index},
-              {"status", std::string(statusName(t.status))},
-              {"reason", t.reason},
-              {"pid", inst.pid},
-              {"replacement", isReplacement(app, inst)}});
+      json state{{"type", "state"},
+                 {"app", app.spec.name},
+                 {"instance", inst.index},
+                 {"status", std::string(statusName(t.status))},
+                 {"reason", t.reason},
+                 {"pid", inst.pid},
+                 {"replacement", isReplacement(app, inst)}};
+      // The named events (webhooks, docs/API.md "Events") that a status change is.
+      if (t.status == Status::Online) state["event"] = "online";
+      if (t.status == Status::Stopped) state["event"] = "stopped";
+      if (t.status == Status::Errored) state["event"] = "errored";
+      event_(state);
       if (std::ranges::find(t.actions, Action::RecordRestart) != t.actions.end())
         event_({{"type", "restart"},
+                {"event", "restart"},
                 {"app", app.spec.name},
                 {"instance", inst.index},
+                {"pid", inst.pid},
                 {"reason", t.reason}});
     }
     for (Action action : t.actions) {
@@ -1405,6 +1419,15 @@ class Supervisor::Impl {
     by_pid_.erase(inst.pid);
     log_.info("{}[{}]: pid {} {} after {}", app.spec.name, inst.index, inst.pid, exit.describe(),
               humanDuration(uptime));
+    // Nobody asked it to stop: a crash (told before the restart policy's answer).
+    const Status before = inst.machine.status();
+    if (event_ && (before == Status::Starting || before == Status::Online))
+      event_({{"type", "crash"},
+              {"event", "crash"},
+              {"app", app.spec.name},
+              {"instance", inst.index},
+              {"pid", inst.pid},
+              {"reason", fmt::format("{} after {}", exit.describe(), humanDuration(uptime))}});
     inst.pid = 0;
     inst.kill_timer.cancel();
     inst.group_timer.cancel();
@@ -1666,8 +1689,12 @@ class Supervisor::Impl {
     (void)store_.removeInstance(app.id, replacementRow(slot));
     recordRestart(app, *place, "reload", /*with_exit=*/false);
     if (event_)
-      event_(
-          {{"type", "restart"}, {"app", app.spec.name}, {"instance", slot}, {"reason", "reload"}});
+      event_({{"type", "restart"},
+              {"event", "restart"},
+              {"app", app.spec.name},
+              {"instance", slot},
+              {"pid", place->pid},
+              {"reason", "reload"}});
     log_.info("{}[{}]: reload: pid {} replaced the old instance", app.spec.name, slot, place->pid);
     servingChanged(app);
     appsChanged();
@@ -2255,10 +2282,18 @@ class Supervisor::Impl {
     if (!app.spec.max_memory || inst.memory <= *app.spec.max_memory) return;
     if (inst.machine.status() != Status::Online && inst.machine.status() != Status::Starting)
       return;
-    apply(app, inst,
-          inst.machine.limitExceeded(fmt::format("memory {} over max_memory {}",
-                                                 humanSize(inst.memory),
-                                                 humanSize(*app.spec.max_memory))));
+    const std::string why = fmt::format("memory {} over max_memory {}", humanSize(inst.memory),
+                                        humanSize(*app.spec.max_memory));
+    if (event_)
+      event_({{"type", "memory_limit"},
+              {"event", "memory_limit"},
+              {"app", app.spec.name},
+              {"instance", inst.index},
+              {"pid", inst.pid},
+              {"reason", why},
+              {"memory", inst.memory},
+              {"max_memory", *app.spec.max_memory}});
+    apply(app, inst, inst.machine.limitExceeded(why));
   }
 
   void closeInstanceIo(Instance& inst) {

@@ -428,6 +428,35 @@ TEST_F(ApiTest, ServerSentEventsTellOfARestartAndOfLogLines) {
             std::string::npos);
 }
 
+TEST_F(ApiTest, ACrashAndGivingUpAreNamedEventsOfTheStream) {
+  startWithApi();
+  RawClient events(port_);
+  ASSERT_TRUE(events.connected());
+  // `types` matches an event's name as well as its type.
+  events.send(
+      fmt::format("GET /api/events?app=crasher&types=crash,errored HTTP/1.1\r\n"
+                  "Host: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\r\n",
+                  token_));
+  ASSERT_FALSE(events.readUntil(
+      [](const std::string& s) { return s.find("retry:") != std::string::npos; }, seconds(10)));
+  RunResult r = tend({"start", writeFile("crasher.yaml", fmt::format(R"(apps:
+  - name: crasher
+    run: ["{}", "crash", "100", "7", "{}"]
+    max_restarts: 0
+)",
+                                                                     testapp(), tag()))});
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  events.readUntil(
+      [](const std::string& s) { return s.find("\"event\":\"errored\"") != std::string::npos; },
+      seconds(20));
+  EXPECT_NE(events.received.find("event: crash\n"), std::string::npos) << events.received;
+  EXPECT_NE(events.received.find("\"reason\":\"exited with code 7 after"), std::string::npos)
+      << events.received;
+  EXPECT_NE(events.received.find("\"event\":\"errored\""), std::string::npos) << events.received;
+  // Other events (online, the plain state changes) are filtered out.
+  EXPECT_EQ(events.received.find("\"event\":\"online\""), std::string::npos) << events.received;
+}
+
 TEST_F(ApiTest, ProbeResultsComeAsEventsWithoutAFloodOfSuccesses) {
   int app_port = freePortRun(1);
   ASSERT_GT(app_port, 0);
@@ -632,6 +661,9 @@ apps:
       seconds(20));
   EXPECT_NE(events.received.find("event: activation"), std::string::npos) << events.received;
   EXPECT_NE(events.received.find("event: idle_stop"), std::string::npos) << events.received;
+  // Named events (docs/API.md, "Events"), as webhooks get them.
+  EXPECT_NE(events.received.find("\"event\":\"activation\""), std::string::npos) << events.received;
+  EXPECT_NE(events.received.find("\"event\":\"idle_stop\""), std::string::npos) << events.received;
 
   Http h = curl("GET", "/metrics");
   ASSERT_EQ(h.code, 200);

@@ -221,6 +221,31 @@ TEST(EventHub, ASlowSubscriberOverflowsInsteadOfGrowing) {
   EXPECT_TRUE(small->overflowed());
 }
 
+TEST(EventHub, ATypeFilterMatchesTheNamedEventToo) {
+  FakeClock clock;
+  EventHub hub(clock);
+  auto errored = hub.subscribe({"", {"errored", "crash"}});
+  hub.publish({{"type", "state"}, {"event", "online"}, {"app", "web"}});
+  hub.publish({{"type", "state"}, {"event", "errored"}, {"app", "web"}});
+  hub.publish({{"type", "crash"}, {"event", "crash"}, {"app", "web"}});
+  ASSERT_FALSE(errored->empty());
+  EXPECT_EQ(json::parse(errored->pop())["event"], "errored");
+  EXPECT_EQ(json::parse(errored->pop())["event"], "crash");
+  EXPECT_TRUE(errored->empty());
+}
+
+TEST(EventHub, HandsEveryEventToItsTapWithItsTime) {
+  FakeClock clock;
+  EventHub hub(clock);
+  std::vector<json> tapped;
+  hub.setTap([&](const json& e) { tapped.push_back(e); });
+  // No subscriber at all: the tap (the webhooks) still gets it.
+  hub.publish({{"type", "crash"}, {"event", "crash"}, {"app", "web"}});
+  ASSERT_EQ(tapped.size(), 1u);
+  EXPECT_EQ(tapped[0]["event"], "crash");
+  EXPECT_EQ(tapped[0]["time"], clock.wallMillis());
+}
+
 TEST(EventHub, CapsSubscribers) {
   FakeClock clock;
   EventHub hub(clock);

@@ -868,14 +868,11 @@ TEST(AppValidation, RefusesProbeSettingsThatDoNotApply) {
               "retried until its timeout");
   expectError(oneApp("ready: { tcp: 1, expect: 200 }"),
               "tend.yaml:4:22: ready: expect is the HTTP status for an http check");
-  expectError(oneApp("ready: { tcp: 1, port: 2 }"),
-              "tend.yaml:4:22: unknown key 'port' in ready (expected one of: tcp, http, exec, "
-              "notify, expect, timeout, watchdog)");
+  expectError(oneApp("ready: { tcp: 1, port: 2 }"), "tend.yaml:4:22: unknown key 'port' in ready");
   expectError(oneApp("ready: { tcp: 1, watchdog: 5s }"),
               "tend.yaml:4:22: ready: watchdog is the WATCHDOG=1 interval of a notify check");
   expectError(oneApp("health: { tcp: 1, watchdog: 5s }"),
-              "tend.yaml:4:23: unknown key 'watchdog' in health (expected one of: tcp, http, "
-              "exec, expect, timeout, interval, failures)");
+              "tend.yaml:4:23: unknown key 'watchdog' in health");
 }
 
 TEST(AppValidation, ReadsANotifyWatchdog) {
@@ -892,10 +889,10 @@ TEST(AppValidation, ReadsANotifyWatchdog) {
 TEST(AppValidation, RefusesBadProbeValues) {
   expectError(oneApp("ready: { tcp: 0 }"), "tend.yaml:4:19: ready.tcp: must be at least 1, got 0");
   expectError(oneApp("ready: { http: \"localhost:3001\" }"),
-              "tend.yaml:4:20: ready.http: expected a URL starting with http://, got "
-              "'localhost:3001'");
+              "tend.yaml:4:20: ready.http: expected a URL starting with http:// or https://, "
+              "got 'localhost:3001'");
   expectError(oneApp("health: { http: \"http://x/\", expect: 42 }"),
-              "tend.yaml:4:42: health.expect: must be at least 100, got 42");
+              "tend.yaml:4:42: health.expect: 42 is not an HTTP status (100 to 599)");
   expectError(oneApp("ready: { tcp: 1, timeout: 0ms }"),
               "tend.yaml:4:31: ready.timeout: must be longer than 0ms");
 }

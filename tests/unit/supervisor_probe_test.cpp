@@ -33,8 +33,43 @@ TEST(ProbeUrl, ReadsHostPortAndPath) {
   EXPECT_EQ(u->path, "/?q");
 }
 
+TEST(ProbeUrl, ReadsHttpsWithPort443ByDefault) {
+  auto u = parseHttpUrl("https://example.com/health");
+  ASSERT_TRUE(u) << u.error();
+  EXPECT_TRUE(u->tls);
+  EXPECT_EQ(u->port, 443);
+  EXPECT_EQ(u->host, "example.com");
+  u = parseHttpUrl("https://127.0.0.1:8443/");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->port, 8443);
+  EXPECT_FALSE(parseHttpUrl("http://a/")->tls);
+}
+
+TEST(ProbeCheck, ResolvesMethodBodyExpectAndTls) {
+  ProbeSpec spec;
+  spec.http = "https://127.0.0.1:8443/h";
+  spec.method = "POST";
+  spec.body = "ping";
+  spec.expect_status = 200;
+  spec.expect_last = 299;
+  spec.insecure = true;
+  ProbeCheck c = resolveProbe(&spec, 0);
+  EXPECT_TRUE(c.tls);
+  EXPECT_TRUE(c.insecure);
+  EXPECT_EQ(c.method, "POST");
+  EXPECT_EQ(c.body, "ping");
+  EXPECT_EQ(c.port, 8443);
+  EXPECT_TRUE(statusExpected(c, 200));
+  EXPECT_TRUE(statusExpected(c, 299));
+  EXPECT_FALSE(statusExpected(c, 300));
+  EXPECT_FALSE(statusExpected(c, 199));
+  c.expect = c.expect_last = 204;
+  EXPECT_FALSE(statusExpected(c, 200));
+  EXPECT_TRUE(statusExpected(c, 204));
+}
+
 TEST(ProbeUrl, RejectsWhatItCannotUse) {
-  EXPECT_FALSE(parseHttpUrl("https://a/"));
+  EXPECT_FALSE(parseHttpUrl("ftp://a/"));
   EXPECT_FALSE(parseHttpUrl("http://"));
   EXPECT_FALSE(parseHttpUrl("http://:80/"));
   EXPECT_FALSE(parseHttpUrl("http://a:0/"));
