@@ -243,7 +243,10 @@ bool App::closed() const {
 bool App::needsStart() const {
   if (phase_ != Phase::Idle) return true;
   auto state = core_.backend.state(name());
-  return !verified_ || (state != AppRunState::Running && state != AppRunState::Starting);
+  // A proxy-only route that is online has nothing to wait for: its target either accepts
+  // the connection or the request gets a 502 at once (connect()).
+  const bool verified = verified_ || route_.proxy_only;
+  return !verified || (state != AppRunState::Running && state != AppRunState::Starting);
 }
 
 void App::acquire(Done done, bool allow_pooled, uint64_t key) {
@@ -276,7 +279,7 @@ void App::acquire(Done done, bool allow_pooled, uint64_t key) {
 }
 
 SocketPtr App::takeIdle(bool check_alive, Lease& lease, uint64_t key) {
-  if (closed() || phase_ != Phase::Idle || !verified_) return nullptr;
+  if (closed() || phase_ != Phase::Idle || !(verified_ || route_.proxy_only)) return nullptr;
   refreshLoadsIfStale();
   if (targets_dirty_) refreshTargets();
   // The same pick as connect() would make: without a pooled connection there, the request
@@ -680,7 +683,7 @@ void App::onPoolTimer() {
 void App::release(SocketPtr socket, Lease& lease) {
   // Only onto a target that still serves, as the same instance it was connected to: a
   // target taken out of service (crashed, scaled away, drained) gets no new requests.
-  const bool keep = lease.active() && !closed() && verified_ &&
+  const bool keep = lease.active() && !closed() && (verified_ || route_.proxy_only) &&
                     core_.limits.max_idle_upstream > 0 && balancer_.ready(lease.slot()) &&
                     balancer_.epoch(lease.slot()) == lease.epoch();
   const size_t slot = lease.slot();

@@ -412,11 +412,15 @@ class Supervisor::Impl {
       a["id"] = app->id;
       a["desired"] = app->desired_running ? "running" : "stopped";
       a["spec"] = toJson(app->spec);
-      a["command"] = app->spec.run_shell ? app->spec.argv.back() : [&] {
-        std::vector<std::string> words;
-        for (const auto& w : app->spec.argv) words.push_back(shellQuote(w));
-        return join(words, " ");
-      }();
+      // A proxy-only route runs nothing: its "command" says where it sends requests.
+      a["command"] = isRouteOnly(app->spec) ? "route to " + app->spec.on_demand->target
+                     : app->spec.run_shell  ? app->spec.argv.back()
+                                            : [&] {
+                                               std::vector<std::string> words;
+                                               for (const auto& w : app->spec.argv)
+                                                 words.push_back(shellQuote(w));
+                                               return join(words, " ");
+                                             }();
       a["cwd"] = app->spec.cwd;
       json env_keys = json::array();
       for (const auto& [k, v] : app->spec.env) env_keys.push_back(k);
@@ -2197,7 +2201,9 @@ class Supervisor::Impl {
     j["memory"] = inst.memory;
     j["port"] = inst.port ? json(inst.port) : json(nullptr);
     j["on_demand"] = app.spec.on_demand.has_value();
-    j["mode"] = app.spec.on_demand ? "on-demand" : (app.instances.size() > 1 ? "cluster" : "fork");
+    j["mode"] = isRouteOnly(app.spec) ? "route"
+                : app.spec.on_demand  ? "on-demand"
+                                      : (app.instances.size() > 1 ? "cluster" : "fork");
     if (inst.last_exit) {
       j["last_exit_code"] = inst.last_exit->exit_code;
       j["last_exit_signal"] = inst.last_exit->signal ? signalName(inst.last_exit->signal) : "";

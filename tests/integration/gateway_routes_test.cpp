@@ -219,6 +219,29 @@ apps:
   EXPECT_EQ(status("route"), "online");
 }
 
+TEST_F(GatewayRoutesTest, ARouteWhoseTargetIsDownAnswers502NamingItWithoutWaiting) {
+  int nobody = freePortRun(1);  // nothing listens there
+  start(fmt::format(R"(gateway:
+  listen: 127.0.0.1:{0}
+apps:
+  - name: route
+    on_demand: {{ hosts: [route.localhost], target: "http://127.0.0.1:{1}", start_timeout: 20s }}
+)",
+                    gateway_port_, nobody));
+  ASSERT_TRUE(waitFor([&] { return status("route") == "online"; }, seconds(10)));
+  // Not held for start_timeout (a 504 after 20 s): there is nothing to wait for.
+  Reply r = get("route.localhost", "/");
+  EXPECT_EQ(r.code, 502);
+  EXPECT_NE(r.body.find(fmt::format("127.0.0.1:{} refused the connection", nobody)),
+            std::string::npos)
+      << r.body;
+  // list and describe say what it is.
+  EXPECT_EQ(instance("route").value("mode", ""), "route");
+  RunResult d = tend({"describe", "route"});
+  EXPECT_NE(d.out.find(fmt::format("route to http://127.0.0.1:{}", nobody)), std::string::npos)
+      << d.out;
+}
+
 TEST_F(GatewayRoutesTest, ARouteWithAPortOrSeveralInstancesIsAConfigError) {
   RunResult r = tend({"start", writeFile("tend.yaml", R"(apps:
   - name: route
