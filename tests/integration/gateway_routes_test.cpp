@@ -4,6 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -157,6 +160,47 @@ apps:
   EXPECT_TRUE(std::filesystem::exists(accessLog() + ".2"));
   EXPECT_FALSE(std::filesystem::exists(accessLog() + ".3"));
   EXPECT_LE(std::filesystem::file_size(accessLog() + ".1"), 2048u);
+}
+
+TEST_F(GatewayRoutesTest, AWebSocketIsLoggedOnceWhenItIsSetUp) {
+  namespace asio = boost::asio;
+  namespace beast = boost::beast;
+  int port = freePortRun(1);
+  start(fmt::format(R"(gateway:
+  listen: 127.0.0.1:{0}
+  access_log: {{ format: json }}
+apps:
+  - name: a
+    run: ["{1}", "{2}"]
+    port: {3}
+    on_demand: {{ hosts: [a.localhost], idle_timeout: 5m }}
+)",
+                    gateway_port_, BACKEND_BINARY, tag(), port));
+  asio::io_context io;
+  beast::websocket::stream<asio::ip::tcp::socket> ws(io);
+  beast::error_code ec;
+  ws.next_layer().connect(
+      {asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(gateway_port_)}, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  ws.handshake("a.localhost", "/ws", ec);
+  ASSERT_FALSE(ec) << ec.message();
+  // Logged at the upgrade, while the tunnel is still open.
+  ASSERT_TRUE(waitFor([&] { return lines(accessLog()).size() == 1; }, seconds(10)));
+  auto j = json::parse(lines(accessLog())[0], nullptr, false);
+  ASSERT_FALSE(j.is_discarded());
+  EXPECT_EQ(j["status"], 101);
+  EXPECT_EQ(j["path"], "/ws");
+  EXPECT_EQ(j["bytes"], 0);
+  EXPECT_EQ(j["app"], "a");
+  ws.write(asio::buffer(std::string("hello")), ec);
+  beast::flat_buffer buffer;
+  ws.read(buffer, ec);
+  EXPECT_EQ(beast::buffers_to_string(buffer.data()), "hello");
+  ws.close(beast::websocket::close_code::normal, ec);
+  // Not logged again at the close: the next request's line is the second.
+  ASSERT_EQ(get("a.localhost", "/whoami").code, 200);
+  ASSERT_TRUE(waitFor([&] { return lines(accessLog()).size() == 2; }, seconds(10)));
+  EXPECT_EQ(json::parse(lines(accessLog())[1])["path"], "/whoami");
 }
 
 TEST_F(GatewayRoutesTest, NoAccessLogWithoutTheKey) {
