@@ -39,7 +39,8 @@ GatewayConfig gatewayConfigFor(const std::vector<std::string>& listen,
                                const std::vector<Supervisor::AppSnapshot>& apps);
 
 // A config's gateway section as the CLI sends it and $TEND_HOME/gateway.json keeps it:
-// {"listen": [...], "trusted_proxies": [...], "max_connections": n}, all optional.
+// {"listen": [...], "trusted_proxies": [...], "max_connections": n, "access_log": {...}},
+// all optional.
 struct GatewaySection {
   std::vector<std::string> listen;
   std::vector<std::string> trusted_proxies;  // checked by Gateway::configure()
