@@ -221,7 +221,7 @@ std::expected<GatewaySection, std::string> gatewaySectionFrom(const nlohmann::js
       return std::unexpected("gateway.access_log.format must be json or combined");
     }
     if (log.contains("max_size")) {
-      if (!log["max_size"].is_number_unsigned())
+      if (!log["max_size"].is_number_integer() || log["max_size"].get<int64_t>() < 0)
         return std::unexpected("gateway.access_log.max_size must be a number of bytes");
       out.access_log_max_size = log["max_size"].get<uint64_t>();
     }
