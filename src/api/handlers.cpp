@@ -181,7 +181,8 @@ void Handlers::start(const Request& req, const ReplyLine& reply) {
     } else if (caller_env) {
       spec->inherited_env = caller_env;
     }
-    bool run = !spec->on_demand.has_value();
+    // A proxy-only route is "started" at once (online, no pid): nothing runs for it.
+    bool run = !spec->on_demand.has_value() || isRouteOnly(*spec);
     apps.push_back({std::move(*spec), run});
   }
   if (apps.empty()) {
@@ -483,7 +484,7 @@ void Handlers::resurrect(const ReplyLine& reply) {
       reply(errorReply(formatErrors(spec.error())));
       return;
     }
-    bool run = entry.value("running", true) && !spec->on_demand.has_value();
+    bool run = entry.value("running", true) && (!spec->on_demand.has_value() || isRouteOnly(*spec));
     apps.push_back({std::move(*spec), run});
   }
   log_.info("resurrecting {} apps from {}", apps.size(), paths_.dump);

@@ -184,6 +184,9 @@ std::optional<json> configStartRequest(const std::string& path, const std::strin
                           {"trusted_proxies", config.gateway->trusted_proxies}};
     if (config.gateway->max_connections)
       request["gateway"]["max_connections"] = *config.gateway->max_connections;
+    if (const auto& log = config.gateway->access_log)
+      request["gateway"]["access_log"] = {
+          {"format", log->format}, {"max_size", log->max_size}, {"max_files", log->max_files}};
   }
   if (config.api)
     request["api"] = {{"listen", config.api->listen}, {"token_file", config.api->token_file}};

@@ -11,7 +11,7 @@
 namespace tend {
 
 std::string_view balanceModeName(BalanceMode mode) {
-  return mode == BalanceMode::LeastConn ? "least-conn" : "round-robin";
+  return kBalanceModeNames[static_cast<size_t>(mode)];
 }
 
 namespace {
@@ -183,6 +183,7 @@ nlohmann::json toJson(const AppSpec& spec) {
     o["loading_page"] = od.loading_page;
     o["socket_activation"] = od.socket_activation;
     o["balance"] = std::string(balanceModeName(od.balance));
+    if (!od.weights.empty()) o["weights"] = od.weights;
     j["on_demand"] = o;
   }
   return j;

@@ -91,8 +91,21 @@ struct Dependency {
 };
 
 // How the gateway spreads requests over an app's ready instances (on_demand.balance).
-enum class BalanceMode { RoundRobin, LeastConn };
+enum class BalanceMode {
+  RoundRobin,
+  LeastConn,
+  Random,
+  IpHash,
+  Weighted,
+  LeastCpu,
+  LeastMemory,
+  LeastTime
+};
 std::string_view balanceModeName(BalanceMode mode);
+// The names on_demand.balance takes, in BalanceMode's order.
+inline constexpr std::string_view kBalanceModeNames[] = {"round-robin",  "least-conn", "random",
+                                                         "ip-hash",      "weighted",   "least-cpu",
+                                                         "least-memory", "least-time"};
 
 struct OnDemandSpec {
   std::vector<std::string> hosts;   // lower-cased; "*.example.com" wildcards
@@ -103,6 +116,7 @@ struct OnDemandSpec {
   bool loading_page = false;
   bool socket_activation = false;
   BalanceMode balance = BalanceMode::RoundRobin;
+  std::vector<uint32_t> weights;  // balance: weighted; one per instance (index order)
   bool operator==(const OnDemandSpec&) const = default;
 };
 
@@ -160,10 +174,26 @@ struct AppSpec {
   bool operator==(const AppSpec&) const = default;
 };
 
+// A proxy-only route: an app with on_demand.target and neither `run` nor `start`. Nothing
+// runs or is started for it; the gateway sends its requests to the target, and the
+// supervisor shows it online without a pid from `tend start` on.
+inline bool isRouteOnly(const AppSpec& spec) {
+  return spec.argv.empty() && spec.start_cmd.empty() && spec.on_demand &&
+         !spec.on_demand->target.empty();
+}
+
 // Whether a variable of the environment an app inherits (the caller's or the daemon's)
 // passes to it: tend's own variables (TEND_*) and the systemd plumbing meant for the
 // daemon (NOTIFY_SOCKET, WATCHDOG_*, LISTEN_*) do not.
 bool inheritableVariable(std::string_view name);
+
+// gateway.access_log: one line per request to $TEND_HOME/logs/access.log.
+struct AccessLogSpec {
+  std::string format = "json";      // "json" or "combined"
+  uint64_t max_size = 10ull << 20;  // rotated as the daemon's log: 10M, 5 files
+  int max_files = 5;
+  bool operator==(const AccessLogSpec&) const = default;
+};
 
 struct GatewaySpec {
   std::vector<std::string> listen;
@@ -173,6 +203,7 @@ struct GatewaySpec {
   // Open client connections at most; beyond, a new one gets a 503. Unset: the gateway's
   // default (10,000).
   std::optional<int64_t> max_connections;
+  std::optional<AccessLogSpec> access_log;  // absent: no access log
   bool operator==(const GatewaySpec&) const = default;
 };
 

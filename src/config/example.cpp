@@ -14,6 +14,7 @@ const std::string& exampleConfig() {
 # them on the first request and stopping them when idle.
 gateway:
   listen: 127.0.0.1:8080
+  # access_log: { format: json }  # or combined (nginx's); $TEND_HOME/logs/access.log, rotated
 
 # The REST API, event stream, dashboard and /metrics. A listen address other than
 # loopback needs `token_file`.
@@ -84,6 +85,13 @@ apps:
       idle_timeout: 5m            # stopped after this long without requests
       start_timeout: 30s          # 504 when not ready by then
       loading_page: false         # true: browsers see a self-refreshing "starting" page
+      # balance: round-robin      # with several instances: least-conn, random, ip-hash,
+                                  # weighted (with weights: [3, 1], one per instance),
+                                  # least-cpu, least-memory, least-time
+
+  # A plain route: requests for api.localhost go to a server tend neither runs nor starts.
+  # - name: upstream-api
+  #   on_demand: { hosts: [api.localhost], target: http://127.0.0.1:9000 }
 
   # A service tend does not spawn itself: tend runs these commands instead.
   # - name: legacy

@@ -53,7 +53,9 @@ const std::vector<std::string> kTopKeys = {"apps", "gateway", "api", "webhooks"}
 const std::vector<std::string> kWebhookKeys = {"url", "events", "secret_file", "timeout"};
 // A webhook's secret is a key, not a document.
 constexpr size_t kMaxWebhookSecretBytes = 64u << 10;
-const std::vector<std::string> kGatewayKeys = {"listen", "trusted_proxies", "max_connections"};
+const std::vector<std::string> kGatewayKeys = {"listen", "trusted_proxies", "max_connections",
+                                               "access_log"};
+const std::vector<std::string> kAccessLogKeys = {"format", "max_size", "max_files"};
 // The most open client connections gateway.max_connections may allow (each takes two file
 // descriptors while relayed).
 constexpr int64_t kMaxGatewayConnections = 1'000'000;
@@ -78,7 +80,8 @@ const std::vector<std::string> kOnDemandKeys = {"hosts",
                                                 "start_timeout",
                                                 "loading_page",
                                                 "socket_activation",
-                                                "balance"};
+                                                "balance",
+                                                "weights"};
 const std::vector<std::string> kSignalNames = {
     "SIGHUP",  "SIGINT",  "SIGQUIT", "SIGKILL", "SIGUSR1",  "SIGUSR2", "SIGTERM",
     "SIGABRT", "SIGALRM", "SIGCONT", "SIGSTOP", "SIGWINCH", "SIGSEGV", "SIGPIPE",
@@ -277,6 +280,7 @@ struct AppMarks {
   std::vector<Mark> depends_on;  // one per AppSpec::depends_on entry
   std::vector<Mark> hosts;       // one per on_demand host
   std::vector<Mark> listen;      // one per on_demand listen address
+  Mark weights;                  // on_demand.weights
 };
 
 class Validator {
@@ -1256,21 +1260,38 @@ class Validator {
       } else if (entry.key == "balance") {
         auto mode = stringValue(entry.value, path);
         if (!mode) continue;
-        if (*mode == "round-robin") {
-          od.balance = BalanceMode::RoundRobin;
-        } else if (*mode == "least-conn") {
-          od.balance = BalanceMode::LeastConn;
+        std::vector<std::string> names(std::begin(kBalanceModeNames), std::end(kBalanceModeNames));
+        auto it = std::find(names.begin(), names.end(), *mode);
+        if (it != names.end()) {
+          od.balance = static_cast<BalanceMode>(it - names.begin());
         } else {
-          const std::string near = suggestNearest(*mode, {"round-robin", "least-conn"});
+          const std::string near = suggestNearest(*mode, names);
           error(entry.value.mark,
-                fmt::format("{}: expected round-robin or least-conn, got '{}'{}", path, *mode,
+                fmt::format("{}: expected one of {}, got '{}'{}", path, join(names, ", "), *mode,
                             near.empty() ? "" : fmt::format(" (did you mean {}?)", near)));
+        }
+      } else if (entry.key == "weights") {
+        marks.weights = entry.value.mark;
+        if (entry.value.kind != Kind::Seq || entry.value.seq.empty()) {
+          error(entry.value.mark,
+                fmt::format("{}: expected a list of whole numbers, one per instance, such as "
+                            "[3, 1]",
+                            path));
+          continue;
+        }
+        for (size_t i = 0; i < entry.value.seq.size(); ++i) {
+          if (auto n = integer(entry.value.seq[i], fmt::format("{}[{}]", path, i), 1, 1000))
+            od.weights.push_back(static_cast<uint32_t>(*n));
         }
       }
     }
     if (errors.size() != errors_before) return std::nullopt;
     if (od.hosts.empty() && od.listen.empty())
       error(node.mark, "on_demand: needs hosts (or listen) so that requests can reach the app");
+    if (od.balance == BalanceMode::Weighted && od.weights.empty())
+      error(node.mark, "on_demand: balance weighted needs weights, one per instance (e.g. [3, 1])");
+    if (od.balance != BalanceMode::Weighted && !od.weights.empty())
+      error(marks.weights, "on_demand.weights: only used with balance: weighted");
     return od;
   }
 
@@ -1394,9 +1415,23 @@ bool Validator::app(const ConfigNode& node, AppMarks& marks, AppSpec& spec) {
           "an app has either 'run' (tend runs it) or 'start' (tend asks something else to), "
           "not both");
   } else if (!run_entry && !start_entry) {
-    error(node.mark, fmt::format("app{} needs 'run' (the command to run), or 'start' for a "
-                                 "service tend does not spawn itself",
-                                 spec.name.empty() ? "" : " '" + spec.name + "'"));
+    const ConfigNode* od = node.find("on_demand");
+    if (od && od->find("target")) {
+      // A proxy-only route: nothing to run or start, requests go to the target.
+      if (spec.instances != 1 || spec.instances_max)
+        error(node.mark,
+              "an app that is only a route (on_demand.target, no 'run' or 'start') "
+              "is one target: instances must be 1");
+      if (port_entry)
+        error(port_entry->key_mark,
+              "an app that is only a route has no port of its own: "
+              "on_demand.target says where requests go");
+    } else {
+      error(node.mark, fmt::format("app{} needs 'run' (the command to run), 'start' for a "
+                                   "service tend does not spawn itself, or on_demand.target "
+                                   "alone for a plain route",
+                                   spec.name.empty() ? "" : " '" + spec.name + "'"));
+    }
   }
   if (start_entry && !run_entry) {
     if (!node.find("on_demand") || !node.find("on_demand")->find("target")) {
@@ -1445,6 +1480,13 @@ bool Validator::app(const ConfigNode& node, AppMarks& marks, AppSpec& spec) {
     error(port_entry->value.mark,
           fmt::format("port range {}-{} has {} port(s) but instances is {}", spec.port.first,
                       spec.port.last, spec.port.last - spec.port.first + 1, spec.instances));
+  }
+  if (spec.on_demand && !spec.on_demand->weights.empty() && !spec.instances_max &&
+      spec.on_demand->weights.size() != static_cast<size_t>(spec.instances)) {
+    error(marks.weights,
+          fmt::format("on_demand.weights has {} weight(s) but instances is {}: give one weight "
+                      "per instance",
+                      spec.on_demand->weights.size(), spec.instances));
   }
   if (spec.on_demand && spec.on_demand->target.empty() && !start_entry &&
       spec.port.kind == PortSpec::Kind::None) {
@@ -1539,6 +1581,32 @@ std::optional<ConfigFile> Validator::config(const ConfigNode& root) {
         if (g.key == "max_connections") {
           if (auto n = integer(g.value, "gateway.max_connections", 1, kMaxGatewayConnections))
             gateway.max_connections = *n;
+          continue;
+        }
+        if (g.key == "access_log") {
+          if (!expectMap(g.value, "gateway.access_log")) continue;
+          AccessLogSpec log;
+          for (const auto& a : g.value.map) {
+            if (!knownKey(a, kAccessLogKeys, "gateway.access_log")) continue;
+            const std::string path = "gateway.access_log." + a.key;
+            if (a.key == "format") {
+              auto format = stringValue(a.value, path);
+              if (!format) continue;
+              if (*format == "json" || *format == "combined") {
+                log.format = *format;
+              } else {
+                const std::string near = suggestNearest(*format, {"json", "combined"});
+                error(a.value.mark,
+                      fmt::format("{}: expected json or combined, got '{}'{}", path, *format,
+                                  near.empty() ? "" : fmt::format(" (did you mean {}?)", near)));
+              }
+            } else if (a.key == "max_size") {
+              if (auto n = size(a.value, path)) log.max_size = *n;
+            } else if (a.key == "max_files") {
+              if (auto n = integer(a.value, path, 0, 1000)) log.max_files = static_cast<int>(*n);
+            }
+          }
+          gateway.access_log = log;
           continue;
         }
         if (g.key == "trusted_proxies") {

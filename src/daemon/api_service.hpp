@@ -77,6 +77,9 @@ class EventingBackend final : public GatewayBackend {
   std::vector<uint16_t> servingPorts(const std::string& app) const override {
     return inner_.servingPorts(app);
   }
+  std::vector<ServingTarget> servingTargets(const std::string& app) const override {
+    return inner_.servingTargets(app);
+  }
   void stopIdle(const std::string& app) override;
   void restartRefused(const std::string& app) override;
 

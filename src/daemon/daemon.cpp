@@ -28,6 +28,7 @@
 #include "common/files.hpp"
 #include "common/logger.hpp"
 #include "common/text.hpp"
+#include "daemon/access_log_file.hpp"
 #include "daemon/api_service.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/gateway_link.hpp"
@@ -177,11 +178,17 @@ int runDaemon(const DaemonOptions& options) {
   api.hub().setTap([&](const nlohmann::json& event) { webhooks.publish(event); });
   SupervisorBackend supervisor_backend(supervisor);
   EventingBackend backend(supervisor_backend, api.hub());  // activations, idle stops
-  Gateway gateway(io, backend, log, SystemClock::instance());
   GatewaySection gateway_section = loadGatewaySection(paths, log);
+  // Before the gateway: its connections may log until the gateway is gone.
+  AccessLogFile access_log(paths.logs + "/access.log", gateway_section.access_log_max_size,
+                           gateway_section.access_log_max_files, SystemClock::instance(), log);
+  Gateway gateway(io, backend, log, SystemClock::instance());
+  gateway.setAccessLog(&access_log);
   std::set<std::string> gateway_all_interfaces;  // listeners on every interface, warned about
   auto configureGateway = [&]() -> std::string {
     GatewayConfig config = gatewayConfigFrom(gateway_section, supervisor.snapshots());
+    access_log.setRotation(gateway_section.access_log_max_size,
+                           gateway_section.access_log_max_files);
     std::string err = gateway.configure(config);
     if (!err.empty()) {
       log.error("gateway: {}", err);

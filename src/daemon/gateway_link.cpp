@@ -69,7 +69,7 @@ std::string SupervisorBackend::failureReason(const std::string& app) const {
 }
 
 void SupervisorBackend::stopIdle(const std::string& app) {
-  supervisor_.stop(app, [](Supervisor::Result) {});
+  supervisor_.stopIdle(app, [](Supervisor::Result) {});
 }
 
 void SupervisorBackend::restartRefused(const std::string& app) {
@@ -78,6 +78,13 @@ void SupervisorBackend::restartRefused(const std::string& app) {
 
 std::vector<uint16_t> SupervisorBackend::servingPorts(const std::string& app) const {
   return supervisor_.servingPorts(app);
+}
+
+std::vector<ServingTarget> SupervisorBackend::servingTargets(const std::string& app) const {
+  std::vector<ServingTarget> out;
+  for (const auto& s : supervisor_.servingInstances(app))
+    out.push_back({s.port, s.index, s.cpu, s.memory});
+  return out;
 }
 
 const std::string* servingChangeOf(const nlohmann::json& event) {
@@ -114,6 +121,28 @@ bool parseTarget(const std::string& url, std::string& host, uint16_t& port) {
   return !host.empty();
 }
 
+Balance balanceFor(BalanceMode mode) {
+  switch (mode) {
+    case BalanceMode::RoundRobin:
+      return Balance::RoundRobin;
+    case BalanceMode::LeastConn:
+      return Balance::LeastConn;
+    case BalanceMode::Random:
+      return Balance::Random;
+    case BalanceMode::IpHash:
+      return Balance::IpHash;
+    case BalanceMode::Weighted:
+      return Balance::Weighted;
+    case BalanceMode::LeastCpu:
+      return Balance::LeastCpu;
+    case BalanceMode::LeastMemory:
+      return Balance::LeastMemory;
+    case BalanceMode::LeastTime:
+      return Balance::LeastTime;
+  }
+  return Balance::RoundRobin;
+}
+
 }  // namespace
 
 GatewayConfig gatewayConfigFor(const std::vector<std::string>& listen,
@@ -131,6 +160,7 @@ GatewayConfig gatewayConfigFor(const std::vector<std::string>& listen,
     route.start_timeout = od.start_timeout;
     route.loading_page = od.loading_page;
     route.socket_activated = od.socket_activation;
+    route.proxy_only = isRouteOnly(app.spec);
     if (!od.target.empty()) {
       if (!parseTarget(od.target, route.target_host, route.target_port)) continue;
     } else {
@@ -138,8 +168,8 @@ GatewayConfig gatewayConfigFor(const std::vector<std::string>& listen,
       route.target_port = app.ports.empty() ? 0 : app.ports.front();
       if (route.target_port == 0) continue;  // no port could be assigned: nowhere to go
       route.balanced = true;
-      route.balance =
-          od.balance == BalanceMode::LeastConn ? Balance::LeastConn : Balance::RoundRobin;
+      route.balance = balanceFor(od.balance);
+      route.weights = od.weights;
     }
     config.routes.push_back(std::move(route));
   }
@@ -179,6 +209,28 @@ std::expected<GatewaySection, std::string> gatewaySectionFrom(const nlohmann::js
       return std::unexpected("gateway.max_connections must be a whole number of at least 1");
     out.max_connections = n.get<size_t>();
   }
+  if (section.contains("access_log")) {
+    const auto& log = section["access_log"];
+    if (!log.is_object()) return std::unexpected("gateway.access_log must be an object");
+    const std::string format = log.value("format", std::string("json"));
+    if (format == "json") {
+      out.access_log = AccessLogFormat::Json;
+    } else if (format == "combined") {
+      out.access_log = AccessLogFormat::Combined;
+    } else {
+      return std::unexpected("gateway.access_log.format must be json or combined");
+    }
+    if (log.contains("max_size")) {
+      if (!log["max_size"].is_number_integer() || log["max_size"].get<int64_t>() < 0)
+        return std::unexpected("gateway.access_log.max_size must be a number of bytes");
+      out.access_log_max_size = log["max_size"].get<uint64_t>();
+    }
+    if (log.contains("max_files")) {
+      if (!log["max_files"].is_number_integer() || log["max_files"].get<int64_t>() < 0)
+        return std::unexpected("gateway.access_log.max_files must be a whole number");
+      out.access_log_max_files = log["max_files"].get<int>();
+    }
+  }
   return out;
 }
 
@@ -187,6 +239,7 @@ GatewayConfig gatewayConfigFrom(const GatewaySection& section,
   GatewayConfig config = gatewayConfigFor(section.listen, apps);
   config.trusted_proxies = section.trusted_proxies;
   config.max_connections = section.max_connections;
+  config.access_log = section.access_log;
   return config;
 }
 

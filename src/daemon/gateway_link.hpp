@@ -23,6 +23,7 @@ class SupervisorBackend final : public GatewayBackend {
   void stopIdle(const std::string& app) override;
   void restartRefused(const std::string& app) override;
   std::vector<uint16_t> servingPorts(const std::string& app) const override;
+  std::vector<ServingTarget> servingTargets(const std::string& app) const override;
 
  private:
   Supervisor& supervisor_;
@@ -38,11 +39,16 @@ GatewayConfig gatewayConfigFor(const std::vector<std::string>& listen,
                                const std::vector<Supervisor::AppSnapshot>& apps);
 
 // A config's gateway section as the CLI sends it and $TEND_HOME/gateway.json keeps it:
-// {"listen": [...], "trusted_proxies": [...], "max_connections": n}, all optional.
+// {"listen": [...], "trusted_proxies": [...], "max_connections": n, "access_log": {...}},
+// all optional.
 struct GatewaySection {
   std::vector<std::string> listen;
   std::vector<std::string> trusted_proxies;  // checked by Gateway::configure()
   std::optional<size_t> max_connections;
+  // {"format": "json" | "combined", "max_size": bytes, "max_files": n}; absent: off.
+  std::optional<AccessLogFormat> access_log;
+  uint64_t access_log_max_size = 10ull << 20;
+  int access_log_max_files = 5;
 };
 // The section, or what is wrong with it, for people ("gateway.max_connections must be a
 // whole number of at least 1").

@@ -50,6 +50,10 @@ void connectWithin(asio::io_context& io, const std::vector<tcp::endpoint>& endpo
 // unless every ready one did.
 constexpr auto kDownTime = std::chrono::seconds(1);
 
+// least-cpu, least-memory: how old the supervisor's samples (taken every 2 s) may be before
+// they are asked for again, at the next request.
+constexpr auto kLoadsMaxAge = std::chrono::seconds(1);
+
 Upstream failure(int status, std::string error) {
   Upstream u;
   u.status = status;
@@ -68,6 +72,8 @@ App::App(GatewayCore& core, GatewayRoute route)
       idle_timer_(core.io),
       pool_timer_(core.io) {
   balancer_.setMode(route_.balance);
+  balancer_.setSeed(static_cast<uint64_t>(core.clock.now().time_since_epoch().count()) ^
+                    reinterpret_cast<uintptr_t>(this));
   resolveTarget();
 }
 
@@ -165,17 +171,46 @@ void App::targetsChanged() {
 void App::refreshTargets() {
   targets_dirty_ = false;
   if (!route_.balanced || closed()) return;
-  auto ports = core_.backend.servingPorts(name());
+  auto serving = core_.backend.servingTargets(name());
+  std::vector<uint16_t> ports;
+  ports.reserve(serving.size());
+  for (const auto& t : serving) ports.push_back(t.port);
   balancer_.setReady(ports, [this](size_t slot) {
     if (slot < targets_.size()) targets_[slot].pool.clear();
   });
   targets_.resize(balancer_.slots());
+  applyWeightsAndLoads(serving);
   for (size_t i = 0; i < targets_.size(); ++i) {
     if (!balancer_.ready(i) || targets_[i].port == balancer_.port(i)) continue;
     targets_[i].port = balancer_.port(i);
     targets_[i].pool.clear();
     targets_[i].endpoints = endpointsFor(targets_[i].port);
   }
+}
+
+void App::applyWeightsAndLoads(const std::vector<ServingTarget>& serving) {
+  loads_at_ = core_.clock.now();
+  for (const auto& t : serving) {
+    size_t slot = balancer_.find(t.port);
+    if (slot == Balancer::kNone) continue;
+    uint32_t weight = 1;
+    if (t.instance >= 0 && static_cast<size_t>(t.instance) < route_.weights.size())
+      weight = route_.weights[static_cast<size_t>(t.instance)];
+    balancer_.setWeight(slot, weight);
+    balancer_.setLoad(slot, t.cpu, t.memory);
+    targets_[slot].instance = t.instance;
+  }
+}
+
+void App::refreshLoadsIfStale() {
+  if (route_.balance != Balance::LeastCpu && route_.balance != Balance::LeastMemory) return;
+  if (core_.clock.now() - loads_at_ >= kLoadsMaxAge) targets_dirty_ = true;
+}
+
+int App::instanceOf(const Lease& lease) const {
+  if (!route_.balanced) return route_.proxy_only ? -1 : 0;
+  if (!lease.active() || lease.slot() >= targets_.size()) return -1;
+  return targets_[lease.slot()].instance;
 }
 
 Lease App::lease(size_t slot) {
@@ -208,10 +243,13 @@ bool App::closed() const {
 bool App::needsStart() const {
   if (phase_ != Phase::Idle) return true;
   auto state = core_.backend.state(name());
-  return !verified_ || (state != AppRunState::Running && state != AppRunState::Starting);
+  // A proxy-only route that is online has nothing to wait for: its target either accepts
+  // the connection or the request gets a 502 at once (connect()).
+  const bool verified = verified_ || route_.proxy_only;
+  return !verified || (state != AppRunState::Running && state != AppRunState::Starting);
 }
 
-void App::acquire(Done done, bool allow_pooled) {
+void App::acquire(Done done, bool allow_pooled, uint64_t key) {
   if (closed()) {
     done(failure(503, "the gateway is shutting down"));
     return;
@@ -219,7 +257,7 @@ void App::acquire(Done done, bool allow_pooled) {
   // The hot path: a live pooled connection says the app runs, without asking the backend.
   if (allow_pooled) {
     Lease pooled;
-    if (auto socket = takeIdle(true, pooled)) {
+    if (auto socket = takeIdle(true, pooled, key)) {
       Upstream u;
       u.socket = std::move(socket);
       u.lease = std::move(pooled);
@@ -229,24 +267,25 @@ void App::acquire(Done done, bool allow_pooled) {
     }
   }
   if (!needsStart()) {
-    connect(std::move(done));
+    connect(std::move(done), key);
     return;
   }
   if (waiters_.size() >= core_.limits.max_held_requests) {
     done(failure(503, "app '" + name() + "' is starting and too many requests are waiting"));
     return;
   }
-  waiters_.push_back(std::move(done));
+  waiters_.push_back(Waiter{std::move(done), key});
   activate();
 }
 
-SocketPtr App::takeIdle(bool check_alive, Lease& lease) {
-  if (closed() || phase_ != Phase::Idle || !verified_) return nullptr;
+SocketPtr App::takeIdle(bool check_alive, Lease& lease, uint64_t key) {
+  if (closed() || phase_ != Phase::Idle || !(verified_ || route_.proxy_only)) return nullptr;
+  refreshLoadsIfStale();
   if (targets_dirty_) refreshTargets();
   // The same pick as connect() would make: without a pooled connection there, the request
   // gets a fresh one to that target.
   auto now = core_.clock.now();
-  size_t slot = balancer_.pick(now);
+  size_t slot = balancer_.pick(now, true, key);
   if (slot == Balancer::kNone) return nullptr;
   SocketPtr socket = takePooled(targets_[slot], check_alive, now);
   if (socket) lease = this->lease(slot);
@@ -266,23 +305,24 @@ void App::triggerStart() {
   activate();
 }
 
-void App::connect(Done done, size_t attempt) {
+void App::connect(Done done, uint64_t key, size_t attempt) {
   if (!resolve_error_.empty()) {
     done(failure(502, "app '" + name() + "': " + resolve_error_));
     return;
   }
+  refreshLoadsIfStale();
   if (targets_dirty_) refreshTargets();
-  size_t slot = balancer_.pick(core_.clock.now());
+  size_t slot = balancer_.pick(core_.clock.now(), true, key);
   if (slot == Balancer::kNone) {
     // No instance serves (they are starting, or were all taken out of service): wait for
     // one as in a cold start.
     verified_ = false;
-    acquire(std::move(done));
+    acquire(std::move(done), true, key);
     return;
   }
   connectWithin(
       core_.io, targets_[slot].endpoints, core_.limits.upstream_connect_timeout,
-      [self = shared_from_this(), done = std::move(done), attempt, lease = this->lease(slot)](
+      [self = shared_from_this(), done = std::move(done), key, attempt, lease = this->lease(slot)](
           ErrorCode ec, SocketPtr socket) mutable {
         if (!ec) {
           Upstream u;
@@ -303,11 +343,17 @@ void App::connect(Done done, size_t attempt) {
         const bool refused = ec == asio::error::connection_refused ||
                              ec == asio::error::connection_reset ||
                              ec == asio::error::connection_aborted;
+        if (refused && self->route_.proxy_only) {
+          // Nothing of tend's runs there: the target is down, and only its owner can help.
+          done(failure(502, "app '" + self->name() + "': " + self->targetText(slot) +
+                                " refused the connection (a proxy-only route: nothing to start)"));
+          return;
+        }
         if (refused && state != AppRunState::Running) {
           // Refused while it is (re)starting or stopping: wait for it, as in a cold
           // start, instead of failing.
           self->verified_ = false;
-          self->acquire(std::move(done));
+          self->acquire(std::move(done), true, key);
           return;
         }
         if (refused) {
@@ -321,14 +367,14 @@ void App::connect(Done done, size_t attempt) {
                 "gateway: app '{}' refused a connection on {}; trying another "
                 "instance",
                 self->name(), self->targetText(slot));
-            self->connect(std::move(done), attempt + 1);
+            self->connect(std::move(done), key, attempt + 1);
             return;
           }
           // Every instance refuses while running: it died and the supervisor has not
           // noticed yet. Restart it and hold the request as in a cold start (nothing was
           // sent, so nothing is repeated); start_timeout bounds the wait.
           self->refused();
-          self->acquire(std::move(done));
+          self->acquire(std::move(done), true, key);
           return;
         }
         if (ec == asio::error::timed_out) {
@@ -505,18 +551,17 @@ void App::onReady(uint64_t, SocketPtr socket, size_t slot) {
   auto waiters = std::move(waiters_);
   waiters_.clear();
   bool first = true;
-  for (auto& done : waiters) {
+  for (auto& w : waiters) {
     if (first) {
       first = false;
       Upstream u;
       u.socket = std::move(socket);
       if (balancer_.ready(slot)) u.lease = lease(slot);
       asio::post(core_.io,
-                 [done = std::move(done), u = std::move(u)]() mutable { done(std::move(u)); });
+                 [done = std::move(w.done), u = std::move(u)]() mutable { done(std::move(u)); });
     } else {
-      asio::post(core_.io, [self = shared_from_this(), done = std::move(done)]() mutable {
-        self->acquire(std::move(done), false);
-      });
+      asio::post(core_.io, [self = shared_from_this(), done = std::move(w.done),
+                            key = w.key]() mutable { self->acquire(std::move(done), false, key); });
     }
   }
   armIdleTimer();
@@ -557,8 +602,8 @@ void App::finishActivation() {
 void App::failWaiters(int status, const std::string& error) {
   auto waiters = std::move(waiters_);
   waiters_.clear();
-  for (auto& done : waiters) {
-    asio::post(core_.io, [done = std::move(done), u = failure(status, error)]() mutable {
+  for (auto& w : waiters) {
+    asio::post(core_.io, [done = std::move(w.done), u = failure(status, error)]() mutable {
       done(std::move(u));
     });
   }
@@ -638,7 +683,7 @@ void App::onPoolTimer() {
 void App::release(SocketPtr socket, Lease& lease) {
   // Only onto a target that still serves, as the same instance it was connected to: a
   // target taken out of service (crashed, scaled away, drained) gets no new requests.
-  const bool keep = lease.active() && !closed() && verified_ &&
+  const bool keep = lease.active() && !closed() && (verified_ || route_.proxy_only) &&
                     core_.limits.max_idle_upstream > 0 && balancer_.ready(lease.slot()) &&
                     balancer_.epoch(lease.slot()) == lease.epoch();
   const size_t slot = lease.slot();
@@ -681,7 +726,7 @@ void App::armIdleTimer() {
 
 void App::onIdleTimer() {
   if (closed()) return;
-  if (phase_ == Phase::Idle && tracker_.mayStop()) {
+  if (phase_ == Phase::Idle && tracker_.mayStop() && !route_.proxy_only) {
     if (core_.backend.state(name()) == AppRunState::Running) {
       core_.log.info("gateway: app '{}' has been idle for {}; stopping it", name(),
                      formatDuration(route_.idle_timeout));
@@ -708,8 +753,8 @@ void App::shutdown() {
   clearPool();
   auto waiters = std::move(waiters_);
   waiters_.clear();
-  for (auto& done : waiters) {
-    asio::post(core_.io, [done = std::move(done)]() mutable {
+  for (auto& w : waiters) {
+    asio::post(core_.io, [done = std::move(w.done)]() mutable {
       done(failure(503, "the gateway is shutting down or the app's route was removed"));
     });
   }

@@ -53,13 +53,27 @@ class App : public std::enable_shared_from_this<App> {
   // `allow_pooled` false, never a pooled connection (a retry after a stale one). The
   // connection goes to the target the balancer picks; one that refuses it is passed over
   // for another ready one (see connect()).
-  void acquire(Done done, bool allow_pooled = true);
+  // `key` is the client's (Balancer::hashKey() of its address), for ip-hash.
+  void acquire(Done done, bool allow_pooled = true, uint64_t key = 0);
   // The hot path of acquire(): a pooled keep-alive connection to the target the balancer
   // picks, when the app runs and one is there (then `lease` holds that target), else
   // nullptr (then call acquire()). Allocates nothing. With `check_alive` a connection the
   // app has closed meanwhile is passed over (one recv(MSG_PEEK) each); without, the caller
   // must be able to retry on a fresh connection when it finds it dead (see dropPool()).
-  SocketPtr takeIdle(bool check_alive, Lease& lease);
+  SocketPtr takeIdle(bool check_alive, Lease& lease, uint64_t key = 0);
+  // A response head came back on `lease`'s target `took` after the request went out (for
+  // least-time).
+  void observe(const Lease& lease, std::chrono::microseconds took) {
+    if (lease.active() && balancer_.ready(lease.slot()) &&
+        balancer_.epoch(lease.slot()) == lease.epoch())
+      balancer_.observe(lease.slot(), took);
+  }
+  // The TEND_INSTANCE of `lease`'s target (0 for an app's one target; -1 when unknown or
+  // a proxy-only route), for the access log.
+  int instanceOf(const Lease& lease) const;
+  // Whether the client's key matters to the pick (ip-hash): else the caller need not
+  // compute it.
+  bool wantsClientKey() const { return route_.balance == Balance::IpHash; }
   // A connection pooled for target `slot` turned out dead: the others pooled with it likely
   // are too.
   void dropPool(size_t slot);
@@ -123,6 +137,7 @@ class App : public std::enable_shared_from_this<App> {
   // One target (an instance, or on_demand.target), by balancer slot.
   struct Target {
     uint16_t port = 0;
+    int instance = -1;  // TEND_INSTANCE of the instance on `port`
     std::vector<tcp::endpoint> endpoints;
     std::vector<Pooled> pool;
   };
@@ -136,7 +151,10 @@ class App : public std::enable_shared_from_this<App> {
   void onStartTimeout(uint64_t generation);
   void finishActivation();
   void failWaiters(int status, const std::string& error);
-  void connect(Done done, size_t attempt = 0);
+  void connect(Done done, uint64_t key, size_t attempt = 0);
+  // least-cpu and least-memory: the samples are asked for again when older than this.
+  void refreshLoadsIfStale();
+  void applyWeightsAndLoads(const std::vector<ServingTarget>& serving);
   Lease lease(size_t slot);
   SocketPtr takePooled(Target& target, bool check_alive, TimePoint now);
   void watchPooled(size_t slot, const Pooled& pooled);
@@ -171,7 +189,12 @@ class App : public std::enable_shared_from_this<App> {
   asio::steady_timer pool_timer_;
   bool pool_timer_armed_ = false;
   uint64_t pooled_ids_ = 0;
-  std::deque<Done> waiters_;
+  struct Waiter {
+    Done done;
+    uint64_t key = 0;
+  };
+  std::deque<Waiter> waiters_;
+  TimePoint loads_at_{};  // when the samples were last asked for
   Phase phase_ = Phase::Idle;
   uint64_t generation_ = 0;  // one per activation: late callbacks of an old one are ignored
   bool verified_ = false;    // a connection succeeded since the app last (re)started

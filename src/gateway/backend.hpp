@@ -13,11 +13,30 @@
 #include <vector>
 
 #include "common/clock.hpp"
+#include "gateway/access_log.hpp"
 
 namespace tend {
 
-// How requests are spread over an app's ready instances (on_demand.balance).
-enum class Balance { RoundRobin, LeastConn };
+// How requests are spread over an app's ready instances (on_demand.balance): see
+// gateway/balancer.hpp.
+enum class Balance {
+  RoundRobin,
+  LeastConn,
+  Random,
+  IpHash,
+  Weighted,
+  LeastCpu,
+  LeastMemory,
+  LeastTime
+};
+
+// One instance that takes requests now, with what the supervisor last sampled of it.
+struct ServingTarget {
+  uint16_t port = 0;
+  int instance = 0;     // TEND_INSTANCE (a reload's replacement: the instance it replaces)
+  double cpu = 0;       // percent of one core, at the last sample
+  uint64_t memory = 0;  // bytes (the process tree's RSS), at the last sample
+};
 
 // One app behind the gateway, from its `on_demand` block.
 struct GatewayRoute {
@@ -31,6 +50,9 @@ struct GatewayRoute {
   uint16_t target_port = 0;
   bool balanced = false;
   Balance balance = Balance::RoundRobin;
+  // Balance::Weighted: the weight of instance i is weights[i] (1 past the end: an instance
+  // added by `tend scale` beyond the list).
+  std::vector<uint32_t> weights;
   Duration idle_timeout = std::chrono::minutes(5);
   Duration start_timeout = std::chrono::seconds(30);
   bool loading_page = false;
@@ -38,6 +60,9 @@ struct GatewayRoute {
   // target is queued by the kernel from the moment the process exists, so no readiness
   // polling is needed.
   bool socket_activated = false;
+  // A proxy-only route (an app with only on_demand.target): nothing runs for it, so it is
+  // never stopped when idle nor restarted when the target refuses (that is a 502).
+  bool proxy_only = false;
 };
 
 struct GatewayConfig {
@@ -48,6 +73,9 @@ struct GatewayConfig {
   std::vector<std::string> trusted_proxies;
   // Open client connections at most (GatewayLimits::max_connections when unset).
   std::optional<size_t> max_connections;
+  // gateway.access_log: one line per request to the AccessLogSink (Gateway::setAccessLog());
+  // nullopt: off.
+  std::optional<AccessLogFormat> access_log;
 };
 
 enum class AppRunState {
@@ -75,6 +103,15 @@ class GatewayBackend {
   // route. The gateway asks when it is told that they changed (Gateway::targetsChanged()),
   // not per request.
   virtual std::vector<uint16_t> servingPorts(const std::string& app) const = 0;
+  // The same instances with their index and last CPU and memory samples (for the weighted,
+  // least-cpu and least-memory balancing). By default: servingPorts(), indexed in order,
+  // with no samples.
+  virtual std::vector<ServingTarget> servingTargets(const std::string& app) const {
+    std::vector<ServingTarget> out;
+    int i = 0;
+    for (uint16_t port : servingPorts(app)) out.push_back({port, i++, 0, 0});
+    return out;
+  }
 };
 
 }  // namespace tend

@@ -10,17 +10,36 @@
 // again); a new port takes a slot that is not ready and has nothing in flight, else a new
 // one. So a request in flight can always name its target by index.
 //
-// pick() is a scan of the slots from a cursor, without allocating:
-//   round-robin: the next ready slot after the last one picked (as nginx's default);
-//   least-conn:  the ready slot with the fewest requests in flight, ties in round-robin
-//                order (as nginx's least_conn).
+// pick() is a scan of the slots from a cursor, without allocating, and changes nothing: the
+// same pick again gives the same slot until begin() (which moves the cursor, the random
+// draw and the weights on):
+//   round-robin:  the next ready slot after the last one picked (as nginx's default);
+//   least-conn:   the ready slot with the fewest requests in flight, ties in round-robin
+//                 order (as nginx's least_conn);
+//   random:       the power of two random choices (nginx's `random two least_conn`): two
+//                 ready slots drawn at random (a seeded splitmix64, setSeed()), the one
+//                 with fewer in flight;
+//   ip-hash:      rendezvous hashing of the client's key (pick(now, allow_down, key)) with
+//                 each slot's port: a client stays on its instance while that instance is
+//                 ready, and only the clients of an instance that leaves move;
+//   weighted:     nginx's smooth weighted round-robin over setWeight() (3 and 1: a a b a);
+//   least-cpu,
+//   least-memory: the lowest of the last samples given by setLoad(), ties by fewer in
+//                 flight, then in round-robin order;
+//   least-time:   the lowest EWMA of the response-header time (observe()) times the
+//                 requests in flight plus one (nginx's least_time header, Envoy's
+//                 latency-aware least-request); a slot with no sample yet counts 0, so a
+//                 new instance is tried first.
 // A slot marked down (it refused a connection) is passed over until its time is up, unless
 // every ready slot is down.
 
+#include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "common/clock.hpp"
@@ -74,19 +93,61 @@ class Balancer {
   }
 
   // The slot the next request would go to: kNone when nothing is ready. With `allow_down`
-  // false, never a slot marked down (kNone when every ready one is).
-  size_t pick(TimePoint now, bool allow_down = true) const {
+  // false, never a slot marked down (kNone when every ready one is). `key` is the client's
+  // (for ip-hash; see hashKey()).
+  size_t pick(TimePoint now, bool allow_down = true, uint64_t key = 0) const {
     if (ready_count_ == 0) return kNone;
-    size_t found = scan(now, false);
-    if (found == kNone && allow_down) found = scan(now, true);
+    size_t found = scan(now, false, key);
+    if (found == kNone && allow_down) found = scan(now, true, key);
     return found;
   }
-  // A request goes to `slot` (as picked): counts it in flight, and moves the cursor past it.
+  // A request goes to `slot` (as picked): counts it in flight, and moves the cursor past it
+  // (and the random draw, and the weighted round-robin's current weights).
   void begin(size_t slot) {
     Slot& s = slots_[slot];
     ++s.in_flight;
     ++s.requests;
     cursor_ = slot + 1;
+    rng_ += kGolden;
+    if (mode_ == Balance::Weighted) {
+      int64_t total = 0;
+      for (Slot& t : slots_) {
+        if (!t.ready) continue;
+        t.current += t.weight;
+        total += t.weight;
+      }
+      s.current -= total;
+    }
+  }
+  // Seeds the random draw (tests; the App seeds it from the time and its address).
+  void setSeed(uint64_t seed) { rng_ = seed; }
+  // Instance weight for weighted (at least 1).
+  void setWeight(size_t slot, uint32_t weight) {
+    if (slot < slots_.size()) slots_[slot].weight = weight == 0 ? 1 : weight;
+  }
+  // The last CPU (percent) and memory (bytes) sampled of `slot`'s instance.
+  void setLoad(size_t slot, double cpu, uint64_t memory) {
+    if (slot >= slots_.size()) return;
+    slots_[slot].cpu = cpu;
+    slots_[slot].memory = memory;
+  }
+  // A response head came from `slot` `took` after the request went out (least-time).
+  void observe(size_t slot, std::chrono::microseconds took) {
+    if (slot >= slots_.size()) return;
+    Slot& s = slots_[slot];
+    double us = std::max<double>(1.0, static_cast<double>(took.count()));
+    s.ewma_us = s.ewma_us == 0 ? us : s.ewma_us + kEwmaWeight * (us - s.ewma_us);
+  }
+  double ewmaMicros(size_t slot) const { return slots_[slot].ewma_us; }
+  uint32_t weight(size_t slot) const { return slots_[slot].weight; }
+  // A client's key for ip-hash: FNV-1a of its address as text.
+  static uint64_t hashKey(std::string_view address) {
+    uint64_t h = 14695981039346656037ull;
+    for (unsigned char c : address) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+    return h;
   }
   // The request that began on `slot` ended.
   void end(size_t slot) {
@@ -119,7 +180,22 @@ class Balancer {
     uint32_t in_flight = 0;
     uint64_t requests = 0;
     TimePoint down_until{};
+    uint32_t weight = 1;
+    int64_t current = 0;  // smooth weighted round-robin
+    double cpu = 0;
+    uint64_t memory = 0;
+    double ewma_us = 0;  // 0: no response seen yet
   };
+
+  static constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ull;
+  // Each new response head's share of the moving average.
+  static constexpr double kEwmaWeight = 0.3;
+
+  static uint64_t mix(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
 
   static bool contains(std::span<const uint16_t> ports, uint16_t port) {
     for (uint16_t p : ports)
@@ -131,29 +207,95 @@ class Balancer {
     if (s.port != port) {
       s.port = port;
       s.requests = 0;
+      s.ewma_us = 0;
+      s.cpu = 0;
+      s.memory = 0;
+      s.weight = 1;
     }
+    s.current = 0;
     s.ready = true;
     s.down_until = {};
     ++ready_count_;
   }
 
-  size_t scan(TimePoint now, bool allow_down) const {
+  bool eligible(const Slot& s, TimePoint now, bool allow_down) const {
+    return s.ready && (allow_down || s.down_until <= now);
+  }
+
+  // Whether `a` is a better pick than `b` (a slot scanned later, in round-robin order from
+  // the cursor, wins only when strictly better).
+  bool better(const Slot& a, const Slot& b) const {
+    switch (mode_) {
+      case Balance::LeastCpu:
+        if (a.cpu != b.cpu) return a.cpu < b.cpu;
+        return a.in_flight < b.in_flight;
+      case Balance::LeastMemory:
+        if (a.memory != b.memory) return a.memory < b.memory;
+        return a.in_flight < b.in_flight;
+      case Balance::LeastTime: {
+        double sa = a.ewma_us * (a.in_flight + 1.0), sb = b.ewma_us * (b.in_flight + 1.0);
+        if (sa != sb) return sa < sb;
+        return a.in_flight < b.in_flight;
+      }
+      case Balance::Weighted:
+        return a.current + a.weight > b.current + b.weight;
+      default:
+        return a.in_flight < b.in_flight;
+    }
+  }
+
+  size_t scan(TimePoint now, bool allow_down, uint64_t key) const {
     const size_t n = slots_.size();
-    size_t start = cursor_ >= n ? 0 : cursor_;
+    if (mode_ == Balance::Random) return drawTwo(now, allow_down);
+    if (mode_ == Balance::IpHash) {
+      size_t best = kNone;
+      uint64_t best_score = 0;
+      for (size_t i = 0; i < n; ++i) {
+        if (!eligible(slots_[i], now, allow_down)) continue;
+        uint64_t score = mix(key ^ mix(slots_[i].port));
+        if (best == kNone || score > best_score) {
+          best = i;
+          best_score = score;
+        }
+      }
+      return best;
+    }
+    // Weighted: in slot order, as nginx does (the first of equals wins).
+    size_t start = mode_ == Balance::Weighted || cursor_ >= n ? 0 : cursor_;
     size_t best = kNone;
     for (size_t k = 0; k < n; ++k) {
       size_t i = start + k < n ? start + k : start + k - n;
       const Slot& s = slots_[i];
-      if (!s.ready || (!allow_down && s.down_until > now)) continue;
+      if (!eligible(s, now, allow_down)) continue;
       if (mode_ == Balance::RoundRobin) return i;
-      if (best == kNone || s.in_flight < slots_[best].in_flight) best = i;
+      if (best == kNone || better(s, slots_[best])) best = i;
     }
     return best;
+  }
+
+  // Two eligible slots drawn from rng_, the one with fewer in flight (the first on a tie).
+  size_t drawTwo(TimePoint now, bool allow_down) const {
+    size_t count = 0;
+    for (const Slot& s : slots_) count += eligible(s, now, allow_down) ? 1 : 0;
+    if (count == 0) return kNone;
+    uint64_t draw = mix(rng_);
+    size_t first = static_cast<size_t>(draw % count);
+    size_t second = static_cast<size_t>((draw >> 32) % count);
+    if (count > 1 && second == first) second = (first + 1) % count;
+    size_t a = kNone, b = kNone, seen = 0;
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      if (!eligible(slots_[i], now, allow_down)) continue;
+      if (seen == first) a = i;
+      if (seen == second) b = i;
+      ++seen;
+    }
+    return slots_[b].in_flight < slots_[a].in_flight ? b : a;
   }
 
   std::vector<Slot> slots_;
   size_t cursor_ = 0;
   size_t ready_count_ = 0;
+  uint64_t rng_ = 0;
   Balance mode_;
 };
 

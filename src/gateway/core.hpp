@@ -19,6 +19,7 @@
 #include "common/address_range.hpp"
 #include "common/clock.hpp"
 #include "common/logger.hpp"
+#include "gateway/access_log.hpp"
 #include "gateway/backend.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/router.hpp"
@@ -76,6 +77,9 @@ struct GatewayCore {
   // From the configuration (Gateway::configure()).
   size_t max_connections;
   std::vector<AddressRange> trusted_proxies;
+  // gateway.access_log: the format (nullopt: off) and where lines go (Gateway::setAccessLog).
+  std::optional<AccessLogFormat> access_format;
+  AccessLogSink* access_log = nullptr;
   Router router;
   std::unordered_map<std::string, std::shared_ptr<App>> apps;
   std::unordered_set<Connection*> connections;

@@ -74,6 +74,8 @@ class Gateway::Impl {
         refuser_(std::make_shared<gateway::ConnectionRefuser>(io, limits.max_refusing,
                                                               limits.refusal_linger)) {}
 
+  gateway::GatewayCore* core() { return core_.get(); }
+
   std::string configure(const GatewayConfig& config) {
     if (core_->closed) return "the gateway is closed";
     Router router;
@@ -142,6 +144,7 @@ class Gateway::Impl {
     core_->apps = std::move(apps);
     core_->router = std::move(router);
     core_->trusted_proxies = std::move(trusted);
+    core_->access_format = config.access_log;
     core_->max_connections = config.max_connections.value_or(core_->limits.max_connections);
     return "";
   }
@@ -212,6 +215,10 @@ Gateway::~Gateway() {
 
 std::string Gateway::configure(const GatewayConfig& config) {
   return impl_->configure(config);
+}
+
+void Gateway::setAccessLog(AccessLogSink* sink) {
+  impl_->core()->access_log = sink;
 }
 
 std::optional<Gateway::AppStats> Gateway::stats(const std::string& app) const {

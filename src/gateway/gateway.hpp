@@ -122,6 +122,9 @@ class Gateway {
   // unchanged are kept open). Returns "" or a reason for people ("cannot listen on
   // 127.0.0.1:8080: Address already in use"); on error nothing changes.
   std::string configure(const GatewayConfig& config);
+  // Where access log lines go (GatewayConfig::access_log); nullptr: nowhere. `sink` must
+  // outlive the gateway's connections (set it before configure(), keep it until close()).
+  void setAccessLog(AccessLogSink* sink);
 
   struct AppStats {
     int in_flight = 0;            // requests being relayed or held

@@ -53,6 +53,7 @@
 #include "common/duration.hpp"
 #include "common/text.hpp"
 #include "common/unique_fd.hpp"
+#include "gateway/access_log.hpp"
 #include "gateway/app.hpp"
 #include "gateway/core.hpp"
 #include "gateway/header_rules.hpp"
@@ -185,6 +186,40 @@ std::string printable(std::string_view s) {
   std::string out;
   for (char c : s.substr(0, 200)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
   return out;
+}
+
+// The client as the gateway believes it (nginx's realip with real_ip_recursive on): the
+// peer, unless it is a trusted proxy (gateway.trusted_proxies); then the last address of its
+// X-Forwarded-For that is not a trusted proxy itself (the first one when all are), or the
+// first entry that is not an address at all.
+std::string realClient(const http::fields& fields, const std::string& peer, bool trusted,
+                       const GatewayCore& core) {
+  if (!trusted) return peer;
+  std::string chain;
+  for (const auto& f : fields) {
+    if (!isNamed(f, "X-Forwarded-For")) continue;
+    if (!chain.empty()) chain += ',';
+    chain.append(f.value());
+  }
+  std::string_view rest = chain;
+  std::string leftmost;
+  while (!rest.empty()) {
+    size_t comma = rest.rfind(',');
+    std::string_view entry = comma == std::string_view::npos ? rest : rest.substr(comma + 1);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(0, comma);
+    while (!entry.empty() && (entry.front() == ' ' || entry.front() == '\t'))
+      entry.remove_prefix(1);
+    while (!entry.empty() && (entry.back() == ' ' || entry.back() == '\t')) entry.remove_suffix(1);
+    if (entry.empty()) continue;
+    ErrorCode ec;
+    auto address = asio::ip::make_address(std::string(entry), ec);
+    if (ec) return std::string(entry);
+    if (address.is_v6() && address.to_v6().is_v4_mapped())
+      address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+    leftmost = address.to_string();
+    if (!core.trusts(address)) return leftmost;
+  }
+  return leftmost.empty() ? peer : leftmost;
 }
 
 std::string_view view(const beast::flat_buffer& b) {
@@ -346,6 +381,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
 
   void complete(const Step& step, ErrorCode ec, size_t n) {
     --(step.upstream ? upstream_ops_ : client_ops_);
+    if (step.slot == Slot::ClientWrite && !ec) sent_bytes_ += n;
     if (step.slot != Slot::None && (!step.upstream || step.gen == up_gen_)) {
       deadline_[static_cast<size_t>(step.slot)] = kNever;  // lazily: the timer is left as is
     }
@@ -489,6 +525,8 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   }
 
   void onHead(size_t length) {
+    exchange_began_ = core_->clock.now();
+    exchange_wall_ = core_->clock.wallMillis();
     req_.emplace();
     req_->header_limit(static_cast<uint32_t>(client_buf_.max_size()));
     req_->body_limit(boost::none);
@@ -567,6 +605,9 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     }
     app_ = std::move(app);
     request_guard_ = app_->tracker().beginRequest();
+    client_key_ = app_->wantsClientKey()
+                      ? Balancer::hashKey(realClient(req_->get(), client_ip_, trusted_, *core_))
+                      : 0;
 
     auto& m = req_->get();
     if (app_->route().loading_page && m.method() == http::verb::get &&
@@ -586,14 +627,14 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       auto method = req_->get().method();
       bool retriable = !has_body_ && (method == http::verb::get || method == http::verb::head);
       Lease lease;
-      if (SocketPtr socket = app_->takeIdle(!retriable, lease)) {
+      if (SocketPtr socket = app_->takeIdle(!retriable, lease, client_key_)) {
         useUpstream(std::move(socket), true, std::move(lease));
         return;
       }
     }
     waiting_ = true;
     app_->acquire([self = shared_from_this()](Upstream u) { self->onUpstream(std::move(u)); },
-                  allow_pooled);
+                  allow_pooled, client_key_);
     if (waiting_) watchClient();
   }
 
@@ -632,10 +673,12 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     ++up_gen_;
     upstream_ = std::move(socket);
     lease_ = std::move(lease);
+    instance_ = app_->instanceOf(lease_);
     upstream_reused_ = reused;
     upstream_read_late_ = false;
     upstream_buf_.clear();
     request_done_ = request_failed_ = false;
+    if (app_->route().balance == Balance::LeastTime) sent_at_ = core_->clock.now();
     if (req_out_.head.empty()) renderRequestHead();
     req_out_.head_sent = false;
     if (expect_continue_ && !client_http10_) {
@@ -952,6 +995,10 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       badResponse("sent an invalid status code " + std::to_string(status));
       return;
     }
+    if (app_->route().balance == Balance::LeastTime && status / 100 != 1) {
+      app_->observe(lease_, std::chrono::duration_cast<std::chrono::microseconds>(
+                                core_->clock.now() - sent_at_));
+    }
     if (status == 101) {
       if (want_upgrade_) {
         startTunnelling();
@@ -1006,6 +1053,8 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       appendField(out, "Connection", "keep-alive");
     }
     out += "\r\n";
+    status_ = static_cast<int>(status);
+    body_base_ = sent_bytes_ + out.size();
     res_out_.head_sent = false;
     bool event_stream = startsWithNoCase(r[http::field::content_type], "text/event-stream");
     if (event_stream) stream_guard_ = app_->tracker().beginStream();
@@ -1204,6 +1253,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
                              SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n > 0) {
           sp.in_pipe -= static_cast<size_t>(n);
+          if (!request) sent_bytes_ += static_cast<uint64_t>(n);
           moved = true;
         } else if (n < 0 && errno == EINTR) {
           moved = true;
@@ -1309,6 +1359,10 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     if (ec) return fail();
     std::string client_early(view(client_buf_));
     std::string upstream_early(view(upstream_buf_));
+    // A WebSocket (any upgrade) is logged once it is set up: 101, with no body bytes.
+    status_ = 101;
+    body_base_ = sent_bytes_;
+    logAccess();
     auto stream = app_->tracker().beginStream();
     request_guard_.release();
     handed_off_ = true;  // a pending watch completes (cancelled) after the sockets moved
@@ -1383,6 +1437,8 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       *out += "Connection: keep-alive\r\n";
     }
     *out += "\r\n";
+    status_ = status;
+    body_base_ = sent_bytes_ + out->size();
     if (!is_head_) *out += body;  // a HEAD gets the headers a GET would
     writeClient(Buffers{asio::buffer(*out)}, &HttpSession::onOwnWritten, out);
   }
@@ -1398,6 +1454,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   // still pending (the rest of an upload, the watch, a write to the app's connection, which
   // is closed by now) is cancelled and waited for: complete() then calls afterExchange().
   void endExchange() {
+    logAccess();
     closeUpstream();
     request_guard_.release();
     stream_guard_.release();
@@ -1413,6 +1470,12 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   }
 
   void afterExchange() {
+    logged_ = false;
+    host_.clear();
+    exchange_wall_ = 0;
+    status_ = 0;
+    instance_ = -1;
+    sent_bytes_ = body_base_ = 0;
     // Upload bytes written (or not, the write having been cancelled) from the read buffer
     // are not the next request's.
     consumeWrittenRequestBytes();
@@ -1483,8 +1546,44 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     ++up_gen_;
   }
 
+  // One line in the access log (gateway.access_log) for the current exchange, once.
+  void logAccess() {
+    if (logged_) return;
+    logged_ = true;
+    if (!core_->access_log || !core_->access_format) return;
+    auto now = core_->clock.now();
+    if (exchange_wall_ == 0) {
+      exchange_wall_ = core_->clock.wallMillis();
+      exchange_began_ = now;
+    }
+    AccessRecord r;
+    r.wall_ms = exchange_wall_;
+    std::string client = req_ && req_->is_header_done()
+                             ? realClient(req_->get(), client_ip_, trusted_, *core_)
+                             : client_ip_;
+    r.client = client;
+    r.host = host_;
+    r.method = "-";
+    if (req_ && req_->is_header_done()) {
+      const auto& m = req_->get();
+      r.method = m.method_string();
+      r.path = m.target();
+      r.http_minor = static_cast<int>(m.version() % 10);
+      r.referer = m[http::field::referer];
+      r.user_agent = m[http::field::user_agent];
+    }
+    // Nothing answered yet and the connection ended: nginx's 499 (the client closed).
+    r.status = status_ ? status_ : 499;
+    r.bytes = sent_bytes_ > body_base_ ? sent_bytes_ - body_base_ : 0;
+    r.duration_ms = std::chrono::duration<double, std::milli>(now - exchange_began_).count();
+    if (app_) r.app = app_->name();
+    r.instance = instance_;
+    core_->access_log->record(*core_->access_format, r);
+  }
+
   void fail() {
     if (aborted_) return;
+    if (req_ && !handed_off_) logAccess();
     aborted_ = true;
     ErrorCode ignored;
     if (!handed_off_) client_.close(ignored);
@@ -1505,6 +1604,16 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   std::string listener_app_;
   HeadLimits head_limits_;
   std::string client_ip_;
+  uint64_t client_key_ = 0;  // ip-hash: Balancer::hashKey() of realClient()
+  // The access log's figures of the current exchange.
+  TimePoint exchange_began_{};
+  int64_t exchange_wall_ = 0;
+  int status_ = 0;           // sent to the client (0: nothing yet)
+  int instance_ = -1;        // the target's TEND_INSTANCE
+  uint64_t sent_bytes_ = 0;  // written to the client in this exchange
+  uint64_t body_base_ = 0;   // sent_bytes_ when the response head was written
+  bool logged_ = false;
+  TimePoint sent_at_{};   // least-time: when the request went to the app
   bool trusted_ = false;  // the client is a trusted proxy: its forwarding headers are kept
   std::optional<Deadline> head_deadline_;
   size_t head_searched_ = 0;

@@ -116,7 +116,11 @@ struct App {
   std::optional<AppSpec> pending_spec;  // replace the spec once every instance stopped
   bool start_after_update = false;
   bool pending_delete = false;
-  bool awaiting_deps = false;            // a start waits for depends_on (the next spawn is gated)
+  bool awaiting_deps = false;  // a start waits for depends_on (the next spawn is gated)
+  // Started by startDependencies() for an app that needed it, not by the user: an idle stop
+  // of that app stops it too when nothing else needs it (stopIdle()). Not kept across a
+  // daemon restart.
+  bool started_as_dependency = false;
   std::unique_ptr<FileWatcher> watcher;  // `watch`, while the app should run
 };
 
@@ -390,6 +394,7 @@ class Supervisor::Impl {
           continue;
         }
         setDesired(*app, true);
+        app->started_as_dependency = false;  // the user wants it running
         startDependencies(*app);
         for (auto& inst : app->instances) {
           if (inst->running()) ++inst->restarts;
@@ -423,11 +428,15 @@ class Supervisor::Impl {
       a["group"] = app->spec.group.empty() ? json(nullptr) : json(app->spec.group);
       a["desired"] = app->desired_running ? "running" : "stopped";
       a["spec"] = toJson(app->spec);
-      a["command"] = app->spec.run_shell ? app->spec.argv.back() : [&] {
-        std::vector<std::string> words;
-        for (const auto& w : app->spec.argv) words.push_back(shellQuote(w));
-        return join(words, " ");
-      }();
+      // A proxy-only route runs nothing: its "command" says where it sends requests.
+      a["command"] = isRouteOnly(app->spec) ? "route to " + app->spec.on_demand->target
+                     : app->spec.run_shell  ? app->spec.argv.back()
+                                            : [&] {
+                                               std::vector<std::string> words;
+                                               for (const auto& w : app->spec.argv)
+                                                 words.push_back(shellQuote(w));
+                                               return join(words, " ");
+                                             }();
       a["cwd"] = app->spec.cwd;
       json env_keys = json::array();
       for (const auto& [k, v] : app->spec.env) env_keys.push_back(k);
@@ -746,6 +755,7 @@ class Supervisor::Impl {
   }
 
   std::string startApp(App& app) {
+    app.started_as_dependency = false;  // a start of its own (startDependencies sets it after)
     if (auto err = allocatePorts(app); !err.empty()) {
       log_.warn("{}", err);
       return err;
@@ -894,7 +904,11 @@ class Supervisor::Impl {
 
   // ---- apps tend does not spawn (start / stop / check commands) ---------------------------
 
-  static bool isExternal(const App& app) { return !app.spec.start_cmd.empty(); }
+  // Not spawned by tend: a service with a start command, or a proxy-only route (nothing to
+  // start at all: online at once, with no pid).
+  static bool isExternal(const App& app) {
+    return !app.spec.start_cmd.empty() || isRouteOnly(app.spec);
+  }
 
   // `command` under /bin/sh -c with the app's cwd and env (an instance's helper commands).
   SpawnRequest shellRequest(const App& app, const Instance& inst,
@@ -1088,6 +1102,10 @@ class Supervisor::Impl {
       }
       apply(a, i, i.machine.spawned());
     });
+    if (isRouteOnly(app.spec)) {
+      asio::post(io_, [started] { started(ExitStatus{0, 0}); });
+      return;
+    }
     auto runStart = [this, limit, started](App& a, Instance& i) {
       runHelper(a, i, "start", a.spec.start_cmd, limit, started);
     };
@@ -1498,18 +1516,26 @@ class Supervisor::Impl {
   // online replacements of a reload.
   std::vector<uint16_t> servingPorts(const std::string& name) const {
     std::vector<uint16_t> out;
+    for (const auto& s : servingInstances(name)) out.push_back(s.port);
+    return out;
+  }
+  std::vector<Supervisor::ServingInstance> servingInstances(const std::string& name) const {
+    std::vector<Supervisor::ServingInstance> out;
+    auto add = [&out](const Instance& inst) {
+      out.push_back({inst.port, inst.index, inst.cpu, inst.memory});
+    };
     for (const auto& app : apps_) {
       if (app->spec.name != name) continue;
       const ReloadJob* job = app->reload.get();
       for (const auto& inst : app->instances)
         if (inst->port && inst->machine.status() == Status::Online &&
             !(job && job->coordinator.draining(inst->index)))
-          out.push_back(inst->port);
+          add(*inst);
       if (job)
         for (const auto& [slot, fresh] : job->replacements)
           if (fresh->port && fresh->machine.status() == Status::Online &&
               job->coordinator.replacementServes(slot))
-            out.push_back(fresh->port);
+            add(*fresh);
     }
     return out;
   }
@@ -1939,6 +1965,8 @@ class Supervisor::Impl {
       log_.info("{}: starting {}, which it depends on", app.spec.name, name);
       if (auto err = startApp(*dep); !err.empty())
         log_.warn("{}: cannot start {}: {}", app.spec.name, name, err);
+      else
+        dep->started_as_dependency = true;
     }
   }
 
@@ -2040,6 +2068,64 @@ class Supervisor::Impl {
     });
   }
 
+ public:
+  // See Supervisor::stopIdle(): the app, then the dependencies started for it that nothing
+  // else meant to run needs (transitively: a dependency of such a dependency too).
+  void stopIdle(const std::string& name, Reply done) {
+    App* app = findByName(name);
+    if (!app || app->reload) {
+      command("stop", name, std::move(done));
+      return;
+    }
+    std::vector<App*> stopping{app};
+    std::set<std::string> names{name};
+    const DependencyGraph g = graph();
+    for (bool grew = true; grew;) {
+      grew = false;
+      for (const std::string& dep_name : g.startOrder(name)) {
+        App* dep = findByName(dep_name);
+        if (!dep || names.contains(dep_name) || !dep->started_as_dependency ||
+            !dep->desired_running || dep->reload)
+          continue;
+        // Needed by an app that stays: one meant to run, not being stopped here.
+        bool needed = false;
+        for (const auto& other : apps_) {
+          if (names.contains(other->spec.name) || !other->desired_running) continue;
+          for (const auto& d : other->spec.depends_on) needed = needed || d.app == dep_name;
+        }
+        if (needed) continue;
+        // Only when an app of the set needs it (else it is not this stop's to make).
+        bool of_the_set = false;
+        for (App* s : stopping)
+          for (const auto& d : s->spec.depends_on) of_the_set = of_the_set || d.app == dep_name;
+        if (!of_the_set) continue;
+        stopping.push_back(dep);
+        names.insert(dep_name);
+        grew = true;
+      }
+    }
+    if (stopping.size() == 1) {
+      command("stop", name, std::move(done));
+      return;
+    }
+    std::set<int64_t> ids;
+    for (App* a : stopping) {
+      ids.insert(a->id);
+      if (a != app)
+        log_.info("{}: stopping {} with it (started for it, and nothing else needs it)", name,
+                  a->spec.name);
+    }
+    int levels = stopInOrder(stopping, [this](App& a) {
+      abortReload(a, "idle stop");
+      setDesired(a, false);
+      a.started_as_dependency = false;
+      for (auto& inst : a.instances) apply(a, *inst, inst->machine.stop());
+      finishPendingIfStopped(a);
+    });
+    replyWhenSettled(ids, {}, std::move(done), {.rounds = levels});
+  }
+
+ private:
   // Stops `apps` dependents first, a level at a time; returns the number of levels.
   int stopInOrder(const std::vector<App*>& apps, std::function<void(App&)> stop_one) {
     std::vector<std::string> names;
@@ -2153,7 +2239,8 @@ class Supervisor::Impl {
     j["on_demand"] = app.spec.on_demand.has_value();
     // As PM2 users read it: "cluster" is several instances behind one shared port (Node's
     // cluster module); instances with a port each are separate "fork" processes.
-    j["mode"] = app.spec.on_demand                       ? "on-demand"
+    j["mode"] = isRouteOnly(app.spec)                    ? "route"
+                : app.spec.on_demand                     ? "on-demand"
                 : app.spec.share_port != SharePort::None ? "cluster"
                                                          : "fork";
     j["instances"] = app.instances.size();
@@ -2364,6 +2451,9 @@ void Supervisor::start(const std::string& t, Reply done, bool wait) {
 void Supervisor::stop(const std::string& t, Reply done) {
   impl_->command("stop", t, std::move(done));
 }
+void Supervisor::stopIdle(const std::string& app, Reply done) {
+  impl_->stopIdle(app, std::move(done));
+}
 void Supervisor::restart(const std::string& t, Reply done) {
   impl_->command("restart", t, std::move(done));
 }
@@ -2372,6 +2462,10 @@ void Supervisor::reload(const std::string& t, Reply done) {
 }
 std::vector<uint16_t> Supervisor::servingPorts(const std::string& app) const {
   return impl_->servingPorts(app);
+}
+std::vector<Supervisor::ServingInstance> Supervisor::servingInstances(
+    const std::string& app) const {
+  return impl_->servingInstances(app);
 }
 void Supervisor::onServingChanged(std::function<void(const std::string& app)> hook) {
   impl_->onServingChanged(std::move(hook));

@@ -82,6 +82,10 @@ class Supervisor {
   // `target`: an app name, an id, or "all".
   void start(const std::string& target, Reply done, bool wait = false);
   void stop(const std::string& target, Reply done);
+  // The gateway's stop of an idle on-demand app: stops `app`, and with it (after it) the
+  // dependencies that were started only because an app needed them (not by the user, not
+  // running before) and that no other app meant to run still depends on.
+  void stopIdle(const std::string& app, Reply done);
   void restart(const std::string& target, Reply done);
   void remove(const std::string& target, Reply done);
   // Replaces every instance, `reload_batch` at a time, each keeping its port (see
@@ -95,6 +99,15 @@ class Supervisor {
   // online instances in instance order, minus those a reload is draining, plus a reload's
   // new instances once they are online. Empty when there is no such app.
   std::vector<uint16_t> servingPorts(const std::string& app) const;
+  // The same instances, with their index and last CPU/memory samples (the gateway's
+  // weighted, least-cpu and least-memory balancing).
+  struct ServingInstance {
+    uint16_t port = 0;
+    int index = 0;
+    double cpu = 0;
+    uint64_t memory = 0;
+  };
+  std::vector<ServingInstance> servingInstances(const std::string& app) const;
   // Called (synchronously) when servingPorts(app) may have changed because of a reload.
   void onServingChanged(std::function<void(const std::string& app)> hook);
   // How many gateway requests are in flight to `port` of `app`: a reload waits for none

@@ -9,6 +9,9 @@
 //   GET  /slow?ms=M      the same, after M milliseconds
 //   GET  /bye            200 "bye", kept alive, then the connection closed at once (an app
 //                        whose keep-alive timeout is shorter than the gateway's)
+// Per instance (N = TEND_INSTANCE), for the balancing tests: BACKEND_ALLOC_MB_N=M allocates
+// and touches M MiB at start; BACKEND_SPIN_N=1 keeps a thread busy on the CPU;
+// BACKEND_WHOAMI_MS_N=M answers /whoami after M milliseconds.
 // One thread per connection, keep-alive. `backend never` never listens at all. Every
 // response carries X-Backend-Pid and X-Backend-Instance (TEND_INSTANCE).
 // With TEND_REUSE_PORT=1 it binds $PORT with SO_REUSEPORT. With BACKEND_GRACEFUL=1, SIGTERM
@@ -29,6 +32,7 @@
 #include <cstdlib>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -40,6 +44,28 @@ namespace {
 std::atomic<bool> g_draining{false};
 std::atomic<int> g_connections{0};
 bool g_graceful = false;
+
+// $NAME_<TEND_INSTANCE>, or nullptr.
+const char* instanceEnv(const std::string& name) {
+  const char* instance = std::getenv("TEND_INSTANCE");
+  return std::getenv((name + "_" + (instance ? instance : "")).c_str());
+}
+
+// BACKEND_ALLOC_MB_N and BACKEND_SPIN_N (see the top of the file).
+void loadUp() {
+  if (const char* mb = instanceEnv("BACKEND_ALLOC_MB")) {
+    size_t bytes = static_cast<size_t>(std::atoi(mb)) << 20;
+    static std::vector<char> held;
+    held.assign(bytes, 0);
+    for (size_t i = 0; i < bytes; i += 4096) held[i] = static_cast<char>(i);
+  }
+  if (const char* spin = instanceEnv("BACKEND_SPIN"); spin && std::string(spin) == "1") {
+    std::thread([] {
+      volatile uint64_t x = 0;
+      while (true) x = x + 1;
+    }).detach();
+  }
+}
 
 std::string queryValue(const std::string& target, const std::string& key) {
   size_t q = target.find('?');
@@ -129,6 +155,8 @@ void serve(tcp::socket socket) {
       if (target.rfind("/slow", 0) == 0) {
         int ms = std::atoi(queryValue(target, "ms").c_str());
         std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+      } else if (const char* ms = instanceEnv("BACKEND_WHOAMI_MS")) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(ms)));
       }
       const char* instance = std::getenv("TEND_INSTANCE");
       const char* port = std::getenv("PORT");
@@ -205,6 +233,7 @@ int main(int argc, char** argv) {
     while (true) std::this_thread::sleep_for(std::chrono::hours(1));
   }
   handleTermGracefully();
+  loadUp();
   asio::io_context io;
   tcp::acceptor acceptor(io);
   beast::error_code ec;

@@ -218,8 +218,8 @@ TEST(ConfigValidation, CollectsEveryErrorRatherThanStoppingAtTheFirst) {
   EXPECT_EQ(errors[1], "tend.yaml:5:20: restart_delay: duration '5' has no unit (write 5ms or 5s)");
   EXPECT_EQ(errors[2], "tend.yaml:7:5: unknown key 'colour'");
   EXPECT_EQ(errors[3],
-            "tend.yaml:6:5: app 'b' needs 'run' (the command to run), or 'start' for a service "
-            "tend does not spawn itself");
+            "tend.yaml:6:5: app 'b' needs 'run' (the command to run), 'start' for a service "
+            "tend does not spawn itself, or on_demand.target alone for a plain route");
 }
 
 // --- keys, suggestions and positions in every format --------------------------------------
@@ -361,8 +361,8 @@ TEST(AppValidation, RefusesAnEmptyOrMalformedRun) {
 
 TEST(AppValidation, RequiresRunOrStart) {
   expectError("apps:\n  - name: a\n",
-              "tend.yaml:2:5: app 'a' needs 'run' (the command to run), or 'start' for a service "
-              "tend does not spawn itself");
+              "tend.yaml:2:5: app 'a' needs 'run' (the command to run), 'start' for a service "
+              "tend does not spawn itself, or on_demand.target alone for a plain route");
 }
 
 TEST(AppValidation, RefusesBothRunAndStart) {
@@ -930,8 +930,89 @@ TEST(AppValidation, ReadsOnDemandBalance) {
   ASSERT_TRUE(app.on_demand);
   EXPECT_EQ(app.on_demand->balance, BalanceMode::LeastConn);
   expectError(oneApp("port: 1\non_demand: { hosts: [a.localhost], balance: least_conn }"),
-              "tend.yaml:5:49: on_demand.balance: expected round-robin or least-conn, got "
+              "tend.yaml:5:49: on_demand.balance: expected one of round-robin, least-conn, "
+              "random, ip-hash, weighted, least-cpu, least-memory, least-time, got "
               "'least_conn' (did you mean least-conn?)");
+}
+
+AppSpec roundTrip(const AppSpec& spec);  // below, with the canonical JSON tests
+
+TEST(AppValidation, ReadsEveryBalanceStrategyAndWeights) {
+  const std::pair<const char*, BalanceMode> all[] = {
+      {"round-robin", BalanceMode::RoundRobin}, {"least-conn", BalanceMode::LeastConn},
+      {"random", BalanceMode::Random},          {"ip-hash", BalanceMode::IpHash},
+      {"least-cpu", BalanceMode::LeastCpu},     {"least-memory", BalanceMode::LeastMemory},
+      {"least-time", BalanceMode::LeastTime}};
+  for (auto [name, mode] : all) {
+    const AppSpec app = appOf(std::string("port: 3001-3002\ninstances: 2\non_demand:\n"
+                                          "  hosts: [api.localhost]\n  balance: ") +
+                              name + "\n");
+    ASSERT_TRUE(app.on_demand) << name;
+    EXPECT_EQ(app.on_demand->balance, mode) << name;
+    EXPECT_EQ(balanceModeName(mode), name);
+  }
+  const AppSpec weighted = appOf(
+      "port: 3001-3002\ninstances: 2\non_demand:\n  hosts: [api.localhost]\n"
+      "  balance: weighted\n  weights: [3, 1]\n");
+  ASSERT_TRUE(weighted.on_demand);
+  EXPECT_EQ(weighted.on_demand->balance, BalanceMode::Weighted);
+  EXPECT_EQ(weighted.on_demand->weights, (std::vector<uint32_t>{3, 1}));
+  EXPECT_EQ(roundTrip(weighted), weighted);
+  expectError(oneApp("port: 1\non_demand: { hosts: [a.localhost], balance: least-memry }"),
+              "tend.yaml:5:49: on_demand.balance: expected one of round-robin, least-conn, "
+              "random, ip-hash, weighted, least-cpu, least-memory, least-time, got "
+              "'least-memry' (did you mean least-memory?)");
+}
+
+TEST(AppValidation, WeightsMustMatchTheInstancesAndGoWithWeighted) {
+  expectError(oneApp("port: 1-3\ninstances: 3\non_demand:\n  hosts: [a.localhost]\n"
+                     "  balance: weighted\n  weights: [3, 1]\n"),
+              "tend.yaml:9:16: on_demand.weights has 2 weight(s) but instances is 3: give one "
+              "weight per instance");
+  expectError(oneApp("port: 1-2\ninstances: 2\non_demand:\n  hosts: [a.localhost]\n"
+                     "  balance: weighted\n"),
+              "tend.yaml:7:7: on_demand: balance weighted needs weights, one per instance (e.g. "
+              "[3, 1])");
+  expectError(oneApp("port: 1-2\ninstances: 2\non_demand:\n  hosts: [a.localhost]\n"
+                     "  weights: [1, 2]\n"),
+              "tend.yaml:8:16: on_demand.weights: only used with balance: weighted");
+  expectError(oneApp("port: 1-2\ninstances: 2\non_demand:\n  hosts: [a.localhost]\n"
+                     "  balance: weighted\n  weights: [0, 2]\n"),
+              "tend.yaml:9:17: on_demand.weights[0]: must be at least 1, got 0");
+}
+
+TEST(AppValidation, AnAppWithOnlyATargetIsAProxyOnlyRoute) {
+  auto result = check(
+      "apps:\n  - name: r\n    on_demand: { hosts: [r.localhost], target: "
+      "\"http://127.0.0.1:9000\" }\n");
+  ASSERT_TRUE(result) << result.error().front().format();
+  const AppSpec& app = result->apps.front();
+  EXPECT_TRUE(isRouteOnly(app));
+  EXPECT_TRUE(app.argv.empty());
+  EXPECT_EQ(roundTrip(app), app);
+  expectError(
+      "apps:\n  - name: r\n    instances: 2\n    on_demand: { hosts: [r.localhost], "
+      "target: \"http://127.0.0.1:9000\" }\n",
+      "tend.yaml:2:5: an app that is only a route (on_demand.target, no 'run' or "
+      "'start') is one target: instances must be 1");
+}
+
+TEST(ConfigValidation, ReadsTheGatewayAccessLog) {
+  auto result = check(
+      "gateway:\n  listen: 127.0.0.1:8080\n  access_log: { format: combined, max_size: 1M, "
+      "max_files: 3 }\napps:\n  - name: a\n    run: x\n");
+  ASSERT_TRUE(result) << result.error().front().format();
+  ASSERT_TRUE(result->gateway && result->gateway->access_log);
+  EXPECT_EQ(result->gateway->access_log->format, "combined");
+  EXPECT_EQ(result->gateway->access_log->max_size, 1u << 20);
+  EXPECT_EQ(result->gateway->access_log->max_files, 3);
+  auto errors = errorsOf(
+      "gateway:\n  access_log: { format: jsn, colour: red }\napps:\n  - name: a\n    run: x\n");
+  ASSERT_EQ(errors.size(), 2u) << ::testing::PrintToString(errors);
+  EXPECT_EQ(errors[0],
+            "tend.yaml:2:25: gateway.access_log.format: expected json or combined, got 'jsn' "
+            "(did you mean json?)");
+  EXPECT_NE(errors[1].find("tend.yaml:2:30: unknown key 'colour'"), std::string::npos) << errors[1];
 }
 
 TEST(AppValidation, RefusesHostsThatAreNotHostNames) {

@@ -57,6 +57,51 @@ TEST(GatewayLink, TheBalanceModeComesFromOnDemand) {
   EXPECT_EQ(c.routes[0].balance, Balance::LeastConn);
 }
 
+TEST(GatewayLink, EveryBalanceModeWeightsAndProxyOnlyRoutesReachTheRoute) {
+  const std::pair<BalanceMode, Balance> all[] = {{BalanceMode::RoundRobin, Balance::RoundRobin},
+                                                 {BalanceMode::LeastConn, Balance::LeastConn},
+                                                 {BalanceMode::Random, Balance::Random},
+                                                 {BalanceMode::IpHash, Balance::IpHash},
+                                                 {BalanceMode::Weighted, Balance::Weighted},
+                                                 {BalanceMode::LeastCpu, Balance::LeastCpu},
+                                                 {BalanceMode::LeastMemory, Balance::LeastMemory},
+                                                 {BalanceMode::LeastTime, Balance::LeastTime}};
+  for (auto [mode, balance] : all) {
+    auto a = onDemandApp("a", {Status::Stopped, Status::Stopped}, 4100);
+    a.spec.on_demand->balance = mode;
+    a.spec.on_demand->weights = {3, 1};
+    GatewayConfig c = gatewayConfigFor({}, {a});
+    ASSERT_EQ(c.routes.size(), 1u);
+    EXPECT_EQ(c.routes[0].balance, balance);
+    EXPECT_EQ(c.routes[0].weights, (std::vector<uint32_t>{3, 1}));
+    EXPECT_FALSE(c.routes[0].proxy_only);
+  }
+  auto route = onDemandApp("r", {Status::Online}, 0);
+  route.spec.on_demand->target = "http://127.0.0.1:9000";
+  GatewayConfig c = gatewayConfigFor({}, {route});
+  ASSERT_EQ(c.routes.size(), 1u);
+  EXPECT_TRUE(c.routes[0].proxy_only);
+  EXPECT_FALSE(c.routes[0].balanced);
+}
+
+TEST(GatewayLink, ReadsTheAccessLogOfTheGatewaySection) {
+  auto off = gatewaySectionFrom({{"listen", {"127.0.0.1:8080"}}});
+  ASSERT_TRUE(off);
+  EXPECT_FALSE(off->access_log);
+  EXPECT_FALSE(gatewayConfigFrom(*off, {}).access_log);
+  auto on = gatewaySectionFrom(
+      {{"access_log", {{"format", "combined"}, {"max_size", 2048}, {"max_files", 2}}}});
+  ASSERT_TRUE(on) << on.error();
+  EXPECT_EQ(on->access_log, AccessLogFormat::Combined);
+  EXPECT_EQ(on->access_log_max_size, 2048u);
+  EXPECT_EQ(on->access_log_max_files, 2);
+  EXPECT_EQ(gatewayConfigFrom(*on, {}).access_log, AccessLogFormat::Combined);
+  EXPECT_EQ(gatewaySectionFrom({{"access_log", {{"format", "xml"}}}}).error(),
+            "gateway.access_log.format must be json or combined");
+  EXPECT_EQ(gatewaySectionFrom({{"access_log", "json"}}).error(),
+            "gateway.access_log must be an object");
+}
+
 TEST(GatewayLink, StateEventsTellWhichAppsTargetsMayHaveChanged) {
   const nlohmann::json event = {
       {"type", "state"}, {"app", "api"}, {"instance", 1}, {"status", "online"}};
