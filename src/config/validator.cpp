@@ -25,6 +25,7 @@
 #include "common/paths.hpp"
 #include "common/text.hpp"
 #include "common/unique_fd.hpp"
+#include "common/user_account.hpp"
 #include "config/config.hpp"
 
 namespace tend {
@@ -52,14 +53,18 @@ const std::vector<std::string> kGatewayKeys = {"listen", "trusted_proxies", "max
 // descriptors while relayed).
 constexpr int64_t kMaxGatewayConnections = 1'000'000;
 const std::vector<std::string> kApiKeys = {"listen", "token_file"};
+// clang-format off
 const std::vector<std::string> kAppKeys = {
     "name",    "run",          "start",          "stop",         "check",        "cwd",
     "env",     "env_file",     "instances",      "port",         "autorestart",  "restart_delay",
     "backoff", "max_restarts", "restart_window", "min_uptime",   "stop_signal",  "kill_timeout",
     "logs",    "max_memory",   "watch",          "ignore_watch", "cron_restart", "depends_on",
-    "ready",   "health",       "on_demand",      "share_port",   "reload_batch"};
+    "ready",   "health",       "on_demand",      "share_port",   "reload_batch",
+    "pre_start", "post_start", "nice", "user"};
+// clang-format on
 const std::vector<std::string> kBackoffKeys = {"initial", "max", "multiplier"};
-const std::vector<std::string> kLogKeys = {"max_size", "max_files", "timestamps", "out", "err"};
+const std::vector<std::string> kLogKeys = {"max_size", "max_files", "timestamps",
+                                           "out",      "err",       "format"};
 const std::vector<std::string> kReadyKeys = {"tcp",    "http",    "exec",    "notify",
                                              "expect", "timeout", "watchdog"};
 const std::vector<std::string> kHealthKeys = {"tcp",     "http",     "exec",    "expect",
@@ -844,8 +849,28 @@ class Validator {
         if (auto s = stringValue(entry.value, path)) spec.logs.out_file = resolve(*s);
       } else if (entry.key == "err") {
         if (auto s = stringValue(entry.value, path)) spec.logs.err_file = resolve(*s);
+      } else if (entry.key == "format") {
+        if (auto s = stringValue(entry.value, path)) {
+          if (*s == "text")
+            spec.logs.format = LogFormat::Text;
+          else if (*s == "json")
+            spec.logs.format = LogFormat::Json;
+          else
+            error(entry.value.mark, fmt::format("{}: expected text or json, got '{}'", path, *s));
+        }
       }
     }
+  }
+
+  // user: a name this machine knows (getpwnam), or a number that is its uid.
+  void user(const ConfigNode& node, AppSpec& spec) {
+    auto s = stringValue(node, "user");
+    if (!s) return;
+    if (!lookupUser(*s)) {
+      error(node.mark, fmt::format("user: no user named '{}' on this machine", *s));
+      return;
+    }
+    spec.user = *s;
   }
 
   void watch(const ConfigNode& node, const std::string& path, std::vector<std::string>& out) {
@@ -1208,6 +1233,14 @@ bool Validator::app(const ConfigNode& node, AppMarks& marks, AppSpec& spec) {
     } else if (key == "on_demand") {
       on_demand_entry = &entry;
       spec.on_demand = onDemand(value, marks);
+    } else if (key == "pre_start") {
+      if (auto s = stringValue(value, key)) spec.pre_start = *s;
+    } else if (key == "post_start") {
+      if (auto s = stringValue(value, key)) spec.post_start = *s;
+    } else if (key == "nice") {
+      if (auto n = integer(value, key, -20, 19)) spec.nice = static_cast<int>(*n);
+    } else if (key == "user") {
+      user(value, spec);
     }
   }
 
