@@ -1013,22 +1013,34 @@ class Supervisor::Impl {
     killHooks(inst);
     const uint64_t run = inst.run = ++runs_;
     auto trace = std::make_shared<HelperTrace>();
-    auto finished = [this, id = app.id, key = inst.key, run, trace](ExitStatus exit) {
-      App* a = nullptr;
+    auto current = [this, id = app.id, key = inst.key, run](App*& a) -> Instance* {
       Instance* i = findInstance(id, key, &a);
-      if (!i || i->run != run) return;
+      if (!i || i->run != run || i->machine.status() != Status::Starting || i->running())
+        return nullptr;
+      return i;
+    };
+    auto finished = [this, current, trace](ExitStatus exit) {
+      App* a = nullptr;
+      Instance* i = current(a);
+      if (!i) return;
       i->pre_start_pid = 0;
-      if (i->machine.status() != Status::Starting || i->running()) return;
-      if (!exit.clean()) {
+      if (exit.clean()) {
+        i->pre_start_passed = true;
+        spawn(*a, *i);
+        return;
+      }
+      // Its last words may still be in its pipe: read them first (as exec probes do).
+      auto grace = std::make_shared<asio::steady_timer>(io_, kProbeOutputGrace);
+      grace->async_wait([this, current, trace, exit, grace](boost::system::error_code) {
+        App* a = nullptr;
+        Instance* i = current(a);
+        if (!i) return;
         std::string why = trace->timed_out ? fmt::format("pre_start timed out after {}",
                                                          formatDuration(kHookTimeout))
                                            : fmt::format("pre_start {}", exit.describe());
         if (!trace->last_err_line.empty()) why += ": " + trace->last_err_line;
         refuse(*a, *i, why);
-        return;
-      }
-      i->pre_start_passed = true;
-      spawn(*a, *i);
+      });
     };
     inst.pre_start_pid =
         runHelper(app, inst, "pre_start", app.spec.pre_start, kHookTimeout, finished, trace);
@@ -1046,12 +1058,18 @@ class Supervisor::Impl {
       Instance* i = findInstance(id, key, &a);
       if (i && i->run == run) i->post_start_pid = 0;
       if (exit.clean()) return;
-      std::string why = trace->timed_out ? fmt::format("post_start timed out after {}",
-                                                       formatDuration(kHookTimeout))
-                                         : fmt::format("post_start {}", exit.describe());
-      if (!trace->last_err_line.empty()) why += ": " + trace->last_err_line;
-      log_.warn("{}: {} (the app runs on)", who, why);
-      if (i) i->err_log->write("tend: " + why, clock_.wallMillis());
+      // Its last words may still be in its pipe: read them first.
+      auto grace = std::make_shared<asio::steady_timer>(io_, kProbeOutputGrace);
+      grace->async_wait([this, id, key, trace, who, exit, grace](boost::system::error_code) {
+        std::string why = trace->timed_out ? fmt::format("post_start timed out after {}",
+                                                         formatDuration(kHookTimeout))
+                                           : fmt::format("post_start {}", exit.describe());
+        if (!trace->last_err_line.empty()) why += ": " + trace->last_err_line;
+        log_.warn("{}: {} (the app runs on)", who, why);
+        App* a = nullptr;
+        if (Instance* i = findInstance(id, key, &a))
+          i->err_log->write("tend: " + why, clock_.wallMillis());
+      });
     };
     inst.post_start_pid =
         runHelper(app, inst, "post_start", app.spec.post_start, kHookTimeout, finished, trace);
