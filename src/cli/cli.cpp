@@ -165,6 +165,8 @@ int runCli(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   c_logs->add_flag("-f,--follow", logs.follow, "Keep printing new lines until interrupted");
   c_logs->add_flag("--json", logs.json, "One JSON object per line");
+  c_logs->add_flag("--raw", logs.raw,
+                   "Lines as stored: an app with logs.format json shows its JSON objects");
   auto* out_flag = c_logs->add_flag("--out", logs.out_only, "Only stdout");
   c_logs->add_flag("--err", logs.err_only, "Only stderr")->excludes(out_flag);
   c_logs->callback([&] { run = [&] { return cmdLogs(logs); }; });

@@ -29,6 +29,7 @@
 #include "config/config.hpp"
 #include "config/pm2.hpp"
 #include "daemon/daemon.hpp"
+#include "logs/json_line.hpp"
 #include "logs/log_reader.hpp"
 #include "supervisor/apply_plan.hpp"
 #include "supervisor/dependency_graph.hpp"
@@ -719,7 +720,7 @@ int cmdLogs(const LogsOptions& o) {
       std::string path = f.value(err ? "err" : "out", "");
       followed.push_back({path, label, err});
       for (auto& text : tailLinesAcrossRotation(path, static_cast<size_t>(std::max(0, o.lines))))
-        lines.push_back({std::move(text), label, err, lines.size()});
+        lines.push_back({o.raw ? std::move(text) : displayLogLine(text), label, err, lines.size()});
     }
   }
   // Interleaved by the time each line was written, across instances and streams.
@@ -744,7 +745,7 @@ int cmdLogs(const LogsOptions& o) {
   followFiles(
       followed,
       [&](const FollowedFile& f, const std::string& text) {
-        print(f.label, f.is_err, text);
+        print(f.label, f.is_err, o.raw ? text : displayLogLine(text));
         std::fflush(stdout);
       },
       [] { return !g_interrupted.load(); });

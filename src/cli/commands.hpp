@@ -69,6 +69,7 @@ struct LogsOptions {
   bool json = false;
   bool out_only = false;  // --out: stdout only
   bool err_only = false;  // --err: stderr only
+  bool raw = false;       // --raw: lines as stored (a JSON log's objects, not their messages)
 };
 int cmdLogs(const LogsOptions& options);
 int cmdPing(bool json);

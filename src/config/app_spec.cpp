@@ -154,6 +154,7 @@ nlohmann::json toJson(const AppSpec& spec) {
                          {"timestamps", spec.logs.timestamps}};
   if (!spec.logs.out_file.empty()) logs["out"] = spec.logs.out_file;
   if (!spec.logs.err_file.empty()) logs["err"] = spec.logs.err_file;
+  if (spec.logs.format == LogFormat::Json) logs["format"] = "json";
   j["logs"] = logs;
   if (spec.max_memory) j["max_memory"] = sizeText(*spec.max_memory);
   if (!spec.watch.empty()) j["watch"] = stringList(spec.watch);
@@ -186,6 +187,10 @@ nlohmann::json toJson(const AppSpec& spec) {
     if (!od.weights.empty()) o["weights"] = od.weights;
     j["on_demand"] = o;
   }
+  if (!spec.pre_start.empty()) j["pre_start"] = spec.pre_start;
+  if (!spec.post_start.empty()) j["post_start"] = spec.post_start;
+  if (spec.nice) j["nice"] = *spec.nice;
+  if (!spec.user.empty()) j["user"] = spec.user;
   return j;
 }
 

@@ -46,12 +46,19 @@ struct BackoffSpec {
   bool operator==(const BackoffSpec&) const = default;
 };
 
+// How an app's log lines are written (logs.format).
+enum class LogFormat {
+  Text,  // the line as printed, after an optional timestamp
+  Json,  // one JSON object per line: time, app, instance, stream, message
+};
+
 struct LogSpec {
   uint64_t max_size = 10ull << 20;
   int max_files = 5;
   bool timestamps = true;
   std::string out_file;  // empty: $TEND_HOME/logs/<app>-<instance>-out.log
   std::string err_file;
+  LogFormat format = LogFormat::Text;
   bool operator==(const LogSpec&) const = default;
 };
 
@@ -160,6 +167,17 @@ struct AppSpec {
   std::string start_cmd;
   std::string stop_cmd;
   std::string check_cmd;
+
+  // Lifecycle hooks: shell commands run in the app's cwd with its env. pre_start runs
+  // before every start of an instance (a failure leaves it errored); post_start once an
+  // instance is online (a failure is only logged).
+  std::string pre_start;
+  std::string post_start;
+  // Scheduling priority of its processes (setpriority), -20..19; nullopt: the daemon's.
+  std::optional<int> nice;
+  // The user its processes run as (a daemon running as root drops to it, with the user's
+  // groups); empty: the daemon's own.
+  std::string user;
 
   // The environment of the shell whose `tend start` created the app (PM2 passes it too),
   // minus the variables that are not an app's to inherit (see inheritableVariable). The

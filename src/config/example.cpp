@@ -64,6 +64,11 @@ apps:
       max_size: 10M
       max_files: 5
       timestamps: true
+      # format: json              # one JSON object a line: time, app, instance, stream, message
+    # pre_start: ./migrate.sh     # before every start; a non-zero exit leaves it errored
+    # post_start: ./warm.sh       # once an instance is online; a failure is only logged
+    # nice: 10                    # scheduling priority, -20 (first) .. 19 (last)
+    # user: www-data              # when tend runs as root: run as this user, with its groups
 
   - name: worker
     run: [sh, -c, 'while true; do echo "tick from instance $TEND_INSTANCE"; sleep 5; done']

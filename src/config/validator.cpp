@@ -27,6 +27,7 @@
 #include "common/paths.hpp"
 #include "common/text.hpp"
 #include "common/unique_fd.hpp"
+#include "common/user_account.hpp"
 #include "config/config.hpp"
 #include "config/http_check.hpp"
 
@@ -60,14 +61,18 @@ const std::vector<std::string> kAccessLogKeys = {"format", "max_size", "max_file
 // descriptors while relayed).
 constexpr int64_t kMaxGatewayConnections = 1'000'000;
 const std::vector<std::string> kApiKeys = {"listen", "token_file"};
+// clang-format off
 const std::vector<std::string> kAppKeys = {
     "name",    "run",          "start",          "stop",         "check",        "cwd",
     "env",     "env_file",     "instances",      "port",         "autorestart",  "restart_delay",
     "backoff", "max_restarts", "restart_window", "min_uptime",   "stop_signal",  "kill_timeout",
     "logs",    "max_memory",   "watch",          "ignore_watch", "cron_restart", "depends_on",
-    "ready",   "health",       "on_demand",      "share_port",   "reload_batch", "group"};
+    "ready",   "health",       "on_demand",      "share_port",   "reload_batch", "group",
+    "pre_start", "post_start", "nice", "user"};
+// clang-format on
 const std::vector<std::string> kBackoffKeys = {"initial", "max", "multiplier"};
-const std::vector<std::string> kLogKeys = {"max_size", "max_files", "timestamps", "out", "err"};
+const std::vector<std::string> kLogKeys = {"max_size", "max_files", "timestamps",
+                                           "out",      "err",       "format"};
 const std::vector<std::string> kReadyKeys = {"tcp",     "http",     "exec",   "notify", "expect",
                                              "timeout", "watchdog", "method", "body",   "insecure"};
 const std::vector<std::string> kHealthKeys = {"tcp",     "http",     "exec",     "expect",
@@ -891,8 +896,28 @@ class Validator {
         if (auto s = stringValue(entry.value, path)) spec.logs.out_file = resolve(*s);
       } else if (entry.key == "err") {
         if (auto s = stringValue(entry.value, path)) spec.logs.err_file = resolve(*s);
+      } else if (entry.key == "format") {
+        if (auto s = stringValue(entry.value, path)) {
+          if (*s == "text")
+            spec.logs.format = LogFormat::Text;
+          else if (*s == "json")
+            spec.logs.format = LogFormat::Json;
+          else
+            error(entry.value.mark, fmt::format("{}: expected text or json, got '{}'", path, *s));
+        }
       }
     }
+  }
+
+  // user: a name this machine knows (getpwnam), or a number that is its uid.
+  void user(const ConfigNode& node, AppSpec& spec) {
+    auto s = stringValue(node, "user");
+    if (!s) return;
+    if (!lookupUser(*s)) {
+      error(node.mark, fmt::format("user: no user named '{}' on this machine", *s));
+      return;
+    }
+    spec.user = *s;
   }
 
   void watch(const ConfigNode& node, const std::string& path, std::vector<std::string>& out) {
@@ -1400,6 +1425,14 @@ bool Validator::app(const ConfigNode& node, AppMarks& marks, AppSpec& spec) {
     } else if (key == "on_demand") {
       on_demand_entry = &entry;
       spec.on_demand = onDemand(value, marks);
+    } else if (key == "pre_start") {
+      if (auto s = stringValue(value, key)) spec.pre_start = *s;
+    } else if (key == "post_start") {
+      if (auto s = stringValue(value, key)) spec.post_start = *s;
+    } else if (key == "nice") {
+      if (auto n = integer(value, key, -20, 19)) spec.nice = static_cast<int>(*n);
+    } else if (key == "user") {
+      user(value, spec);
     }
   }
 

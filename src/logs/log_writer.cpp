@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <utility>
 
+#include "logs/json_line.hpp"
+
 namespace tend {
 namespace {
 
@@ -161,7 +163,24 @@ void LogWriter::write(std::string_view line, int64_t wall_ms) {
   flush(wall_ms);
 }
 
+void LogWriter::setJson(std::string_view app, int instance, std::string_view stream) {
+  json_fields_ = jsonLineFields(app, instance, stream);
+}
+
 void LogWriter::append(std::string_view line, int64_t wall_ms) {
+  if (json_fields_.empty()) return appendFormatted(line, wall_ms, timestamps_);
+  if (wall_ms != stamp_ms_) {
+    stamp_ = formatTimestamp(wall_ms);
+    stamp_ += ' ';
+    stamp_ms_ = wall_ms;
+  }
+  json_line_.clear();
+  appendJsonLine(json_line_, std::string_view(stamp_).substr(0, stamp_.size() - 1), json_fields_,
+                 line);
+  appendFormatted(json_line_, wall_ms, false);
+}
+
+void LogWriter::appendFormatted(std::string_view line, int64_t wall_ms, bool stamp) {
   const bool waiting =
       failed_at_ && wall_ms >= *failed_at_ && wall_ms < *failed_at_ + kRetryIntervalMs;
   if (trouble_ == Trouble::Write && waiting) {
@@ -172,7 +191,7 @@ void LogWriter::append(std::string_view line, int64_t wall_ms) {
     ++dropped_lines_;
     return;
   }
-  const size_t line_bytes = (timestamps_ ? kStampBytes : 0) + line.size() + 1;
+  const size_t line_bytes = (stamp ? kStampBytes : 0) + line.size() + 1;
   if (regular_ && max_size_ > 0 && size_ + pending_.size() > 0 &&
       size_ + pending_.size() + line_bytes > max_size_ &&
       !(trouble_ == Trouble::Rotate && waiting)) {
@@ -205,7 +224,7 @@ void LogWriter::append(std::string_view line, int64_t wall_ms) {
     }
   }
   if (pending_.empty() && torn_) pending_ += '\n';  // end the piece a failed write left
-  if (timestamps_) {
+  if (stamp) {
     if (wall_ms != stamp_ms_) {
       stamp_ = formatTimestamp(wall_ms);
       stamp_ += ' ';

@@ -1,6 +1,7 @@
 #pragma once
 // LogWriter appends lines to one log file, each optionally prefixed with a UTC timestamp
-// ("2026-11-21T23:40:00.123Z "), and rotates the file by size.
+// ("2026-11-21T23:40:00.123Z "), or each as one JSON object (setJson, see json_line.hpp),
+// and rotates the file by size.
 //
 // Guarantees:
 // - Lines are written whole: appended lines are batched (up to kBatchBytes) and written
@@ -92,6 +93,10 @@ class LogWriter {
   void append(std::string_view line, int64_t wall_ms);
   void flush(int64_t wall_ms);
 
+  // From now on each line is written as one JSON object with these fields and the time
+  // (whatever `timestamps` says): logs.format: json.
+  void setJson(std::string_view app, int instance, std::string_view stream);
+
   // Empties the file and removes the rotated ones (`tend flush`). Also makes the next
   // write try at once, whatever failed before.
   std::expected<void, std::string> truncate();
@@ -114,6 +119,8 @@ class LogWriter {
   enum class Trouble { None, Write, Rotate };
 
   bool ensureOpen(int64_t wall_ms);
+  // append() of a line already formatted (`stamp`: prefix the timestamp).
+  void appendFormatted(std::string_view line, int64_t wall_ms, bool stamp);
   // Renames the files one step older and opens a new one. Keeps the current file open
   // when the final rename fails.
   std::error_code rotate();
@@ -141,6 +148,8 @@ class LogWriter {
   uint64_t pending_lines_ = 0;
   std::string stamp_;  // the formatted prefix of stamp_ms_ (many lines share a millisecond)
   int64_t stamp_ms_ = -1;
+  std::string json_fields_;  // non-empty: JSON lines (see jsonLineFields)
+  std::string json_line_;    // the line being formatted, reused
   std::function<void(const std::string&)> status_handler_;
 };
 

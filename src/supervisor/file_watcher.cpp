@@ -44,6 +44,15 @@ bool matchesPathOrParent(const std::string& pattern, std::string_view path) {
   return false;
 }
 
+// `abs` relative to `dir`: "" for `dir` itself; nullopt when it is not under it.
+std::optional<std::string_view> relativeTo(std::string_view abs, std::string_view dir) {
+  if (abs == dir) return std::string_view();
+  if (dir == "/") return abs.substr(1);
+  if (abs.size() > dir.size() && abs.starts_with(dir) && abs[dir.size()] == '/')
+    return abs.substr(dir.size() + 1);
+  return std::nullopt;
+}
+
 bool isDirectory(const std::string& path) {
   struct stat st {};
   return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
@@ -100,23 +109,52 @@ bool WatchIgnore::ignored(std::string_view rel, std::string_view abs) const {
   return false;
 }
 
+bool WatchIgnore::ignoredPath(std::string_view abs, std::string_view root,
+                              std::string_view base) const {
+  if (ignored(relativeTo(abs, root).value_or(abs), abs)) return true;
+  auto from_base = base.empty() ? std::nullopt : relativeTo(abs, base);
+  return from_base && !from_base->empty() && ignored(*from_base, abs);
+}
+
 // ---- WatchDebouncer -------------------------------------------------------------------
 
-bool WatchDebouncer::change(TimePoint now, const std::string& path) {
-  if (now < settle_until_) return false;
+void WatchDebouncer::add(TimePoint when, const std::string& path) {
   if (!first_) {
-    first_ = now;
+    first_ = when;
     first_path_ = path;
   }
-  last_ = now;
+  last_ = when;
   if (paths_.size() < kMaxPaths)
     paths_.insert(path);
   else if (!paths_.contains(path))
     more_than_counted_ = true;
+}
+
+void WatchDebouncer::closeWindow(bool batch) {
+  if (!window_open_) return;
+  window_open_ = false;
+  if (batch && windows_closed_ > 0)
+    for (const std::string& path : window_paths_)
+      if (!previous_paths_.contains(path)) add(settle_until_, path);
+  ++windows_closed_;
+  previous_paths_ = std::move(window_paths_);
+  window_paths_.clear();
+}
+
+bool WatchDebouncer::change(TimePoint now, const std::string& path) {
+  if (now < settle_until_) {
+    if (window_paths_.size() < kMaxPaths) window_paths_.insert(path);
+    return false;
+  }
+  closeWindow(true);
+  add(now, path);
   return true;
 }
 
 void WatchDebouncer::settle(TimePoint now) {
+  // A window that ended without a change after it: the new process reads what it held.
+  if (now >= settle_until_) closeWindow(false);
+  window_open_ = true;
   settle_until_ = std::max(settle_until_, now + kSettle);
   first_.reset();
   last_.reset();
@@ -125,11 +163,15 @@ void WatchDebouncer::settle(TimePoint now) {
 }
 
 std::optional<TimePoint> WatchDebouncer::deadline() const {
-  if (!first_) return std::nullopt;
+  if (!first_) {
+    if (window_open_ && windows_closed_ > 0 && !window_paths_.empty()) return settle_until_;
+    return std::nullopt;
+  }
   return std::min(*last_ + kQuiet, *first_ + kMaxDelay);
 }
 
 std::optional<std::string> WatchDebouncer::due(TimePoint now) {
+  if (now >= settle_until_) closeWindow(true);
   auto when = deadline();
   if (!when || now < *when) return std::nullopt;
   std::string cause = first_path_;
@@ -171,6 +213,10 @@ std::string FileWatcher::start() {
   stream_.emplace(io_, fd);
   for (const std::string& raw : options_.roots) {
     std::string path = normalise(raw);
+    if (options_.ignore.ignoredPath(path, path, options_.base)) {
+      log_.info("{}: watch: {} is in ignore_watch; not watched", who_, path);
+      continue;
+    }
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
       log_.warn("{}: watch: {}: {}; not watched", who_, path, std::strerror(errno));
@@ -195,15 +241,7 @@ std::string FileWatcher::start() {
 void FileWatcher::settle() {
   debouncer_.settle(clock_.now());
   timer_.cancel();
-}
-
-std::string FileWatcher::rel(const std::string& abs, size_t root) const {
-  const std::string& dir = roots_[root].dir;
-  if (abs == dir) return "";
-  if (dir == "/") return abs.substr(1);
-  if (abs.size() > dir.size() && abs.starts_with(dir) && abs[dir.size()] == '/')
-    return abs.substr(dir.size() + 1);
-  return abs;
+  armTimer();  // an extended window may hold changes already
 }
 
 bool FileWatcher::addWatch(const std::string& dir, size_t root) {
@@ -248,7 +286,7 @@ void FileWatcher::addTree(const std::string& top, size_t root) {
       if (name == "." || name == "..") continue;
       std::string child = dir == "/" ? "/" + std::string(name) : dir + "/" + std::string(name);
       bool is_dir = e->d_type == DT_DIR || (e->d_type == DT_UNKNOWN && isDirectory(child));
-      if (!is_dir || options_.ignore.ignored(rel(child, root), child)) continue;
+      if (!is_dir || options_.ignore.ignoredPath(child, roots_[root].dir, options_.base)) continue;
       stack.push_back(std::move(child));
     }
     ::closedir(d);
@@ -305,7 +343,7 @@ void FileWatcher::onEvent(int wd, uint32_t mask, std::string_view name) {
   const Root& root = roots_[dir.root];
   if (!root.only.empty() && name != root.only) return;
   std::string abs = dir.path == "/" ? "/" + std::string(name) : dir.path + "/" + std::string(name);
-  if (options_.ignore.ignored(rel(abs, dir.root), abs)) return;
+  if (options_.ignore.ignoredPath(abs, root.dir, options_.base)) return;
   if ((mask & IN_ISDIR) && (mask & (IN_CREATE | IN_MOVED_TO)) && root.only.empty())
     addTree(abs, dir.root);
   noteChange(abs);

@@ -32,6 +32,8 @@ using namespace std::chrono_literals;
 //   - a pattern with '/' matches the relative path or any folder above it: `build/out`,
 //     `src/*.gen.js`, `tmp/` (a trailing '/' and a leading "./" are dropped);
 //   - a pattern starting with '/' does the same with the absolute path.
+// A path also counts relative to the app's folder (its cwd), so a pattern naming a folder
+// of the app ignores it even where that folder is itself listed in `watch`.
 // Defaults, always on: .git .hg .svn node_modules __pycache__ .DS_Store and editors'
 // swap and backup files (*.swp *.swx *~ .#*).
 class WatchIgnore {
@@ -41,6 +43,10 @@ class WatchIgnore {
   void addExact(std::string absolute);
   // `rel`: relative to the watched folder ("" for the folder itself); `abs`: absolute.
   bool ignored(std::string_view rel, std::string_view abs) const;
+  // `abs`, found under the watched folder `root`, in an app whose folder is `base`: ignored
+  // when its path relative to either one matches, so that `ignore_watch: [tmp]` wins over
+  // `watch: [tmp]` (and over `watch: [tmp/sub]`).
+  bool ignoredPath(std::string_view abs, std::string_view root, std::string_view base) const;
 
   static const std::vector<std::string>& defaults();
 
@@ -55,20 +61,25 @@ class WatchIgnore {
 //   - debounce: a batch is due once kQuiet passed without a new change, or kMaxDelay after
 //     its first change (a long burst such as `git checkout` still restarts promptly);
 //   - settle: when the app (re)starts, pending changes are dropped (the new process reads
-//     the files as they are now) and changes until kSettle later are ignored, which is
-//     what keeps an app that writes into its own watched folder while it starts from
-//     restarting itself in a loop.
+//     the files as they are now) and a settle window of kSettle begins. Changes within it
+//     are held, not dropped: when the window ends, the paths changed in it become a batch
+//     (so an edit saved just after a restart is not lost while the process runs old code),
+//     except paths that also changed in the previous window, which are what the app itself
+//     writes into its watched folder each time it starts (restarting for them would loop).
+//     The first window (the app's first start under this watcher) only learns them.
+//     A settle() within an open window extends it (a spawn, then the instance online).
 class WatchDebouncer {
  public:
   static constexpr Duration kQuiet = 500ms;
   static constexpr Duration kMaxDelay = 2s;
   static constexpr Duration kSettle = 2s;
 
-  // A change to `path` at `now`. False when it was ignored (settling).
+  // A change to `path` at `now`. False when it is held for the end of a settle window.
   bool change(TimePoint now, const std::string& path);
   // The app (re)started (or came online) at `now`.
   void settle(TimePoint now);
-  // When the pending batch is due; nullopt when nothing is pending.
+  // When to call due() next: the pending batch's time, or the end of a settle window that
+  // holds changes; nullopt when nothing is pending.
   std::optional<TimePoint> deadline() const;
   // The cause to record when the batch is due at `now` ("src/app.js", or "src/app.js and
   // 2 other files"), and the batch is then cleared; nullopt when nothing is due yet.
@@ -76,11 +87,20 @@ class WatchDebouncer {
 
  private:
   static constexpr size_t kMaxPaths = 1000;
+  void add(TimePoint when, const std::string& path);
+  // The settle window ended: its new paths become a batch when `batch` (else forgotten),
+  // and its paths are remembered as the previous window's.
+  void closeWindow(bool batch);
+
   std::optional<TimePoint> first_, last_;
   TimePoint settle_until_{};
   std::string first_path_;
   std::set<std::string> paths_;
   bool more_than_counted_ = false;
+  bool window_open_ = false;
+  int windows_closed_ = 0;
+  std::set<std::string> window_paths_;    // changed in the open settle window
+  std::set<std::string> previous_paths_;  // changed in the window before it
 };
 
 class FileWatcher {
@@ -123,7 +143,6 @@ class FileWatcher {
   void onEvent(int wd, uint32_t mask, std::string_view name);
   void noteChange(const std::string& abs);
   void armTimer();
-  std::string rel(const std::string& abs, size_t root) const;
 
   boost::asio::io_context& io_;
   Clock& clock_;

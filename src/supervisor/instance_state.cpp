@@ -126,6 +126,12 @@ Transition InstanceMachine::spawnFailed(TimePoint now, const std::string& why) {
   return crashed(now, Duration(0), ExitStatus{}, why);
 }
 
+Transition InstanceMachine::refused(const std::string& why) {
+  if (status_ != Status::Starting) return move(status_);
+  user_asked_ = false;
+  return move(Status::Errored, {}, why);
+}
+
 Transition InstanceMachine::crashed(TimePoint now, Duration uptime, const ExitStatus& status,
                                     const std::string& cause) {
   RestartPolicy::Decision d = policy_.onExit(now, uptime, status, cause);

@@ -56,6 +56,10 @@ class InstanceMachine {
   // restart asked for this spawn, the instance is `errored` at once (retrying a program
   // that cannot be executed helps nobody); an automatic restart goes through the policy.
   Transition spawnFailed(TimePoint now, const std::string& why);
+  // Starting it was refused before its program ran, for a reason a retry would not change
+  // (its pre_start command failed, its `user` cannot be had): `errored` at once, whoever
+  // asked, with `why` kept as the reason.
+  Transition refused(const std::string& why);
   // The daemon found this instance's process still running from before it restarted.
   Transition adoptRunning();
   // Its ready probe passed: online, and its health checks run (ProbeHealth).

@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -29,7 +30,7 @@
 namespace tend {
 namespace {
 
-enum class Stage : int { None, Session, Stdio, Directory, Exec };
+enum class Stage : int { None, Session, Stdio, Priority, Groups, Group, User, Directory, Exec };
 
 // What the parent prepares for the child, and what the child reports back.
 struct ChildArgs {
@@ -41,6 +42,13 @@ struct ChildArgs {
   int stderr_fd;
   int listen_fd;          // -1: none
   char* listen_pid_slot;  // where the child writes its pid in decimal (LISTEN_PID=...)
+  bool set_nice;
+  int nice;
+  bool set_identity;
+  uid_t uid;
+  gid_t gid;
+  const gid_t* groups;
+  size_t group_count;
   // Written by the child before it gives up.
   Stage failed_stage;
   int failed_errno;
@@ -124,6 +132,17 @@ TEND_CHILD_CODE int childMain(void* arg) {
     ::syscall(SYS_close_range, first_closed, ~0u, CLOSE_RANGE_CLOEXEC);
   }
 
+  // Raw system calls change this process only (glibc's setuid would try to tell threads
+  // the child does not have).
+  if (a->set_nice && ::syscall(SYS_setpriority, PRIO_PROCESS, 0, a->nice) < 0)
+    childFail(a, Stage::Priority);
+  if (a->set_identity) {
+    if (::syscall(SYS_setgroups, a->group_count, a->groups) < 0) childFail(a, Stage::Groups);
+    if (::syscall(SYS_setgid, a->gid) < 0) childFail(a, Stage::Group);
+    if (::syscall(SYS_setuid, a->uid) < 0) childFail(a, Stage::User);
+  }
+
+  // After the identity changed: the user must be able to enter it.
   if (a->cwd && (r = ::syscall(SYS_chdir, a->cwd)) < 0) childFail(a, Stage::Directory);
 
   // Handlers are reset by execve itself; ignored signals (SIGPIPE in the daemon) are not.
@@ -228,6 +247,15 @@ std::expected<pid_t, std::string> RealProcessOps::spawn(const SpawnRequest& req)
   args.stderr_fd = req.stderr_fd;
   args.listen_fd = req.listen_fd;
   args.listen_pid_slot = listen_pid.data() + std::strlen("LISTEN_PID=");
+  args.set_nice = req.nice.has_value();
+  args.nice = req.nice.value_or(0);
+  args.set_identity = req.identity.has_value();
+  if (req.identity) {
+    args.uid = req.identity->uid;
+    args.gid = req.identity->gid;
+    args.groups = req.identity->groups.data();
+    args.group_count = req.identity->groups.size();
+  }
   args.failed_stage = Stage::None;
   args.failed_errno = 0;
 
@@ -251,6 +279,14 @@ std::expected<pid_t, std::string> RealProcessOps::spawn(const SpawnRequest& req)
         return std::unexpected(fmt::format("cannot enter directory {}: {}", req.cwd, what));
       case Stage::Exec:
         return std::unexpected(fmt::format("cannot execute {}: {}", req.argv[0], what));
+      case Stage::Priority:
+        return std::unexpected(fmt::format("cannot set nice {}: {}", args.nice, what));
+      case Stage::Groups:
+        return std::unexpected(fmt::format("cannot set the groups of uid {}: {}", args.uid, what));
+      case Stage::Group:
+        return std::unexpected(fmt::format("cannot set gid {}: {}", args.gid, what));
+      case Stage::User:
+        return std::unexpected(fmt::format("cannot set uid {}: {}", args.uid, what));
       case Stage::Session:
         return std::unexpected(fmt::format("cannot start a new session: {}", what));
       default:

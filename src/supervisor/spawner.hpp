@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <expected>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,16 @@ struct SpawnRequest {
   // A listening socket handed over systemd-style: the child gets it as fd 3, with
   // LISTEN_FDS=1 and LISTEN_PID=<its own pid> in its environment. -1: none.
   int listen_fd = -1;
+  // Applied in the child before it enters `cwd` and execs, in this order: the nice value
+  // (setpriority, while still privileged, so a negative one can be had), then the
+  // supplementary groups, the group and the user (as initgroups, setgid, setuid would).
+  std::optional<int> nice;
+  struct Identity {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::vector<gid_t> groups;
+  };
+  std::optional<Identity> identity;
 };
 
 class ProcessOps {

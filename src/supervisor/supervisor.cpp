@@ -24,6 +24,7 @@
 #include "common/duration.hpp"
 #include "common/fault.hpp"
 #include "common/text.hpp"
+#include "common/user_account.hpp"
 #include "config/config.hpp"
 #include "logs/log_writer.hpp"
 #include "supervisor/apply_plan.hpp"
@@ -52,6 +53,9 @@ constexpr Duration kReplySlack = 10s;  // beyond kill_timeout, before a reply is
 constexpr Duration kDrainPoll = 10ms;  // how often a draining instance's requests are counted
 // How long an exec check's output may still come after the check has exited.
 constexpr Duration kProbeOutputGrace = 100ms;
+// How long a pre_start or post_start command may run before it is killed (and, for
+// pre_start, the instance is errored).
+constexpr Duration kHookTimeout = 60s;
 // An instance's lookup key is its index, or its index plus this for the replacement that a
 // reload runs beside it (the two alternate, so events of either always find their own).
 constexpr int kReplacementKey = 1 << 20;
@@ -91,6 +95,9 @@ struct Instance {
   TimePoint last_sample{};
   std::unique_ptr<InstanceProbes> probes;  // ready, health, watchdog
   std::unique_ptr<NotifySocket> notify;    // ready.notify: the child's NOTIFY_SOCKET
+  pid_t pre_start_pid = 0;                 // its pre_start command, while it runs
+  pid_t post_start_pid = 0;                // its post_start command, while it runs
+  bool pre_start_passed = false;           // the next spawn runs the program itself
 
   bool running() const { return pid > 0; }
 };
@@ -643,6 +650,10 @@ class Supervisor::Impl {
     for (auto* writer : {inst->out_log.get(), inst->err_log.get()})
       writer->setStatusHandler(
           [this, who](const std::string& what) { log_.warn("{}: {}", who, what); });
+    if (logs.format == LogFormat::Json) {
+      inst->out_log->setJson(app.spec.name, i, "out");
+      inst->err_log->setJson(app.spec.name, i, "err");
+    }
     makeProbes(app, *inst);
     return inst;
   }
@@ -787,12 +798,20 @@ class Supervisor::Impl {
     // daemon that died before it could record it is found when the next one starts.
     env[std::string(kSupervisedByVariable)] = paths_.home;
     env["TEND_INSTANCE"] = std::to_string(inst.index);
+    env["NODE_APP_INSTANCE"] = std::to_string(inst.index);  // PM2's name for it
     env["TEND_INSTANCES"] = std::to_string(app.instances.size());
     if (inst.port) {
       env["PORT"] = std::to_string(inst.port);
       env["TEND_PORT"] = std::to_string(inst.port);
     }
     if (app.spec.share_port == SharePort::ReusePort) env["TEND_REUSE_PORT"] = "1";
+    if (!app.spec.user.empty()) {
+      if (auto account = lookupUser(app.spec.user)) {
+        env["HOME"] = account->home;
+        env["USER"] = account->name;
+        env["LOGNAME"] = account->name;
+      }
+    }
     if (inst.notify) {
       env["NOTIFY_SOCKET"] = inst.notify->address();
       if (app.spec.ready->watchdog.count() > 0)
@@ -804,8 +823,37 @@ class Supervisor::Impl {
     return out;
   }
 
+  // The user and priority an app's processes get (`user`, `nice`): "" or why they cannot
+  // be had. A daemon that is not root runs everything as itself, so a `user` naming
+  // anyone else is an error, never a silent run as the daemon's user.
+  std::string applyIdentity(const App& app, SpawnRequest& req) const {
+    req.nice = app.spec.nice;
+    if (app.spec.user.empty()) return "";
+    auto account = lookupUser(app.spec.user);
+    if (!account) return fmt::format("user: no user named '{}' on this machine", app.spec.user);
+    const uid_t me = ::geteuid();
+    if (me == 0) {
+      req.identity = SpawnRequest::Identity{account->uid, account->gid, account->groups};
+      return "";
+    }
+    if (account->uid == me) return "";  // already that user
+    return fmt::format(
+        "user: cannot run as '{}' (uid {}): the daemon runs as uid {}, not root (run tend as "
+        "root to switch users)",
+        account->name, account->uid, me);
+  }
+
   void spawn(App& app, Instance& inst) {
     if (app.awaiting_deps && !dependenciesAllow(app, inst)) return;
+    if (SpawnRequest check; !applyIdentity(app, check).empty()) {
+      refuse(app, inst, applyIdentity(app, check));  // before its pre_start runs
+      return;
+    }
+    if (!app.spec.pre_start.empty() && !inst.pre_start_passed) {
+      runPreStart(app, inst);
+      return;
+    }
+    inst.pre_start_passed = false;
     if (isExternal(app)) {
       startExternal(app, inst);
       return;
@@ -821,6 +869,10 @@ class Supervisor::Impl {
     req.env = childEnv(app, inst);
     req.stdout_fd = out_w.get();
     req.stderr_fd = err_w.get();
+    if (auto err = applyIdentity(app, req); !err.empty()) {
+      refuse(app, inst, err);
+      return;
+    }
     if ((app.spec.on_demand && app.spec.on_demand->socket_activation) ||
         app.spec.share_port == SharePort::Socket) {
       if (auto err = ensureActivationSocket(app, inst); !err.empty()) {
@@ -920,39 +972,151 @@ class Supervisor::Impl {
     return req;
   }
 
-  // Runs `command` under /bin/sh -c with the app's env and cwd, its output in the app's
-  // logs. `done` gets its exit; a command still running after `limit` is killed.
-  void runHelper(App& app, Instance& inst, const std::string& what, const std::string& command,
-                 Duration limit, std::function<void(ExitStatus)> done) {
+  // What a helper command (runHelper) left besides its exit: whether it was killed for
+  // running past its limit, and the last line it wrote to stderr.
+  struct HelperTrace {
+    bool timed_out = false;
+    std::string last_err_line;
+  };
+
+  // Runs `command` under /bin/sh -c with the app's env, cwd, user and nice, its output in
+  // the instance's logs. `done` gets its exit; a command still running after `limit` is
+  // killed (`trace`, when given, then says so). Returns its pid, 0 when it could not start.
+  pid_t runHelper(App& app, Instance& inst, const std::string& what, const std::string& command,
+                  Duration limit, std::function<void(ExitStatus)> done,
+                  std::shared_ptr<HelperTrace> trace = nullptr) {
     UniqueFd out_r, out_w, err_r, err_w;
     if (!makePipe(out_r, out_w) || !makePipe(err_r, err_w)) {
       done(ExitStatus{});
-      return;
+      return 0;
     }
     SpawnRequest req = shellRequest(app, inst, command);
     req.stdout_fd = out_w.get();
     req.stderr_fd = err_w.get();
-    auto pid = ops_.spawn(req);
+    std::expected<pid_t, std::string> pid = std::unexpected(applyIdentity(app, req));
+    if (pid.error().empty()) pid = ops_.spawn(req);  // else: why it cannot run as `user`
     out_w.reset();
     err_w.reset();
     if (!pid) {
       inst.err_log->write(fmt::format("tend: {} command: {}", what, pid.error()),
                           clock_.wallMillis());
+      if (trace) trace->last_err_line = pid.error();
       done(ExitStatus{});
-      return;
+      return 0;
     }
     log_.info("{}: running its {} command (pid {})", app.spec.name, what, *pid);
     std::make_shared<PipeReader>(io_, std::move(out_r), inst.out_log, clock_)->start();
-    std::make_shared<PipeReader>(io_, std::move(err_r), inst.err_log, clock_)->start();
+    auto err_reader = std::make_shared<PipeReader>(io_, std::move(err_r), inst.err_log, clock_);
+    if (trace)
+      err_reader->observe([trace](std::string_view line) {
+        if (!trim(line).empty()) trace->last_err_line = printableText(line.substr(0, 300));
+      });
+    err_reader->start();
     auto timer = std::make_shared<asio::steady_timer>(io_, limit);
     pid_t p = *pid;
-    timer->async_wait([this, p](boost::system::error_code ec) {
-      if (!ec && helpers_.count(p)) ops_.signalGroup(p, SIGKILL);
+    timer->async_wait([this, p, trace](boost::system::error_code ec) {
+      if (ec || !helpers_.count(p)) return;
+      if (trace) trace->timed_out = true;
+      ops_.signalGroup(p, SIGKILL);
     });
     helpers_[p] = [timer, done = std::move(done)](ExitStatus exit) {
       timer->cancel();
       done(exit);
     };
+    return p;
+  }
+
+  // ---- lifecycle hooks (pre_start, post_start) -------------------------------------------
+
+  // pre_start, before every spawn of the instance: the spawn goes on when it exits 0; any
+  // other end leaves the instance errored with the reason. The instance is `starting`
+  // meanwhile, with no process.
+  void runPreStart(App& app, Instance& inst) {
+    killHooks(inst);
+    const uint64_t run = inst.run = ++runs_;
+    auto trace = std::make_shared<HelperTrace>();
+    auto current = [this, id = app.id, key = inst.key, run](App*& a) -> Instance* {
+      Instance* i = findInstance(id, key, &a);
+      if (!i || i->run != run || i->machine.status() != Status::Starting || i->running())
+        return nullptr;
+      return i;
+    };
+    auto finished = [this, current, trace](ExitStatus exit) {
+      App* a = nullptr;
+      Instance* i = current(a);
+      if (!i) return;
+      i->pre_start_pid = 0;
+      if (exit.clean()) {
+        i->pre_start_passed = true;
+        spawn(*a, *i);
+        return;
+      }
+      // Its last words may still be in its pipe: read them first (as exec probes do).
+      auto grace = std::make_shared<asio::steady_timer>(io_, kProbeOutputGrace);
+      grace->async_wait([this, current, trace, exit, grace](boost::system::error_code) {
+        App* a = nullptr;
+        Instance* i = current(a);
+        if (!i) return;
+        std::string why = trace->timed_out ? fmt::format("pre_start timed out after {}",
+                                                         formatDuration(kHookTimeout))
+                                           : fmt::format("pre_start {}", exit.describe());
+        if (!trace->last_err_line.empty()) why += ": " + trace->last_err_line;
+        refuse(*a, *i, why);
+      });
+    };
+    inst.pre_start_pid =
+        runHelper(app, inst, "pre_start", app.spec.pre_start, kHookTimeout, finished, trace);
+  }
+
+  // post_start, once the instance is online: its failure is logged, the app runs on.
+  void runPostStart(App& app, Instance& inst) {
+    if (inst.post_start_pid > 0 && helpers_.count(inst.post_start_pid))
+      ops_.signalGroup(inst.post_start_pid, SIGKILL);
+    auto trace = std::make_shared<HelperTrace>();
+    const std::string who = fmt::format("{}[{}]", app.spec.name, inst.index);
+    auto finished = [this, id = app.id, key = inst.key, run = inst.run, trace,
+                     who](ExitStatus exit) {
+      App* a = nullptr;
+      Instance* i = findInstance(id, key, &a);
+      if (i && i->run == run) i->post_start_pid = 0;
+      if (exit.clean()) return;
+      // Its last words may still be in its pipe: read them first.
+      auto grace = std::make_shared<asio::steady_timer>(io_, kProbeOutputGrace);
+      grace->async_wait([this, id, key, trace, who, exit, grace](boost::system::error_code) {
+        std::string why = trace->timed_out ? fmt::format("post_start timed out after {}",
+                                                         formatDuration(kHookTimeout))
+                                           : fmt::format("post_start {}", exit.describe());
+        if (!trace->last_err_line.empty()) why += ": " + trace->last_err_line;
+        log_.warn("{}: {} (the app runs on)", who, why);
+        App* a = nullptr;
+        if (Instance* i = findInstance(id, key, &a))
+          i->err_log->write("tend: " + why, clock_.wallMillis());
+      });
+    };
+    inst.post_start_pid =
+        runHelper(app, inst, "post_start", app.spec.post_start, kHookTimeout, finished, trace);
+  }
+
+  // Kills the instance's hook commands still running (it stops, restarts or goes away).
+  void killHooks(Instance& inst, bool pre = true, bool post = true) {
+    for (pid_t* p : {pre ? &inst.pre_start_pid : nullptr, post ? &inst.post_start_pid : nullptr}) {
+      if (!p || *p <= 0) continue;
+      if (helpers_.count(*p)) ops_.signalGroup(*p, SIGKILL);  // reaped with the helpers
+      *p = 0;
+    }
+  }
+
+  // Starting refused before the program ran (see InstanceMachine::refused). Posted, as
+  // spawnFailed is.
+  void refuse(App& app, Instance& inst, const std::string& why) {
+    log_.error("{}[{}]: {}", app.spec.name, inst.index, why);
+    inst.err_log->write(fmt::format("tend: {}", why), clock_.wallMillis());
+    asio::post(io_, [this, id = app.id, key = inst.key, run = inst.run, why] {
+      App* a = nullptr;
+      Instance* i = findInstance(id, key, &a);
+      if (!i || i->run != run || i->running() || i->machine.status() != Status::Starting) return;
+      apply(*a, *i, i->machine.refused(why));
+    });
   }
 
   // ---- probes ----------------------------------------------------------------------------
@@ -1047,7 +1211,10 @@ class Supervisor::Impl {
     if (makePipe(out_r, out_w)) {
       req.stdout_fd = out_w.get();
       req.stderr_fd = out_w.get();
-      pid = ops_.spawn(req);
+      if (std::string refused = applyIdentity(app, req); refused.empty())
+        pid = ops_.spawn(req);
+      else
+        pid = std::unexpected(refused);
       out_w.reset();
     }
     if (!pid) {
@@ -1194,6 +1361,9 @@ class Supervisor::Impl {
                 {"pid", inst.pid},
                 {"reason", t.reason}});
     }
+    // Before the actions, which may start the next hook (a spawn runs pre_start at once,
+    // and may come online, starting post_start, before this returns).
+    if (t.changed) killHooks(inst, t.status != Status::Starting, t.status != Status::Online);
     for (Action action : t.actions) {
       switch (action) {
         case Action::Spawn:
@@ -1222,6 +1392,9 @@ class Supervisor::Impl {
     }
     if (t.changed && t.status != Status::Starting && t.status != Status::Online)
       inst.probes->stop();
+    if (t.changed && t.status == Status::Online && t.from == Status::Starting &&
+        inst.machine.status() == Status::Online && !app.spec.post_start.empty())
+      runPostStart(app, inst);
     const bool before_ready = t.from == Status::Starting ||
                               (t.from == Status::Online && t.changed && !stableForWait(app, inst));
     if (before_ready && t.status != Status::Online && !t.reason.empty() &&
@@ -2384,6 +2557,7 @@ class Supervisor::Impl {
   }
 
   void closeInstanceIo(Instance& inst) {
+    killHooks(inst);
     inst.probes->stop();
     inst.notify.reset();
     inst.restart_timer.cancel();

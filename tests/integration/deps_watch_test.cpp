@@ -277,6 +277,52 @@ TEST_F(Watch, AnAppWritingIntoItsWatchedFolderAtStartIsNotRestartedInALoop) {
   EXPECT_EQ(instance("w").value("status", ""), "online");
 }
 
+TEST_F(Watch, AnEditSavedJustAfterARestartRestartsItAgain) {
+  // Each process copies app.js when it starts: the copy shows which code it runs.
+  start("", fmt::format(R"("cp src/app.js running.txt; exec {} sleep {}")", testapp(), tag()));
+  int pid = instance("w").value("pid", 0);
+  writeText(app_dir() + "/src/app.js", "two\n");
+  ASSERT_TRUE(waitFor([&] {
+    json i = instance("w");
+    return i.value("pid", 0) != pid && i.value("pid", 0) != 0;
+  })) << list().dump();
+  // Saved again as the new process starts (within its settle window).
+  writeText(app_dir() + "/src/app.js", "three\n");
+  ASSERT_TRUE(
+      waitFor([&] { return readText(app_dir() + "/running.txt") == "three\n"; }, seconds(15)))
+      << list().dump() << readText(app_dir() + "/running.txt");
+  // The second edit restarts it once more, even where the process that started in the
+  // meantime happened to copy it already.
+  ASSERT_TRUE(waitFor([&] { return causes().size() >= 2; }, seconds(15))) << list().dump();
+  ASSERT_TRUE(waitFor([&] { return instance("w").value("status", "") == "online"; }));
+  EXPECT_EQ(readText(app_dir() + "/running.txt"), "three\n");
+  EXPECT_EQ(causes(),
+            (std::vector<std::string>{"watch: src/app.js changed", "watch: src/app.js changed"}));
+}
+
+TEST_F(Watch, AnIgnoredFolderDoesNotCountEvenWhenItIsAlsoWatched) {
+  std::filesystem::create_directories(app_dir() + "/tmp/deep");
+  std::string cfg = writeFile("tend.yaml", fmt::format(R"(apps:
+  - name: w
+    run: ["{}", "sleep", "{}"]
+    cwd: {}
+    watch: [src, tmp]
+    ignore_watch: [tmp]
+)",
+                                                       testapp(), tag(), app_dir()));
+  RunResult r = tend({"start", cfg});
+  ASSERT_EQ(r.status, 0) << r.err;
+  settled();
+  writeText(app_dir() + "/tmp/scratch.txt", "x");
+  writeText(app_dir() + "/tmp/deep/more.txt", "x");
+  writeText(app_dir() + "/src/app.js", "two\n");
+  ASSERT_TRUE(waitFor([&] { return instance("w").value("restarts", 0) >= 1; })) << list().dump();
+  // Had a file in tmp counted, the cause would name it or say "and N other files".
+  EXPECT_EQ(causes(), (std::vector<std::string>{"watch: src/app.js changed"}));
+  std::string log = readText(home_ + "/daemon.log");
+  EXPECT_NE(log.find("is in ignore_watch; not watched"), std::string::npos) << log;
+}
+
 TEST_F(Watch, ATreeOfFiveThousandFilesIsWatched) {
   for (int d = 0; d < 50; ++d) {
     std::string sub = fmt::format("{}/tree/d{}", app_dir(), d);

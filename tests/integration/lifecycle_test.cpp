@@ -309,6 +309,7 @@ TEST_F(Lifecycle, InstancesGetOnePortEachFromARangeAndTheirOwnEnvironment) {
     EXPECT_NE(env.find(fmt::format("PORT={}\n", base + i)), std::string::npos) << env;
     EXPECT_NE(env.find(fmt::format("TEND_PORT={}\n", base + i)), std::string::npos);
     EXPECT_NE(env.find(fmt::format("TEND_INSTANCE={}\n", i)), std::string::npos);
+    EXPECT_NE(env.find(fmt::format("NODE_APP_INSTANCE={}\n", i)), std::string::npos) << env;
     EXPECT_NE(env.find("TEND_INSTANCES=3\n"), std::string::npos);
     EXPECT_NE(env.find("TEND_APP_NAME=web\n"), std::string::npos);
     EXPECT_NE(env.find("GREETING=hello\n"), std::string::npos);

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -234,7 +236,7 @@ TEST(ConfigValidation, UnknownNestedKeySaysWhereAndSuggests) {
               "tend.yaml:4:16: unknown key 'inital' in backoff (did you mean 'initial'?)");
   expectError(oneApp("logs: { rotate: true }"),
               "tend.yaml:4:13: unknown key 'rotate' in logs (expected one of: max_size, "
-              "max_files, timestamps, out, err)");
+              "max_files, timestamps, out, err, format)");
 }
 
 TEST(ConfigValidation, APm2KeyNamesItsTendSpelling) {
@@ -875,6 +877,44 @@ TEST(AppValidation, RefusesProbeSettingsThatDoNotApply) {
               "tend.yaml:4:23: unknown key 'watchdog' in health");
 }
 
+TEST(AppValidation, ReadsHooksNiceUserAndTheLogFormat) {
+  const AppSpec app = appOf(
+      "pre_start: ./migrate.sh\npost_start: ./warm.sh\nnice: -5\nuser: root\n"
+      "logs: { format: json }");
+  EXPECT_EQ(app.pre_start, "./migrate.sh");
+  EXPECT_EQ(app.post_start, "./warm.sh");
+  EXPECT_EQ(app.nice, -5);
+  EXPECT_EQ(app.user, "root");
+  EXPECT_EQ(app.logs.format, LogFormat::Json);
+  // They go round toJson / fromJson (the daemon's copy of the spec).
+  auto again = validateApp(fromJson(toJson(app)), "", "/base");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, app);
+  // Defaults: no hooks, the daemon's priority and user, text logs.
+  const AppSpec plain = appOf("");
+  EXPECT_TRUE(plain.pre_start.empty());
+  EXPECT_FALSE(plain.nice);
+  EXPECT_TRUE(plain.user.empty());
+  EXPECT_EQ(plain.logs.format, LogFormat::Text);
+  EXPECT_EQ(appOf("logs: { format: text }").logs.format, LogFormat::Text);
+}
+
+TEST(AppValidation, RefusesBadHooksNiceUserAndLogFormat) {
+  expectError(oneApp("nice: 20"), "tend.yaml:4:11: nice: must be at most 19, got 20");
+  expectError(oneApp("nice: -21"), "tend.yaml:4:11: nice: must be at least -20, got -21");
+  expectError(oneApp("nice: high"), "tend.yaml:4:11: nice: expected a whole number, got 'high'");
+  expectError(oneApp("user: no-such-user-tend"),
+              "tend.yaml:4:11: user: no user named 'no-such-user-tend' on this machine");
+  expectError(oneApp("user: \"\""), "tend.yaml:4:11: user: must not be empty");
+  expectError(oneApp("pre_start: [a, b]"),
+              "tend.yaml:4:16: pre_start: expected a string, got a list");
+  expectError(oneApp("post_start: \"\""), "tend.yaml:4:17: post_start: must not be empty");
+  expectError(oneApp("logs: { format: xml }"),
+              "tend.yaml:4:21: logs.format: expected text or json, got 'xml'");
+  expectError(oneApp("pre_strat: x"),
+              "tend.yaml:4:5: unknown key 'pre_strat' (did you mean 'pre_start'?)");
+}
+
 TEST(AppValidation, ReadsANotifyWatchdog) {
   const AppSpec app = appOf("ready: { notify: true, watchdog: 10s }");
   ASSERT_TRUE(app.ready);
@@ -1296,6 +1336,33 @@ TEST(ExampleConfig, ShowsMostKeys) {
         "env_file:",    "watch:",         "start:"}) {
     EXPECT_NE(exampleConfig().find(key), std::string::npos) << key;
   }
+}
+
+TEST(ExampleConfig, ShowsTheSupervisorsHooksPriorityUserAndLogFormat) {
+  std::string text = exampleConfig();
+  for (const char* key :
+       {"# pre_start: ", "# post_start: ", "# nice: ", "# user: ", "# format: json"})
+    EXPECT_NE(text.find(key), std::string::npos) << key;
+  // Uncommented (with a user every machine has), they validate.
+  for (const char* key : {"pre_start", "post_start", "nice", "format"}) {
+    const size_t at = text.find(fmt::format("# {}: ", key));
+    ASSERT_NE(at, std::string::npos) << key;
+    text.erase(at, 2);
+  }
+  const size_t user = text.find("    # user: www-data");
+  ASSERT_NE(user, std::string::npos);
+  text.replace(user, std::strlen("    # user: www-data"), "    user: root        ");
+  TempDir dir;
+  auto root = parseConfigText(text, ConfigFormat::Yaml, "tend.yaml");
+  ASSERT_TRUE(root) << root.error().front().format();
+  auto config = validateConfig(*root, "tend.yaml", dir.path());
+  ASSERT_TRUE(config) << config.error().front().format();
+  const AppSpec& web = config->apps.front();
+  EXPECT_FALSE(web.pre_start.empty());
+  EXPECT_FALSE(web.post_start.empty());
+  EXPECT_EQ(web.nice, 10);
+  EXPECT_EQ(web.user, "root");
+  EXPECT_EQ(web.logs.format, LogFormat::Json);
 }
 
 TEST(ExampleConfig, TheCommentedOutServiceValidatesOnceUncommented) {

@@ -100,6 +100,22 @@ TEST_F(LogRotation, RotatesBeforeALineWouldTakeTheFilePastMaxSize) {
   EXPECT_TRUE(w.lastError().empty());
 }
 
+TEST_F(LogRotation, JsonLinesRotateWholeAtTheirWrittenSize) {
+  // Each line is {"time":"...","app":"a","instance":0,"stream":"out","message":"lineN"}.
+  const size_t line_bytes = std::string(R"({"time":"2023-11-14T22:13:20.000Z","app":"a",)"
+                                        R"("instance":0,"stream":"out","message":"line0"})")
+                                .size() +
+                            1;
+  LogWriter w(log, true, /*max_size=*/line_bytes * 2, /*max_files=*/3);
+  w.setJson("a", 0, "out");
+  for (int i = 0; i < 3; ++i) w.write("line" + std::to_string(i), now);
+  EXPECT_EQ(readAll(log + ".1").size(), line_bytes * 2);
+  EXPECT_EQ(readAll(log),
+            R"({"time":"2023-11-14T22:13:20.000Z","app":"a","instance":0,"stream":"out",)"
+            R"("message":"line2"})"
+            "\n");
+}
+
 TEST_F(LogRotation, KeepsMaxFilesRotatedFilesAndDropsTheOldest) {
   LogWriter w(log, false, /*max_size=*/10, /*max_files=*/3);
   for (int i = 0; i < 6; ++i) w.write("line" + std::to_string(i), now);  // one per file

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "logs/json_line.hpp"
 #include "logs/line_splitter.hpp"
 #include "logs/log_reader.hpp"
 #include "logs/log_writer.hpp"
@@ -88,6 +89,38 @@ TEST_F(LogFiles, WriterWithoutTimestampsWritesTheLineAsIs) {
   std::string line;
   std::getline(in, line);
   EXPECT_EQ(line, "plain");
+}
+
+TEST_F(LogFiles, AJsonWriterWritesOneObjectALine) {
+  LogWriter w(dir + "/a.log", false);  // the time is there whatever `timestamps` says
+  w.setJson("web", 2, "err");
+  w.write("said \"hi\"\tand \xff left", 1'763'768'400'123);
+  std::ifstream in(dir + "/a.log");
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, R"({"time":"2025-11-21T23:40:00.123Z","app":"web","instance":2,"stream":"err",)"
+                  R"("message":"said \"hi\"\tand )"
+                  "\xEF\xBF\xBD"
+                  R"( left"})");
+  auto record = parseJsonLine(line);
+  ASSERT_TRUE(record);
+  EXPECT_EQ(record->time, "2025-11-21T23:40:00.123Z");
+  EXPECT_EQ(record->app, "web");
+  EXPECT_EQ(record->instance, 2);
+  EXPECT_EQ(record->stream, "err");
+  EXPECT_EQ(record->message, "said \"hi\"\tand \xEF\xBF\xBD left");
+}
+
+TEST(JsonLogLines, AreShownAsTimeAndMessageAndOtherLinesAsTheyAre) {
+  EXPECT_EQ(displayLogLine(R"({"time":"2025-11-21T23:40:00.123Z","app":"web","instance":0,)"
+                           R"("stream":"out","message":"ready"})"),
+            "2025-11-21T23:40:00.123Z ready");
+  EXPECT_EQ(displayLogLine("2025-11-21T23:40:00.123Z plain text"),
+            "2025-11-21T23:40:00.123Z plain text");
+  // An app printing JSON of its own is left alone.
+  EXPECT_EQ(displayLogLine(R"({"level":"info","msg":"x"})"), R"({"level":"info","msg":"x"})");
+  EXPECT_EQ(displayLogLine(R"({"time":"broken)"), R"({"time":"broken)");
+  EXPECT_FALSE(parseJsonLine(R"({"time":"t","message":3})"));
 }
 
 TEST_F(LogFiles, WriterReportsAFileItCannotOpenAndKeepsGoing) {

@@ -45,6 +45,21 @@ TEST(WatchIgnore, AbsolutePatternsAndExactPaths) {
   EXPECT_FALSE(ignore.ignored("logs/app-1-out.log", "/app/logs/app-1-out.log"));
 }
 
+TEST(WatchIgnore, AnIgnoredFolderWinsEvenWhereItIsAlsoWatched) {
+  // watch: [src, tmp], ignore_watch: [tmp], in an app whose folder is /app.
+  WatchIgnore ignore({"tmp", "build/out"});
+  EXPECT_TRUE(ignore.ignoredPath("/app/tmp", "/app/tmp", "/app"));
+  EXPECT_TRUE(ignore.ignoredPath("/app/tmp/x.txt", "/app/tmp", "/app"));
+  EXPECT_TRUE(ignore.ignoredPath("/app/tmp/deep/y.txt", "/app/tmp", "/app"));
+  EXPECT_FALSE(ignore.ignoredPath("/app/src/app.js", "/app/src", "/app"));
+  // A pattern with '/' counts from the app's folder too.
+  EXPECT_TRUE(ignore.ignoredPath("/app/build/out/a.js", "/app/build", "/app"));
+  EXPECT_FALSE(ignore.ignoredPath("/app/build/src/a.js", "/app/build", "/app"));
+  // Relative to the watched folder as before.
+  EXPECT_TRUE(ignore.ignoredPath("/elsewhere/tmp/x", "/elsewhere", "/app"));
+  EXPECT_FALSE(ignore.ignoredPath("/elsewhere/x", "/elsewhere", "/app"));
+}
+
 class WatchDebouncerTest : public ::testing::Test {
  protected:
   FakeClock clock;
@@ -109,6 +124,59 @@ TEST_F(WatchDebouncerTest, OneExternalChangeThenTheAppsOwnWriteIsOneRestart) {
   clock.advance(10s);
   if (d.due(clock.now())) ++restarts;
   EXPECT_EQ(restarts, 1);
+}
+
+TEST_F(WatchDebouncerTest, AnEditWithinTheSettleWindowAfterARestartRestartsWhenItEnds) {
+  d.settle(clock.now());  // the first start
+  clock.advance(5s);
+  d.change(clock.now(), "src/app.js");
+  clock.advance(WatchDebouncer::kQuiet);
+  ASSERT_EQ(d.due(clock.now()), "src/app.js");
+  const TimePoint restarted = clock.now();
+  d.settle(restarted);  // the restart: the new process reads src/app.js now
+  clock.advance(1s);
+  EXPECT_FALSE(d.change(clock.now(), "src/app.js"));  // saved again: the process has old code
+  ASSERT_TRUE(d.deadline());
+  EXPECT_EQ(*d.deadline(), restarted + WatchDebouncer::kSettle);  // checked when it ends
+  clock.advance(1s);
+  EXPECT_FALSE(d.due(clock.now()));  // then debounced as any change
+  clock.advance(WatchDebouncer::kQuiet);
+  EXPECT_EQ(d.due(clock.now()), "src/app.js");
+}
+
+TEST_F(WatchDebouncerTest, WhatTheAppWritesAtEveryStartNeverRestartsIt) {
+  int restarts = 0;
+  auto start = [&] {
+    d.settle(clock.now());
+    clock.advance(100ms);
+    d.change(clock.now(), "state.json");  // written by the app as it starts
+  };
+  start();
+  for (int i = 0; i < 3; ++i) {
+    clock.advance(10s);
+    EXPECT_FALSE(d.due(clock.now()));
+    d.change(clock.now(), "src/app.js");  // a user's edit
+    clock.advance(WatchDebouncer::kQuiet);
+    if (d.due(clock.now())) {
+      ++restarts;
+      start();
+    }
+  }
+  clock.advance(10s);
+  EXPECT_FALSE(d.due(clock.now()));
+  EXPECT_FALSE(d.deadline());
+  EXPECT_EQ(restarts, 3);
+}
+
+TEST_F(WatchDebouncerTest, ARestartWithinTheWindowKeepsWhatItHolds) {
+  d.settle(clock.now());  // the first start
+  clock.advance(5s);
+  d.settle(clock.now());  // spawned
+  clock.advance(500ms);
+  d.change(clock.now(), "src/app.js");
+  d.settle(clock.now());  // online: the same window, longer
+  ASSERT_TRUE(d.deadline());
+  EXPECT_EQ(*d.deadline(), clock.now() + WatchDebouncer::kSettle);
 }
 
 }  // namespace

@@ -254,6 +254,24 @@ TEST_F(InstanceMachineTest, AFailedAutomaticRespawnGoesThroughThePolicy) {
   EXPECT_EQ(t.reason, "fork failed: Resource temporarily unavailable; restarting in 100ms");
 }
 
+TEST_F(InstanceMachineTest, ARefusedAutomaticRestartIsErroredWithItsReason) {
+  runOnline();
+  m.exited(clock.now(), 10s, ExitStatus{1, 0});  // a crash restart: Starting
+  Transition t = m.refused("pre_start exited with code 3");
+  EXPECT_EQ(t.status, Status::Errored);
+  EXPECT_TRUE(t.actions.empty());
+  EXPECT_EQ(m.lastReason(), "pre_start exited with code 3");
+  // A user's start tries again.
+  EXPECT_EQ(m.start().actions, std::vector<Action>{Action::Spawn});
+}
+
+TEST_F(InstanceMachineTest, ARefusalOutsideAStartChangesNothing) {
+  runOnline();
+  Transition t = m.refused("pre_start exited with code 1");
+  EXPECT_FALSE(t.changed);
+  EXPECT_EQ(m.status(), Status::Online);
+}
+
 TEST_F(InstanceMachineTest, AnAdoptedProcessIsOnlineAndCanBeStopped) {
   EXPECT_EQ(m.adoptRunning().status, Status::Online);
   EXPECT_EQ(m.stop().status, Status::Stopping);
