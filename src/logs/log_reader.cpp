@@ -18,6 +18,9 @@
 namespace tend {
 
 std::string_view lineTime(std::string_view line) {
+  // A JSON line (logs.format: json) starts {"time":"<the same stamp>".
+  static constexpr std::string_view kJsonStart = "{\"time\":\"";
+  if (line.starts_with(kJsonStart)) line.remove_prefix(kJsonStart.size());
   // "YYYY-MM-DDTHH:MM:SS.mmmZ": fixed width, so the shape is checked character by character.
   static constexpr std::string_view kShape = "dddd-dd-ddTdd:dd:dd.dddZ";
   if (line.size() < kShape.size()) return {};

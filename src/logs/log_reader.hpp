@@ -20,7 +20,8 @@ std::vector<std::string> tailLines(const std::string& path, size_t n);
 std::vector<std::string> tailLinesAcrossRotation(const std::string& path, size_t n);
 
 // The time a line was written, from the timestamp LogWriter puts before it
-// ("2026-11-21T23:40:00.123Z"); empty for a line that has none.
+// ("2026-11-21T23:40:00.123Z"), or from a JSON line's leading "time" (logs.format: json);
+// empty for a line that has none.
 std::string_view lineTime(std::string_view line);
 
 // For std::stable_sort of lines read from several files (out and err, instances): by the time

@@ -171,6 +171,11 @@ TEST(LogReader, LinesFromSeveralFilesSortByTheTimeTheyWereWritten) {
                        "2026-11-21T23:40:00.300Z out 2", "2026-11-21T23:40:00.400Z err 2",
                        "2026-11-21T23:40:00.400Z out 3"}));
   EXPECT_EQ(lineTime("2026-11-21T23:40:00.100Z hello"), "2026-11-21T23:40:00.100Z");
+  // JSON lines (logs.format: json) sort among text lines by the same time.
+  EXPECT_EQ(lineTime(R"({"time":"2026-11-21T23:40:00.250Z","app":"a","message":"x"})"),
+            "2026-11-21T23:40:00.250Z");
+  EXPECT_TRUE(writtenBefore(R"({"time":"2026-11-21T23:40:00.250Z","message":"x"})",
+                            "2026-11-21T23:40:00.300Z out 2"));
 }
 
 TEST(LogReader, LinesWithoutTimestampsKeepTheirOrder) {
