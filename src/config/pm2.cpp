@@ -177,6 +177,9 @@ const std::map<std::string, std::string, std::less<>> kSupported = {
     {"cron_restart", "cron_restart"},
     {"cron", "cron_restart"},
     {"port", "port"},
+    {"uid", "user"},
+    {"user", "user"},
+    {"log_type", "log_type"},
 };
 
 // PM2 keys tend does not act on, with what to do instead where there is something.
@@ -188,7 +191,6 @@ const std::map<std::string, std::string, std::less<>> kUnsupportedHints = {
      "tend keeps stdout and stderr apart (logs.out, logs.err); `tend logs` shows them "
      "together"},
     {"log_date_format", "tend stamps lines with an ISO 8601 UTC time (logs.timestamps)"},
-    {"log_type", "tend writes lines as they come; `tend logs --json` prints JSON"},
     {"wait_ready", "tend's `ready` probe (tcp, http, exec or notify) says when an instance is up"},
     {"listen_timeout", "see tend's `ready` probe and its timeout"},
     {"shutdown_with_message", "tend stops apps with a signal (stop_signal)"},
@@ -196,9 +198,7 @@ const std::map<std::string, std::string, std::less<>> kUnsupportedHints = {
     {"increment_var", "each instance gets TEND_INSTANCE (0-based) and can get its own port"},
     {"watch_delay", "tend debounces watch restarts itself"},
     {"watch_options", "tend debounces watch restarts itself"},
-    {"uid", "run tend itself as that user (see `tend startup`)"},
-    {"user", "run tend itself as that user (see `tend startup`)"},
-    {"gid", "run tend itself as that user (see `tend startup`)"},
+    {"gid", "tend runs an app with its user's primary group and groups (user:)"},
     {"pid_file", "`tend list --json` shows each instance's pid"},
     {"pid", "`tend list --json` shows each instance's pid"},
 };
@@ -526,6 +526,11 @@ void Translator::logs(ConfigNode& out) {
   if (const ConfigNode* node = value("out_file")) set(logs, "out", keyMark("out_file"), *node);
   if (const ConfigNode* node = value("error_file")) set(logs, "err", keyMark("error_file"), *node);
   if (const ConfigNode* node = value("time")) set(logs, "timestamps", keyMark("time"), *node);
+  // PM2's log_type: json writes JSON lines, as tend's logs.format: json does; its only
+  // other value is the default.
+  if (const ConfigNode* node = value("log_type");
+      node && node->kind == Kind::Scalar && node->scalar == "json")
+    set(logs, "format", keyMark("log_type"), scalar("json", node->mark, true));
   if (isTrue(value("merge_logs")) && instance_count_ != 1)
     warn(keyMark("merge_logs"),
          fmt::format("{}: {} is not supported: tend writes one log file per instance "
@@ -616,6 +621,12 @@ std::optional<ConfigNode> Translator::app(const ConfigNode& node, size_t index) 
   // PM2's namespace is tend's group: `tend stop NAMESPACE` acts on its apps as pm2's does.
   if (const ConfigNode* ns = value("namespace")) set(out, "group", keyMark("namespace"), *ns);
   if (const ConfigNode* cwd = value("cwd")) set(out, "cwd", keyMark("cwd"), *cwd);
+  // PM2's uid (or user): who the app runs as, as tend's user (a name or a uid).
+  if (const ConfigNode* user = value("user")) {
+    ConfigNode copy = *user;
+    copy.quoted = true;  // a uid as written, 33, is still a user
+    set(out, "user", keyMark("user"), std::move(copy));
+  }
 
   instances(out);
   auto env_node = env();

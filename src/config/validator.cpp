@@ -508,41 +508,33 @@ class Validator {
 
   // --- app fields --------------------------------------------------------------------
 
-  void name(const ConfigNode& node, AppSpec& spec) {
-    auto text = stringValue(node, "name");
-    if (!text) return;
+  // A name as commands take it (tend stop NAME): an app's name, or a group's (written where
+  // app names are, so it follows their rules). nullopt after reporting what is wrong.
+  std::optional<std::string> targetName(const ConfigNode& node, const std::string& key) {
+    auto text = stringValue(node, key);
+    if (!text) return std::nullopt;
     if (text->size() > 64) {
-      error(node.mark, fmt::format("name: '{}' is longer than 64 characters", *text));
+      error(node.mark, fmt::format("{}: '{}' is longer than 64 characters", key, *text));
     } else if (!validAppName(*text)) {
       error(node.mark,
-            fmt::format("name: '{}' may only use letters, digits, '.', '_' and '-'", *text));
+            fmt::format("{}: '{}' may only use letters, digits, '.', '_' and '-'", key, *text));
     } else if (allDigits(*text)) {
       error(node.mark,
-            fmt::format("name: '{}' is all digits and would be mistaken for an id", *text));
+            fmt::format("{}: '{}' is all digits and would be mistaken for an id", key, *text));
     } else if (*text == "all") {
-      error(node.mark, "name: 'all' is reserved (tend stop all)");
+      error(node.mark, fmt::format("{}: 'all' is reserved (tend stop all)", key));
     } else {
-      spec.name = *text;
+      return text;
     }
+    return std::nullopt;
   }
 
-  // A group is written where app names are (tend stop backend), so it follows their rules.
+  void name(const ConfigNode& node, AppSpec& spec) {
+    if (auto text = targetName(node, "name")) spec.name = *text;
+  }
+
   void group(const ConfigNode& node, AppSpec& spec) {
-    auto text = stringValue(node, "group");
-    if (!text) return;
-    if (text->size() > 64) {
-      error(node.mark, fmt::format("group: '{}' is longer than 64 characters", *text));
-    } else if (!validAppName(*text)) {
-      error(node.mark,
-            fmt::format("group: '{}' may only use letters, digits, '.', '_' and '-'", *text));
-    } else if (allDigits(*text)) {
-      error(node.mark,
-            fmt::format("group: '{}' is all digits and would be mistaken for an id", *text));
-    } else if (*text == "all") {
-      error(node.mark, "group: 'all' is reserved (tend stop all)");
-    } else {
-      spec.group = *text;
-    }
+    if (auto text = targetName(node, "group")) spec.group = *text;
   }
 
   void run(const ConfigNode& node, AppSpec& spec) {

@@ -230,6 +230,22 @@ TEST_F(Pm2, NamesEveryFieldTendDoesNotSupport) {
   EXPECT_EQ(loaded.warnings.size(), 8u) << w;
 }
 
+TEST_F(Pm2, UidAndJsonLogsTranslate) {
+  // Was: both named as unsupported ("run tend itself as that user").
+  auto loaded = load("ecosystem.json", R"({"apps": [
+    {"name": "web", "script": "web.js", "uid": "root", "gid": "root", "log_type": "json"},
+    {"name": "job", "script": "job.js", "user": "0"}
+  ]})");
+  EXPECT_EQ(app(loaded, "web").user, "root");
+  EXPECT_EQ(app(loaded, "web").logs.format, LogFormat::Json);
+  EXPECT_EQ(app(loaded, "job").user, "0");
+  EXPECT_EQ(app(loaded, "job").logs.format, LogFormat::Text);
+  const std::string w = allWarnings(loaded.warnings);
+  EXPECT_TRUE(contains(w, "'gid' is not supported")) << w;
+  EXPECT_FALSE(contains(w, "uid")) << w;
+  EXPECT_FALSE(contains(w, "log_type")) << w;
+}
+
 TEST_F(Pm2, RestartStrategiesTranslate) {
   auto loaded = load("ecosystem.json", R"({"apps": [
     {"name": "once", "script": "job.js", "autorestart": false},
