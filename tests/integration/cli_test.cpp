@@ -469,3 +469,39 @@ apps:
 
 }  // namespace
 }  // namespace tend::testing
+
+namespace tend::testing {
+namespace {
+
+TEST_F(Cli, ATendFileWithOnePm2KeyOrATypoSaysWhichAppAndWhatToWrite) {
+  const std::string config = writeFile("tend.yaml", R"(apps:
+  - name: a
+    run: sleep 100
+  - name: b
+    script: b.js
+  - name: c
+    run: sleep 100
+    scirpt: x
+    enviroment: { A: "1" }
+)");
+  RunResult r = tend({"start", config});
+  EXPECT_EQ(r.status, 1);
+  // Was: read as a PM2 file, with the error on app 'a', which correctly used `run`.
+  EXPECT_NE(r.err.find("tend.yaml:5:5: unknown key 'script' (tend calls it 'run')"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("tend.yaml:8:5: unknown key 'scirpt' (did you mean 'script'? tend calls "
+                       "it 'run')"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("tend.yaml:9:5: unknown key 'enviroment' (did you mean 'environment'? "
+                       "tend calls it 'env')"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("app 'a'"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("PM2"), std::string::npos) << r.err;
+  EXPECT_TRUE(list().empty());
+}
+
+}  // namespace
+}  // namespace tend::testing
