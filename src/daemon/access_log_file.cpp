@@ -34,9 +34,11 @@ void AccessLogFile::record(AccessLogFormat format, const AccessRecord& record) {
       ++dropped_;
       return;
     }
+    // The first line of a batch wakes the writer, which then gathers more for a moment.
+    wake = pending_.empty();
     pending_ += scratch_;
     pending_ += '\n';
-    wake = pending_.size() >= kWakeBytes;
+    wake = wake || pending_.size() >= kWakeBytes;
   }
   if (wake) wake_.notify_one();
 }
@@ -59,6 +61,9 @@ void AccessLogFile::run() {
   std::string batch;
   std::unique_lock lock(mutex_);
   while (true) {
+    // Asleep while there is nothing to write (a daemon without an access log never wakes
+    // it); then more lines are gathered for up to kFlushInterval, unless the buffer fills.
+    wake_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
     wake_.wait_for(lock, kFlushInterval,
                    [this] { return stopping_ || pending_.size() >= kWakeBytes; });
     batch.clear();

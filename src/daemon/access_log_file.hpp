@@ -3,8 +3,9 @@
 // the other logs are (access.log.1 ... access.log.N, see LogWriter).
 //
 // record() runs on the event loop and never waits for the disk: it formats the line into a
-// bounded buffer (kMaxPending bytes) and returns; a writer thread takes the buffer every
-// kFlushInterval (or at once when it holds kWakeBytes) and writes it in batches. When the
+// bounded buffer (kMaxPending bytes) and returns; a writer thread, asleep while the buffer
+// is empty, gathers lines for kFlushInterval after the first one (less when they reach
+// kWakeBytes) and writes them in a batch. When the
 // buffer is full (the disk does not keep up, or writing fails) lines are dropped and
 // counted; the count goes to the daemon's log, once per stretch of drops.
 //

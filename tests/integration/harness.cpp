@@ -40,7 +40,18 @@ bool processAlive(pid_t pid) {
   std::string line = readText("/proc/" + std::to_string(pid) + "/stat");
   if (line.empty()) return false;
   size_t close = line.rfind(')');
-  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
+  if (close == std::string::npos || close + 2 >= line.size()) return false;
+  if (line[close + 2] != 'Z') return true;
+  // The leader of a process with threads shows Z while its other threads still exit, and
+  // they hold its file descriptors (a daemon's socket still takes connections): it is dead
+  // once the leader is the only task left.
+  size_t tasks = 0;
+  if (DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/task").c_str())) {
+    while (dirent* e = ::readdir(d))
+      if (e->d_name[0] >= '0' && e->d_name[0] <= '9') ++tasks;
+    ::closedir(d);
+  }
+  return tasks > 1;
 }
 
 std::vector<pid_t> processesWith(const std::string& needle) {
