@@ -103,10 +103,9 @@ int runCli(int argc, char** argv) {
         verb, std::string(verb) == "reload"
                   ? "Replace every instance of apps with no downtime (new one ready, then the "
                     "old one drained and stopped)"
-                  : what + " apps by name, id, group or all; several at once: " + verb +
-                        " a b c (an unknown one is reported, the others still are " +
-                        (std::string(verb) == "stop" ? "stopped" : std::string(verb) + "ed") +
-                        ", exit status 1)");
+                  : what + " apps by name, id, group or all, several at once (" + verb +
+                        " a b c: an unknown one is reported, exit status 1, and the others are "
+                        "still done)");
     c->add_option("target", targets,
                   "App names, ids, groups, all, or a config file (its apps; restart reads it "
                   "again)");
