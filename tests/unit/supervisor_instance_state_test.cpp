@@ -65,8 +65,7 @@ TEST_F(InstanceMachineTest, NotReadyStopsItAndThePolicyRestartsItAsAFailedStart)
   EXPECT_EQ(t.status, Status::Waiting);
   EXPECT_EQ(t.actions, (std::vector<Action>{Action::RecordRestart, Action::ScheduleRestart}));
   EXPECT_GT(t.delay.count(), 0);
-  EXPECT_NE(t.reason.find("not ready after 5s: connection refused"), std::string::npos)
-      << t.reason;
+  EXPECT_NE(t.reason.find("not ready after 5s: connection refused"), std::string::npos) << t.reason;
   EXPECT_EQ(m.restartDue().actions, std::vector<Action>{Action::Spawn});
   EXPECT_FALSE(m.awaitingReady());
 }
