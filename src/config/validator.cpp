@@ -1833,59 +1833,55 @@ std::optional<ConfigFile> Validator::config(const ConfigNode& root) {
 
 }  // namespace
 
-std::expected<ConfigFile, ConfigErrors> validateConfig(const ConfigNode& root,
-                                                       const std::string& file_name,
-                                                       const std::string& base_dir) {
-  try {
-    ConfigErrors text_errors;
-    checkText(root, "", file_name, text_errors);
-    checkBaseDir(base_dir, file_name, text_errors);
-    if (!text_errors.empty()) return std::unexpected(std::move(text_errors));
-    Validator validator(file_name, base_dir);
-    std::optional<ConfigFile> config = validator.config(root);
-    if (!config) return std::unexpected(std::move(validator.errors));
-    return std::move(*config);
-  } catch (const std::exception& e) {
-    return std::unexpected(
-        ConfigErrors{{file_name, Mark{}, std::string("cannot validate the config: ") + e.what()}});
-  }
-}
+namespace {
 
-std::expected<std::vector<WebhookSpec>, ConfigErrors> validateWebhooks(
-    const ConfigNode& node, const std::string& file_name, const std::string& base_dir) {
+// What every entry point does: the text checks, then `run` (Validator& -> optional<T>, empty
+// after it reported errors), and no exception out of it (a bug becomes an error message).
+template <typename T, typename Run>
+std::expected<T, ConfigErrors> validateWith(const ConfigNode& node, const std::string& file_name,
+                                            const std::string& base_dir, std::string_view what,
+                                            Run&& run) {
   try {
     ConfigErrors text_errors;
     checkText(node, "", file_name, text_errors);
     checkBaseDir(base_dir, file_name, text_errors);
     if (!text_errors.empty()) return std::unexpected(std::move(text_errors));
     Validator validator(file_name, base_dir);
-    auto hooks = validator.webhooks(node);
-    if (!hooks) return std::unexpected(std::move(validator.errors));
-    return std::move(*hooks);
+    std::optional<T> result = run(validator);
+    if (!result) return std::unexpected(std::move(validator.errors));
+    return std::move(*result);
   } catch (const std::exception& e) {
     return std::unexpected(ConfigErrors{
-        {file_name, Mark{}, std::string("cannot validate the webhooks: ") + e.what()}});
+        {file_name, Mark{}, fmt::format("cannot validate the {}: {}", what, e.what())}});
   }
+}
+
+}  // namespace
+
+std::expected<ConfigFile, ConfigErrors> validateConfig(const ConfigNode& root,
+                                                       const std::string& file_name,
+                                                       const std::string& base_dir) {
+  return validateWith<ConfigFile>(root, file_name, base_dir, "config",
+                                  [&](Validator& v) { return v.config(root); });
+}
+
+std::expected<std::vector<WebhookSpec>, ConfigErrors> validateWebhooks(
+    const ConfigNode& node, const std::string& file_name, const std::string& base_dir) {
+  return validateWith<std::vector<WebhookSpec>>(node, file_name, base_dir, "webhooks",
+                                                [&](Validator& v) { return v.webhooks(node); });
 }
 
 std::expected<AppSpec, ConfigErrors> validateApp(const ConfigNode& node,
                                                  const std::string& file_name,
                                                  const std::string& base_dir) {
-  try {
-    ConfigErrors text_errors;
-    checkText(node, "", file_name, text_errors);
-    checkBaseDir(base_dir, file_name, text_errors);
-    if (!text_errors.empty()) return std::unexpected(std::move(text_errors));
-    Validator validator(file_name, base_dir);
-    validator.allow_inherited_env = true;
-    AppMarks marks;
-    AppSpec spec;
-    if (!validator.app(node, marks, spec)) return std::unexpected(std::move(validator.errors));
-    return spec;
-  } catch (const std::exception& e) {
-    return std::unexpected(
-        ConfigErrors{{file_name, Mark{}, std::string("cannot validate the app: ") + e.what()}});
-  }
+  return validateWith<AppSpec>(node, file_name, base_dir, "app",
+                               [&](Validator& v) -> std::optional<AppSpec> {
+                                 v.allow_inherited_env = true;
+                                 AppMarks marks;
+                                 AppSpec spec;
+                                 if (!v.app(node, marks, spec)) return std::nullopt;
+                                 return spec;
+                               });
 }
 
 std::vector<std::string> allInterfacesWarnings(const ConfigFile& config) {

@@ -1109,14 +1109,7 @@ class Supervisor::Impl {
   // Starting refused before the program ran (see InstanceMachine::refused). Posted, as
   // spawnFailed is.
   void refuse(App& app, Instance& inst, const std::string& why) {
-    log_.error("{}[{}]: {}", app.spec.name, inst.index, why);
-    inst.err_log->write(fmt::format("tend: {}", why), clock_.wallMillis());
-    asio::post(io_, [this, id = app.id, key = inst.key, run = inst.run, why] {
-      App* a = nullptr;
-      Instance* i = findInstance(id, key, &a);
-      if (!i || i->run != run || i->running() || i->machine.status() != Status::Starting) return;
-      apply(*a, *i, i->machine.refused(why));
-    });
+    failStart(app, inst, why, /*refused=*/true);
   }
 
   // ---- probes ----------------------------------------------------------------------------
@@ -1308,14 +1301,21 @@ class Supervisor::Impl {
   }
 
   void spawnFailed(App& app, Instance& inst, const std::string& why) {
+    failStart(app, inst, why, /*refused=*/false);
+  }
+
+  // A start that failed before the program ran: said in the daemon's log and the instance's
+  // err log, then handed to the machine (refused: errored at once; else a failed spawn, which
+  // the restart policy retries). Posted, so that a failing spawn retried without delay
+  // cannot recurse.
+  void failStart(App& app, Instance& inst, const std::string& why, bool refused) {
     log_.error("{}[{}]: {}", app.spec.name, inst.index, why);
     inst.err_log->write(fmt::format("tend: {}", why), clock_.wallMillis());
-    // Posted, so that a failing spawn retried without delay cannot recurse.
-    asio::post(io_, [this, id = app.id, key = inst.key, run = inst.run, why] {
+    asio::post(io_, [this, id = app.id, key = inst.key, run = inst.run, why, refused] {
       App* a = nullptr;
       Instance* i = findInstance(id, key, &a);
-      if (!i || i->run != run || i->machine.status() != Status::Starting) return;
-      apply(*a, *i, i->machine.spawnFailed(clock_.now(), why));
+      if (!i || i->run != run || i->running() || i->machine.status() != Status::Starting) return;
+      apply(*a, *i, refused ? i->machine.refused(why) : i->machine.spawnFailed(clock_.now(), why));
     });
   }
 

@@ -22,10 +22,7 @@ namespace {
 using nlohmann::json;
 using std::chrono::seconds;
 
-struct Reply {
-  int code = 0;
-  std::string body;
-};
+using Reply = HttpReply;
 
 class GatewayRoutesTest : public TendTest {
  protected:
@@ -37,17 +34,7 @@ class GatewayRoutesTest : public TendTest {
 
   Reply get(const std::string& host, const std::string& path,
             const std::vector<std::string>& more = {}) {
-    std::vector<std::string> argv{"curl",          "-s", "-m", "20", "-H", "Host: " + host, "-w",
-                                  "\n%{http_code}"};
-    argv.insert(argv.end(), more.begin(), more.end());
-    argv.push_back(fmt::format("http://127.0.0.1:{}{}", gateway_port_, path));
-    RunResult r = runProgram(argv, seconds(30));
-    Reply h;
-    size_t nl = r.out.rfind('\n');
-    if (nl == std::string::npos) return h;
-    h.body = r.out.substr(0, nl);
-    h.code = std::atoi(r.out.c_str() + nl + 1);
-    return h;
+    return curlGet(gateway_port_, host, path, more);
   }
 
   void start(const std::string& yaml) {

@@ -32,10 +32,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using tcp = asio::ip::tcp;
 
-struct Http {
-  int code = 0;
-  std::string body;
-};
+using Http = HttpReply;
 
 class GatewayTest : public TendTest {
  protected:
@@ -84,17 +81,7 @@ class GatewayTest : public TendTest {
 
   Http get(const std::string& host, const std::string& path,
            const std::vector<std::string>& more = {}) {
-    std::vector<std::string> argv{"curl",          "-s", "-m", "20", "-H", "Host: " + host, "-w",
-                                  "\n%{http_code}"};
-    argv.insert(argv.end(), more.begin(), more.end());
-    argv.push_back(fmt::format("http://127.0.0.1:{}{}", gateway_port_, path));
-    RunResult r = runProgram(argv, seconds(30));
-    Http h;
-    size_t nl = r.out.rfind('\n');
-    if (nl == std::string::npos) return h;
-    h.body = r.out.substr(0, nl);
-    h.code = std::atoi(r.out.c_str() + nl + 1);
-    return h;
+    return curlGet(gateway_port_, host, path, more);
   }
 
   std::string status(const std::string& app) { return instance(app).value("status", ""); }

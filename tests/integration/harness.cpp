@@ -33,6 +33,21 @@ bool waitFor(const std::function<bool()>& predicate, std::chrono::milliseconds t
   }
 }
 
+HttpReply curlGet(int port, const std::string& host, const std::string& path,
+                  const std::vector<std::string>& more) {
+  std::vector<std::string> argv{"curl",          "-s", "-m", "20", "-H", "Host: " + host, "-w",
+                                "\n%{http_code}"};
+  argv.insert(argv.end(), more.begin(), more.end());
+  argv.push_back("http://127.0.0.1:" + std::to_string(port) + path);
+  RunResult r = runProgram(argv, std::chrono::seconds(30));
+  HttpReply h;
+  size_t nl = r.out.rfind('\n');
+  if (nl == std::string::npos) return h;
+  h.body = r.out.substr(0, nl);
+  h.code = std::atoi(r.out.c_str() + nl + 1);
+  return h;
+}
+
 bool processAlive(pid_t pid) {
   if (pid <= 0) return false;
   // A zombie is not alive: it has exited.

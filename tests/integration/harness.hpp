@@ -30,6 +30,15 @@ bool waitFor(const std::function<bool()>& predicate,
 RunResult runProgram(const std::vector<std::string>& argv,
                      std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
+struct HttpReply {
+  int code = 0;  // 0: no answer
+  std::string body;
+};
+// curl GET http://127.0.0.1:PORT/PATH with `Host: host` (the gateway routes by it) and `more`
+// curl arguments (-X POST, --data-binary, -H ...), waiting at most 20 s.
+HttpReply curlGet(int port, const std::string& host, const std::string& path,
+                  const std::vector<std::string>& more = {});
+
 bool processAlive(pid_t pid);
 // Pids of live processes whose command line contains `needle`.
 std::vector<pid_t> processesWith(const std::string& needle);
