@@ -161,24 +161,24 @@ void ApiService::close() {
   if (http_) http_->close();
 }
 
+namespace {
+
+// A named event of the gateway's: about the whole app, so no instance and no pid.
+nlohmann::json gatewayEvent(const char* name, const std::string& app, const char* reason) {
+  return {{"type", name},        {"event", name},  {"app", app},
+          {"instance", nullptr}, {"pid", nullptr}, {"reason", reason}};
+}
+
+}  // namespace
+
 void EventingBackend::startApp(const std::string& app,
                                std::function<void(std::string error)> done) {
-  hub_.publish({{"type", "activation"},
-                {"event", "activation"},
-                {"app", app},
-                {"instance", nullptr},
-                {"pid", nullptr},
-                {"reason", "a request arrived while the app was stopped"}});
+  hub_.publish(gatewayEvent("activation", app, "a request arrived while the app was stopped"));
   inner_.startApp(app, std::move(done));
 }
 
 void EventingBackend::stopIdle(const std::string& app) {
-  hub_.publish({{"type", "idle_stop"},
-                {"event", "idle_stop"},
-                {"app", app},
-                {"instance", nullptr},
-                {"pid", nullptr},
-                {"reason", "no request for its idle_timeout"}});
+  hub_.publish(gatewayEvent("idle_stop", app, "no request for its idle_timeout"));
   inner_.stopIdle(app);
 }
 
